@@ -1,0 +1,60 @@
+# veil build. `make` builds build/veil; `make test` installs what is missing, builds and runs
+# every test; `make demo` installs, builds and runs the bundled model. See DEVELOPERS.md.
+
+CC       ?= cc
+FUZZ_CC  ?= clang
+OPT      ?= -O2
+CFLAGS_COMMON = -std=gnu17 -Wall -Wextra -Werror -g -Isrc -D_GNU_SOURCE -MMD -MP
+LDLIBS   = -lpcre2-8 -lutf8proc -lpthread -lm
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRC      := $(shell find src -name '*.c' -not -path 'src/cuda/*' | sort)
+LIB_SRC  := $(filter-out src/cli/%,$(SRC))
+CLI_SRC  := $(filter src/cli/%,$(SRC))
+TEST_SRC := $(shell find tests -name '*.c' -not -path 'tests/fuzz/*' | sort)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,build/$(1)/%.o,$(2))
+
+.PHONY: all test demo deps clean fuzz
+all: build/veil
+
+deps:
+	@bash scripts/deps.sh
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(OPT) $(CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -O1 $(SAN) $(CFLAGS) -c $< -o $@
+
+build/veil: $(call obj,rel,$(CLI_SRC) $(LIB_SRC))
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+build/veil-tests: $(call obj,rel,$(TEST_SRC) $(LIB_SRC))
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+build/asan/veil-tests: $(call obj,asan,$(TEST_SRC) $(LIB_SRC))
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+# libFuzzer targets: one binary per tests/fuzz/fuzz_NAME.c, linked with the library sources.
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu17 -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
+
+fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+
+test: deps
+	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz
+	@bash scripts/test.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory build/veil
+	./build/veil run models/stories260K.gguf -p "Once upon a time" -n 120
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages veil needs to build and test. Idempotent: does nothing
+# (and needs no network) when everything is already there. Run as root, or with sudo.
+set -euo pipefail
+
+PKGS=(
+  gcc make pkg-config
+  clang libclang-rt-14-dev      # libFuzzer targets and sanitizer runtimes
+  libpcre2-dev                  # BPE pre-tokenizer regexes (UTF + UCP + JIT)
+  libutf8proc-dev               # Unicode NFC for Qwen tokenizers
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=(sudo); else
+    echo "deps: missing packages (${missing[*]}) and not root; install them with apt-get" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
