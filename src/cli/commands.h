@@ -1,0 +1,18 @@
+/* The subcommands of the veil binary. Each takes the arguments after its own name
+ * (argv[0] is the subcommand) and returns the process exit status. */
+#ifndef VEIL_COMMANDS_H
+#define VEIL_COMMANDS_H
+
+typedef struct command {
+    const char *name;
+    const char *summary;
+    int (*main)(int argc, char **argv);
+} command;
+
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif

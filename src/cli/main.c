@@ -1,0 +1,38 @@
+/* veil: one binary, subcommands like git. This file only dispatches. */
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static const command commands[] = {
+    {"run", "generate text from a model", cmd_run},
+    {"info", "print a GGUF file's metadata and tensor table", cmd_info},
+    {"tokenize", "print the token ids of stdin's text", cmd_tokenize},
+    {"eval", "print the logits of a token sequence", cmd_eval},
+    {"convert", "convert a llama2.c checkpoint to GGUF", cmd_convert},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: veil COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'veil COMMAND --help' describes a command's flags.\n");
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].main(argc - 1, argv + 1);
+    fprintf(stderr, "veil: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
