@@ -27,8 +27,7 @@ int err_prefix(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err_buf, sizeof old);
-    snprintf(err_buf, sizeof err_buf, "%s: %s", prefix, old);
-    return -1;
+    return err_set("%.500s: %.500s", prefix, old);
 }
 
 int err_errno(const char *fmt, ...) {
@@ -38,8 +37,7 @@ int err_errno(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    snprintf(err_buf, sizeof err_buf, "%s: %s", what, strerror(e));
-    return -1;
+    return err_set("%.500s: %.200s", what, strerror(e));
 }
 
 const char *err_msg(void) { return err_buf[0] ? err_buf : "unknown error"; }
