@@ -1,0 +1,260 @@
+/* The forward pass against llama.cpp's reference logits (../shared/reference/llamacpp): every
+ * model and tensor type, tolerances as that folder's README gives them. */
+#include "test.h"
+
+#include "base/err.h"
+#include "model/forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct ref_file {
+    int32_t n_vocab, n_prompt, n_greedy;
+    int32_t prompt[64], greedy[64];
+    float margin[64];  /* top1 - top2 of each greedy step */
+    float *logits;     /* n_prompt x n_vocab */
+} ref_file;
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static int parse_ints(const char *p, int32_t *out, int max) {
+    int n = 0;
+    char *end;
+    while (n < max) {
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        out[n++] = (int32_t)v;
+        p = end;
+    }
+    return n;
+}
+
+static bool ref_load(const char *path, ref_file *r) {
+    char *text = read_text(path);
+    memset(r, 0, sizeof *r);
+    if (!text) return false;
+    int pos_rows = 0, steps = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (sscanf(line, "n_vocab: %d", &r->n_vocab) == 1) continue;
+        if (strncmp(line, "prompt: ", 8) == 0) r->n_prompt = parse_ints(line + 8, r->prompt, 64);
+        else if (strncmp(line, "greedy: ", 8) == 0) r->n_greedy = parse_ints(line + 8, r->greedy, 64);
+        else if (strncmp(line, "pos ", 4) == 0) {
+            if (!r->logits) r->logits = calloc((size_t)r->n_prompt * r->n_vocab, sizeof(float));
+            char *p = strchr(line, ':') + 1;
+            for (int i = 0; i < r->n_vocab; i++) r->logits[(size_t)pos_rows * r->n_vocab + i] = strtof(p, &p);
+            pos_rows++;
+        } else if (strncmp(line, "step ", 5) == 0 && steps < 64) {
+            /* "step k: id:logit id:logit ..." */
+            char *p = strchr(line, ':') + 1;
+            float top[2] = {0, 0};
+            for (int j = 0; j < 2; j++) {
+                p = strchr(p, ':');
+                if (!p) break;
+                top[j] = strtof(p + 1, &p);
+            }
+            r->margin[steps++] = top[0] - top[1];
+        }
+    }
+    free(text);
+    return r->n_vocab > 0 && r->n_prompt > 0 && pos_rows == r->n_prompt && r->n_greedy > 0;
+}
+
+typedef struct diff { double max, mean; } diff;
+
+static diff compare(const float *a, const float *b, size_t n) {
+    diff d = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > d.max || isnan(e)) d.max = isnan(e) ? INFINITY : e;
+        d.mean += e;
+    }
+    d.mean /= (double)n;
+    return d;
+}
+
+static int32_t argmax(const float *x, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Runs the prompt in one batch (all logits) then greedy decoding token by token. */
+static bool run_model(const char *path, const ref_file *r, float **logits, int32_t *greedy) {
+    model *m = model_load(path);
+    CHECK_MSG(m != NULL, "%s: %s", path, m ? "" : err_msg());
+    if (!m) return false;
+    CHECK_EQ_INT(m->hp.n_vocab, r->n_vocab);
+    model_ctx *c = model_ctx_new(m, 0);
+    *logits = malloc((size_t)r->n_prompt * r->n_vocab * sizeof(float));
+    float *last = malloc((size_t)r->n_vocab * sizeof(float));
+    bool ok = c && *logits && last && m->hp.n_vocab == r->n_vocab &&
+              model_forward(c, r->prompt, r->n_prompt, 0, *logits, true) == 0;
+    if (ok) {
+        int32_t tok = argmax(*logits + (size_t)(r->n_prompt - 1) * r->n_vocab, r->n_vocab);
+        for (int32_t k = 0; k < r->n_greedy && ok; k++) {
+            greedy[k] = tok;
+            ok = model_forward(c, &tok, 1, r->n_prompt + k, last, false) == 0;
+            tok = argmax(last, r->n_vocab);
+        }
+    }
+    CHECK_MSG(ok, "%s: forward failed: %s", path, err_msg());
+    free(last);
+    model_ctx_free(c);
+    model_free(m);
+    return ok;
+}
+
+/* Greedy ids must agree at every step until a reference margin falls within `tol`. */
+static void check_greedy(const char *name, const ref_file *r, const int32_t *got, double tol) {
+    for (int32_t k = 0; k < r->n_greedy; k++) {
+        CHECK_MSG(got[k] == r->greedy[k], "%s: greedy step %d: got %d, reference %d", name, k,
+                  got[k], r->greedy[k]);
+        if (got[k] != r->greedy[k] || r->margin[k] <= 2 * tol) break;
+    }
+}
+
+static void check_model(const char *base, const char *type) {
+    char rel[256], name[128];
+    ref_file exact, deq;
+    bool quantized = strcmp(type, "F32") != 0;
+    snprintf(name, sizeof name, "%s-%s", base, type);
+    snprintf(rel, sizeof rel, "reference/llamacpp/%s%s.ref.txt", name, quantized ? ".deq" : "");
+    CHECK_MSG(ref_load(test_shared_path(rel), &deq), "cannot parse %s", rel);
+    snprintf(rel, sizeof rel, "reference/llamacpp/%s.ref.txt", name);
+    CHECK_MSG(ref_load(test_shared_path(rel), &exact), "cannot parse %s", rel);
+    snprintf(rel, sizeof rel, "reference/llamacpp/%s.gguf", name);
+    float *logits = NULL;
+    int32_t greedy[64];
+    if (deq.logits && exact.logits && run_model(test_shared_path(rel), &deq, &logits, greedy)) {
+        size_t n = (size_t)deq.n_prompt * deq.n_vocab;
+        /* Tight test: same (dequantized) weights, F32 math; the README expects ~1e-5. */
+        diff d = compare(logits, deq.logits, n);
+        CHECK_MSG(d.max <= 2e-4, "%s: max |logit - dequantized reference| = %g (limit 2e-4)", name, d.max);
+        check_greedy(name, &deq, greedy, 2e-4);
+        if (quantized) {
+            /* llama.cpp's own file also quantizes activations: allow twice what that costs. */
+            diff aq = compare(exact.logits, deq.logits, n);
+            diff e = compare(logits, exact.logits, n);
+            CHECK_MSG(e.max <= 2 * aq.max + 1e-4 && e.mean <= 2 * aq.mean + 1e-5,
+                      "%s: vs llama.cpp max %g mean %g, act-quant bound max %g mean %g", name,
+                      e.max, e.mean, 2 * aq.max, 2 * aq.mean);
+        }
+    }
+    free(logits);
+    free(exact.logits);
+    free(deq.logits);
+}
+
+#define MODEL_TEST(base, type, id)       \
+    TEST(forward_##id) {                 \
+        NEED_SHARED();                   \
+        check_model(base, type);         \
+    }
+
+MODEL_TEST("tiny-llama", "F32", llama_f32)
+MODEL_TEST("tiny-llama", "F16", llama_f16)
+MODEL_TEST("tiny-llama", "Q8_0", llama_q8_0)
+MODEL_TEST("tiny-llama", "Q4_0", llama_q4_0)
+MODEL_TEST("tiny-llama", "Q4_K_M", llama_q4_k_m)
+MODEL_TEST("tiny-llama", "Q6_K", llama_q6_k)
+MODEL_TEST("tiny-qwen2", "F32", qwen2_f32)
+MODEL_TEST("tiny-qwen2", "F16", qwen2_f16)
+MODEL_TEST("tiny-qwen2", "Q8_0", qwen2_q8_0)
+MODEL_TEST("tiny-qwen2", "Q4_0", qwen2_q4_0)
+MODEL_TEST("tiny-qwen2", "Q4_K_M", qwen2_q4_k_m)
+MODEL_TEST("tiny-qwen2", "Q6_K", qwen2_q6_k)
+MODEL_TEST("tiny-qwen3", "F32", qwen3_f32)
+MODEL_TEST("tiny-qwen3", "F16", qwen3_f16)
+MODEL_TEST("tiny-qwen3", "Q8_0", qwen3_q8_0)
+MODEL_TEST("tiny-qwen3", "Q4_0", qwen3_q4_0)
+MODEL_TEST("tiny-qwen3", "Q4_K_M", qwen3_q4_k_m)
+MODEL_TEST("tiny-qwen3", "Q6_K", qwen3_q6_k)
+
+TEST(forward_stories260k_llamacpp) {
+    NEED_SHARED();
+    ref_file r;
+    float *logits = NULL;
+    int32_t greedy[64];
+    CHECK(ref_load(test_shared_path("reference/llamacpp/stories260K.ref.txt"), &r));
+    if (r.logits && run_model(test_shared_path("models/stories260K.gguf"), &r, &logits, greedy)) {
+        diff d = compare(logits, r.logits, (size_t)r.n_prompt * r.n_vocab);
+        CHECK_MSG(d.max <= 2e-4, "stories260K: max diff %g", d.max);
+        check_greedy("stories260K", &r, greedy, 2e-4);
+    }
+    free(logits);
+    free(r.logits);
+}
+
+/* llama2.c's own logits (reference/stories260K/logits.txt, %.6f), fed token by token. */
+TEST(forward_stories260k_llama2c_logits) {
+    NEED_SHARED();
+    char *text = read_text(test_shared_path("reference/stories260K/logits.txt"));
+    model *m = model_load(test_shared_path("models/stories260K.gguf"));
+    CHECK(text && m);
+    if (!text || !m) goto out;
+    model_ctx *c = model_ctx_new(m, 0);
+    float got[512], want[512];
+    int rows = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        int pos, tok;
+        char *p = strstr(line, "logits:");
+        if (sscanf(line, "pos %d input_token %d", &pos, &tok) != 2 || !p) continue;
+        p += 7;
+        for (int i = 0; i < 512; i++) want[i] = strtof(p, &p);
+        CHECK(model_forward(c, &tok, 1, pos, got, false) == 0);
+        diff d = compare(got, want, 512);
+        CHECK_MSG(d.max <= 1e-4, "pos %d: max diff %g", pos, d.max);
+        rows++;
+    }
+    CHECK_EQ_INT(rows, 5);
+    model_ctx_free(c);
+out:
+    model_free(m);
+    free(text);
+}
+
+TEST(forward_batch_equals_token_by_token) {
+    NEED_SHARED();
+    model *m = model_load(test_shared_path("reference/llamacpp/tiny-qwen3-Q4_0.gguf"));
+    CHECK(m != NULL);
+    if (!m) return;
+    /* 100 tokens: crosses the 64-token chunk boundary */
+    int32_t ids[100];
+    for (int i = 0; i < 100; i++) ids[i] = (i * 37 + 11) % m->hp.n_vocab;
+    int32_t V = m->hp.n_vocab;
+    float *all = malloc(100 * (size_t)V * sizeof(float)), *one = malloc((size_t)V * sizeof(float));
+    model_ctx *a = model_ctx_new(m, 128), *b = model_ctx_new(m, 128);
+    CHECK(model_forward(a, ids, 100, 0, all, true) == 0);
+    double worst = 0;
+    for (int i = 0; i < 100; i++) {
+        CHECK(model_forward(b, &ids[i], 1, i, one, false) == 0);
+        diff d = compare(one, all + (size_t)i * V, (size_t)V);
+        if (d.max > worst) worst = d.max;
+    }
+    CHECK_MSG(worst <= 1e-4, "batched vs one-by-one: max diff %g", worst);
+    /* the context bound is enforced */
+    CHECK(model_forward(b, ids, 29, 100, one, false) == -1);
+    CHECK(strstr(err_msg(), "context full") != NULL);
+    int32_t bad = V;
+    CHECK(model_forward(a, &bad, 1, 100, one, false) == -1);
+    model_ctx_free(a);
+    model_ctx_free(b);
+    free(all);
+    free(one);
+    model_free(m);
+}
