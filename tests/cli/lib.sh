@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for tests/cli/run.sh: run the veil binary with its output captured, named checks
 # that print "ok   NAME" / "FAIL NAME: why" / "SKIP NAME: why", and the closing summary line
 # "N passed, N failed, N skipped". Sourced, not executed.
@@ -59,6 +60,9 @@ rc_text() {
   elif [ "$RC" -ge 128 ]; then echo "killed by signal $((RC - 128))"
   else echo "exit $RC"; fi
 }
+
+# the names in a folder, space-separated
+listing() { find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd ' '; }
 
 first_err() { head -c 300 "$ERR" | tr '\n' ' '; }
 

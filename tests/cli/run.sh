@@ -6,7 +6,7 @@
 # command whose source is not written yet are skipped (once src/cli defines cmd_NAME, they
 # run). Ends with "N passed, N failed, N skipped"; exit status 1 when any check failed.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 . tests/cli/lib.sh
 
 MODEL=models/stories260K.gguf
@@ -99,7 +99,7 @@ t_info_usage() {
 
 # patch FILE OFFSET HEXBYTES: overwrites bytes in place ("ffff" = two 0xff bytes)
 patch() {
-  printf "$(sed -E 's/(..)/\\x\1/g' <<<"$3")" |
+  printf '%b' "$(sed -E 's/(..)/\\x\1/g' <<<"$3")" |
     dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
@@ -189,7 +189,7 @@ t_convert_reproduces_bundled() {
   v convert "$SHARED/models/stories260K.bin" "$SHARED/models/tok512.bin" "$d/out.gguf" &&
     want_rc 0 || return 1
   cmp -s "$d/out.gguf" "$MODEL" || why "output differs from $MODEL: $(cmp "$d/out.gguf" "$MODEL" 2>&1)" || return 1
-  [ "$(ls -A "$d")" = out.gguf ] || why "left behind: $(ls -A "$d" | tr '\n' ' ')"
+  [ "$(listing "$d")" = out.gguf ] || why "left behind: $(listing "$d")"
 }
 
 t_convert_arg_count() {
@@ -207,12 +207,12 @@ t_convert_refused() {
   local d=$TMP/conv-fail-$RANDOM
   mkdir -p "$d"
   v convert "$1" "$2" "$d/out.gguf" && want_rc 1 && want_err "$3" || return 1
-  [ -z "$(ls -A "$d")" ] || why "left behind: $(ls -A "$d" | tr '\n' ' ')" || return 1
+  [ -z "$(listing "$d")" ] || why "left behind: $(listing "$d")" || return 1
   # a failed conversion must not touch an existing OUT either
   echo keep >"$d/out.gguf"
   v convert "$1" "$2" "$d/out.gguf" && want_rc 1 || return 1
   [ "$(cat "$d/out.gguf")" = keep ] || why "existing output was changed"
-  [ "$(ls -A "$d")" = out.gguf ] || why "left behind: $(ls -A "$d" | tr '\n' ' ')"
+  [ "$(listing "$d")" = out.gguf ] || why "left behind: $(listing "$d")"
 }
 
 check convert_arg_count t_convert_arg_count
