@@ -44,7 +44,7 @@ uint64_t strmap_hash(const void *key, size_t len) {
 
 static size_t cap_for(size_t n) {
     size_t cap = 16;
-    while (cap / 2 < n) cap *= 2;
+    while (cap / 10 * 7 < n) cap *= 2;
     return cap;
 }
 
@@ -94,7 +94,7 @@ static int grow(strmap *m) {
 int strmap_put(strmap *m, const char *key, size_t len, int32_t val) {
     if (len > UINT32_MAX) return err_set("strmap: key of %zu bytes is too long", len);
     if (!key) key = ""; /* memcmp may not be handed NULL, even for 0 bytes */
-    if ((m->count + 1) * 2 > m->cap && grow(m) < 0) return -1;
+    if ((m->count + 1) * 10 > m->cap * 7 && grow(m) < 0) return -1;
     uint64_t h = strmap_hash(key, len);
     slot *s = find_slot(m->slots, m->cap, key, len, h);
     if (!s->key) {

@@ -1,4 +1,4 @@
-/* Hash map from byte strings to int32 values (open addressing, linear probing, grows at half
+/* Hash map from byte strings to int32 values (open addressing, linear probing, grows at 70%
  * full). Keys are NOT copied: they must stay valid and unchanged while the map lives. Built
  * once and then only read, a map may be read from many threads at once. */
 #ifndef VEIL_STRMAP_H

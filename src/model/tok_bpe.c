@@ -116,8 +116,7 @@ static int load_merges(tokenizer *t, const gguf *g) {
         memcpy(cat + ll, sp + 1, rl);
         if (!tok_lookup(t, cat, ll + rl, &result)) continue;
         uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
-        if (u64map_get(t->merges, key, NULL)) continue;
-        if (u64map_put(t->merges, key, i << 32 | (uint32_t)result) < 0) goto fail;
+        if (u64map_add(t->merges, key, i << 32 | (uint32_t)result, false) < 0) goto fail;
     }
     free(cat);
     return 0;
