@@ -234,6 +234,22 @@ TEST(tok_bos_rules) {
     /* SentencePiece puts a space in front of text that follows a special token. */
     check_encode(spm, "<s>Hi</s>", false, true, IDS(1, 6324, 2));
 
+    /* llama-bpe's ignore_merges: a pre-token that is a piece is emitted whole; merging
+     * " jeho" would give 503 2701 78. */
+    check_encode(llama3, " jeho", false, false, IDS(101503));
+    /* qwen2 digits one at a time, llama-bpe in threes from the left, gpt-2 in one run. */
+    check_encode(qwen, "12345", false, false, IDS(16, 17, 18, 19, 20));
+    check_encode(llama3, "12345", false, false, IDS(4513, 1774));
+    check_encode(gpt2, "12345", false, false, IDS(10163, 2231));
+
+    char piece[64];
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151644, false, piece, sizeof piece), 0);
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151644, true, piece, sizeof piece), 12);
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151667, false, piece, sizeof piece), 7); /* <think> */
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151700, false, piece, sizeof piece), 0); /* UNUSED */
+    CHECK_EQ_INT(tok_decode(gpt2, -1, 220, false, piece, sizeof piece), 1);
+    CHECK(piece[0] == ' ');
+
     CHECK(tok_is_eog(llama3, 128001) && tok_is_eog(llama3, 128009) && !tok_is_eog(llama3, 128000));
     CHECK(tok_is_eog(qwen, 151645) && tok_is_eog(qwen, 151643) && !tok_is_eog(qwen, 151644));
     CHECK(tok_is_eog(spm, 2) && !tok_is_eog(spm, 1) && tok_is_eog(gpt2, 50256));
