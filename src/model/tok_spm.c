@@ -71,8 +71,8 @@ static char *escape_spaces(const char *text, size_t len, bool space_prefix, size
     return buf;
 }
 
-int tok_spm_encode(const tokenizer *t, tok_work *w, const char *text, size_t len,
-                   bool space_prefix, tok_ids *out) {
+int tok_spm_encode(const tokenizer *t, tok_work *w, const char *text, size_t len, bool space_prefix,
+                   tok_ids *out) {
     size_t n;
     char *buf = escape_spaces(text, len, space_prefix, &n);
     if (!buf) return -1;
@@ -94,8 +94,8 @@ int tok_spm_encode(const tokenizer *t, tok_work *w, const char *text, size_t len
         }
         for (uint32_t j = 0; j < sym->n; j++) {
             unsigned char b = (unsigned char)buf[sym->off + j];
-            int rc = t->byte_tok[b] >= 0 ? tok_ids_push(out, t->byte_tok[b])
-                                         : tok_push_unk(t, out, b);
+            int rc =
+                t->byte_tok[b] >= 0 ? tok_ids_push(out, t->byte_tok[b]) : tok_push_unk(t, out, b);
             if (rc < 0) goto fail;
         }
     }

@@ -1,8 +1,9 @@
 /* libFuzzer target: any byte string must encode without a crash, a leak or an out-of-range
  * id, in both special-token modes, and decoding the ids must give the text back: exactly for
  * valid UTF-8 (up to NFC for a qwen2 vocab), with U+FFFD per bad byte otherwise (byte-level
- * BPE; SentencePiece keeps the bytes, and gives U+2581 back as a space). The vocab is loaded once from $VEIL_FUZZ_VOCAB, else
- * ../shared/reference/tokenizers/ggml-vocab-qwen3.gguf; without one every input passes. */
+ * BPE; SentencePiece keeps the bytes, and gives U+2581 back as a space). The vocab is loaded
+ * once from $VEIL_FUZZ_VOCAB, else ../shared/reference/tokenizers/ggml-vocab-qwen3.gguf;
+ * without one every input passes. */
 #include "base/utf8.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
@@ -16,8 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct {
     tokenizer *tok;
-    bool nfc;       /* pre-tokenizer qwen2 normalizes */
-    bool byte_bpe;  /* gpt2 family: invalid UTF-8 becomes U+FFFD */
+    bool nfc;      /* pre-tokenizer qwen2 normalizes */
+    bool byte_bpe; /* gpt2 family: invalid UTF-8 becomes U+FFFD */
 } vocab;
 
 static void load_vocab(void) {
