@@ -1,94 +1,251 @@
 /* The forward pass of llama / qwen2 / qwen3 (forward.h), written to be read top to bottom:
- * embeddings, then per layer RMSNorm → QKV (+bias) → (QK-norm) → RoPE → causal attention over
- * the KV cache → output projection → residual → RMSNorm → SwiGLU FFN → residual, then the final
- * norm and the classifier. Activations are F32; matrix products go through tensor/matmul, so
- * faster kernels slot in there without touching this file. */
+ * embeddings, then per layer RMSNorm → QKV (+bias) → (QK-norm) → RoPE → store K/V → causal
+ * attention over the cache → output projection → residual → RMSNorm → SwiGLU FFN → residual,
+ * then the final norm and the classifier for the tokens that want logits.
+ *
+ * Activations are F32. Matrix products go through tensor/matmul (kernels chosen there), split
+ * by rows across the thread pool; attention is split by (token, head). The elementwise steps
+ * run on the calling thread: they are a few percent of the work. */
 #include "model/forward.h"
 
 #include "base/err.h"
 #include "tensor/matmul.h"
+#include "tensor/threadpool.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-/* Tokens per chunk of a prompt: bounds scratch memory; the products are matrix x matrix. */
-#define CHUNK 64
-
-struct model_ctx {
-    const model *m;
+struct model_seq {
     int32_t n_ctx;
-    int64_t q_dim, kv_dim;
-    float *k_cache, *v_cache; /* [n_layer][n_ctx][kv_dim] */
-    float *x, *xn, *q, *k, *v, *att, *gate, *up, *scores;
-    float *rope_cos, *rope_sin; /* [n_ctx][rope_dim / 2], computed once */
+    int64_t kv_dim;
+    int32_t n_layer;
+    float *k, *v; /* [n_layer][n_ctx][kv_dim] */
 };
 
-static void *alloc_floats(size_t n, bool *oom) {
+struct model_runner {
+    const model *m;
+    int32_t max_batch;
+    int64_t q_dim, kv_dim;
+    tpool *pool;
+    float *x, *xn, *q, *k, *v, *att, *gate, *up, *logit_in;
+    float *rope_cs;      /* [max_batch][rope_dim/2][2]: cos, sin of this batch's positions */
+    double *rope_freq;   /* [rope_dim/2] */
+    float *scores;       /* [n_threads][max positions seen] */
+    int32_t scores_cap;  /* per thread */
+    model_profile *prof;
+    double prof_t;       /* start of the current op */
+};
+
+/* ---- profiling ---------------------------------------------------------------------- */
+
+static const char *prof_names[PROF_COUNT] = {"embed", "norm", "qkv", "rope+kv", "attention",
+                                             "attn_out", "ffn_gate_up", "ffn_act", "ffn_down",
+                                             "output"};
+
+const char *model_prof_name(int op) { return op >= 0 && op < PROF_COUNT ? prof_names[op] : "?"; }
+
+void model_runner_set_profile(model_runner *r, model_profile *p) { r->prof = p; }
+
+static double prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Charges the time since the previous mark to op. */
+static void prof_mark(model_runner *r, int op) {
+    if (!r->prof) return;
+    double t = prof_now();
+    if (op >= 0) r->prof->seconds[op] += t - r->prof_t;
+    r->prof_t = t;
+}
+
+/* ---- sequences ---------------------------------------------------------------------- */
+
+size_t model_seq_bytes(const model *m, int32_t n_ctx) {
+    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
+    return 2 * (size_t)m->hp.n_layer * (size_t)n_ctx * (size_t)m->hp.n_head_kv *
+           (size_t)m->hp.head_dim * sizeof(float);
+}
+
+model_seq *model_seq_new(const model *m, int32_t n_ctx) {
+    model_seq *s = calloc(1, sizeof *s);
+    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
+    if (!s) goto oom;
+    s->n_ctx = n_ctx;
+    s->n_layer = m->hp.n_layer;
+    s->kv_dim = (int64_t)m->hp.n_head_kv * m->hp.head_dim;
+    size_t n = (size_t)m->hp.n_layer * (size_t)n_ctx * (size_t)s->kv_dim;
+    s->k = malloc(n * sizeof(float));
+    s->v = malloc(n * sizeof(float));
+    if (!s->k || !s->v) goto oom;
+    return s;
+oom:
+    model_seq_free(s);
+    err_set("out of memory for a KV cache of %d positions (%zu bytes)", n_ctx,
+            model_seq_bytes(m, n_ctx));
+    return NULL;
+}
+
+void model_seq_free(model_seq *s) {
+    if (!s) return;
+    free(s->k);
+    free(s->v);
+    free(s);
+}
+
+int32_t model_seq_capacity(const model_seq *s) { return s->n_ctx; }
+
+static float *seq_k(const model_seq *s, int il, int32_t pos) {
+    return s->k + ((size_t)il * s->n_ctx + (size_t)pos) * s->kv_dim;
+}
+static float *seq_v(const model_seq *s, int il, int32_t pos) {
+    return s->v + ((size_t)il * s->n_ctx + (size_t)pos) * s->kv_dim;
+}
+
+/* ---- runner ------------------------------------------------------------------------- */
+
+static float *alloc_floats(size_t n, bool *oom) {
     float *p = malloc((n ? n : 1) * sizeof(float));
     if (!p) *oom = true;
     return p;
 }
 
-model_ctx *model_ctx_new(const model *m, int32_t n_ctx) {
+model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads) {
     const model_hparams *hp = &m->hp;
-    model_ctx *c = calloc(1, sizeof *c);
+    model_runner *r = calloc(1, sizeof *r);
     bool oom = false;
-    if (!c) goto oom;
-    if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
-    c->m = m;
-    c->n_ctx = n_ctx;
-    c->q_dim = (int64_t)hp->n_head * hp->head_dim;
-    c->kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
-    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)c->kv_dim;
-    c->k_cache = alloc_floats(cache, &oom);
-    c->v_cache = alloc_floats(cache, &oom);
-    c->x = alloc_floats((size_t)CHUNK * hp->n_embd, &oom);
-    c->xn = alloc_floats((size_t)CHUNK * (hp->n_embd > c->q_dim ? hp->n_embd : c->q_dim), &oom);
-    c->q = alloc_floats((size_t)CHUNK * c->q_dim, &oom);
-    c->k = alloc_floats((size_t)CHUNK * c->kv_dim, &oom);
-    c->v = alloc_floats((size_t)CHUNK * c->kv_dim, &oom);
-    c->att = alloc_floats((size_t)CHUNK * c->q_dim, &oom);
-    c->gate = alloc_floats((size_t)CHUNK * hp->n_ff, &oom);
-    c->up = alloc_floats((size_t)CHUNK * hp->n_ff, &oom);
-    c->scores = alloc_floats((size_t)n_ctx, &oom);
-    c->rope_cos = alloc_floats((size_t)n_ctx * (hp->rope_dim / 2), &oom);
-    c->rope_sin = alloc_floats((size_t)n_ctx * (hp->rope_dim / 2), &oom);
-    if (oom) goto oom;
-    /* theta = pos * base^(-2i/d), in double so that long contexts keep their precision */
-    for (int32_t p = 0; p < n_ctx; p++) {
-        for (int32_t i = 0; i < hp->rope_dim / 2; i++) {
-            double theta = p * pow((double)hp->rope_theta, -2.0 * i / hp->rope_dim);
-            c->rope_cos[(size_t)p * (hp->rope_dim / 2) + i] = (float)cos(theta);
-            c->rope_sin[(size_t)p * (hp->rope_dim / 2) + i] = (float)sin(theta);
-        }
+    if (!r) goto oom;
+    if (max_batch <= 0) max_batch = 1;
+    r->m = m;
+    r->max_batch = max_batch;
+    r->q_dim = (int64_t)hp->n_head * hp->head_dim;
+    r->kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    size_t B = (size_t)max_batch, wide = (size_t)(hp->n_embd > r->q_dim ? hp->n_embd : r->q_dim);
+    r->x = alloc_floats(B * hp->n_embd, &oom);
+    r->xn = alloc_floats(B * wide, &oom);
+    r->q = alloc_floats(B * r->q_dim, &oom);
+    r->k = alloc_floats(B * r->kv_dim, &oom);
+    r->v = alloc_floats(B * r->kv_dim, &oom);
+    r->att = alloc_floats(B * r->q_dim, &oom);
+    r->gate = alloc_floats(B * hp->n_ff, &oom);
+    r->up = alloc_floats(B * hp->n_ff, &oom);
+    r->logit_in = alloc_floats(B * hp->n_embd, &oom);
+    r->rope_cs = alloc_floats(B * (size_t)hp->rope_dim, &oom);
+    r->rope_freq = malloc((size_t)(hp->rope_dim / 2 + 1) * sizeof *r->rope_freq);
+    if (oom || !r->rope_freq) goto oom;
+    for (int32_t i = 0; i < hp->rope_dim / 2; i++)
+        r->rope_freq[i] = pow((double)hp->rope_theta, -2.0 * i / hp->rope_dim);
+    r->pool = tpool_new(n_threads);
+    if (!r->pool) {
+        model_runner_free(r);
+        return NULL;
     }
-    return c;
+    return r;
 oom:
-    model_ctx_free(c);
-    err_set("out of memory for a context of %d positions", n_ctx);
+    model_runner_free(r);
+    err_set("out of memory for a batch of %d tokens", max_batch);
     return NULL;
 }
 
-void model_ctx_free(model_ctx *c) {
-    if (!c) return;
-    free(c->k_cache);
-    free(c->v_cache);
-    free(c->x);
-    free(c->xn);
-    free(c->q);
-    free(c->k);
-    free(c->v);
-    free(c->att);
-    free(c->gate);
-    free(c->up);
-    free(c->scores);
-    free(c->rope_cos);
-    free(c->rope_sin);
-    free(c);
+void model_runner_free(model_runner *r) {
+    if (!r) return;
+    if (r->pool) tpool_free(r->pool);
+    free(r->x);
+    free(r->xn);
+    free(r->q);
+    free(r->k);
+    free(r->v);
+    free(r->att);
+    free(r->gate);
+    free(r->up);
+    free(r->logit_in);
+    free(r->rope_cs);
+    free(r->rope_freq);
+    free(r->scores);
+    free(r);
 }
 
-int32_t model_ctx_size(const model_ctx *c) { return c->n_ctx; }
+int32_t model_runner_max_batch(const model_runner *r) { return r->max_batch; }
+
+/* ---- parallel steps ----------------------------------------------------------------- */
+
+typedef struct mm_job {
+    const model_matrix *w[3];
+    const float *x;
+    float *y[3];
+    int n_mats;
+    int64_t n_tok;
+} mm_job;
+
+/* Splits the rows of up to three products with the same input across the threads. */
+static void mm_worker(void *arg, int ith, int nth) {
+    const mm_job *j = arg;
+    for (int i = 0; i < j->n_mats; i++) {
+        const model_matrix *w = j->w[i];
+        /* rows in groups of 4 so that threads do not share output cache lines much */
+        int64_t groups = (w->n_out + 3) / 4;
+        int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
+        int64_t r0 = g0 * 4, r1 = g1 * 4 < w->n_out ? g1 * 4 : w->n_out;
+        if (r0 < r1) matmul_mat_rows(w->type, w->data, w->n_in, w->n_out, j->x, j->n_tok, j->y[i], r0, r1);
+    }
+}
+
+static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w0, float *y0,
+               const model_matrix *w1, float *y1, const model_matrix *w2, float *y2) {
+    mm_job j = {{w0, w1, w2}, x, {y0, y1, y2}, w2 ? 3 : w1 ? 2 : 1, n_tok};
+    tpool_run(r->pool, mm_worker, &j);
+}
+
+typedef struct att_job {
+    model_runner *r;
+    const model_token *batch;
+    int32_t n;
+    int il;
+} att_job;
+
+/* Causal attention for each (token, head) pair, pairs split across the threads. */
+static void att_worker(void *arg, int ith, int nth) {
+    const att_job *j = arg;
+    model_runner *r = j->r;
+    const model_hparams *hp = &r->m->hp;
+    int32_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *s = r->scores + (size_t)ith * r->scores_cap;
+    int64_t pairs = (int64_t)j->n * hp->n_head;
+    for (int64_t pi = pairs * ith / nth; pi < pairs * (ith + 1) / nth; pi++) {
+        int32_t t = (int32_t)(pi / hp->n_head), h = (int32_t)(pi % hp->n_head);
+        const model_seq *seq = j->batch[t].seq;
+        int32_t n_pos = j->batch[t].pos + 1;
+        const float *q = r->q + (size_t)t * r->q_dim + (size_t)h * hd;
+        int64_t koff = (int64_t)(h / group) * hd;
+        float max = -INFINITY;
+        for (int32_t p = 0; p < n_pos; p++) {
+            const float *k = seq_k(seq, j->il, p) + koff;
+            float dot = 0;
+            for (int32_t i = 0; i < hd; i++) dot += q[i] * k[i];
+            s[p] = dot * scale;
+            if (s[p] > max) max = s[p];
+        }
+        double sum = 0;
+        for (int32_t p = 0; p < n_pos; p++) {
+            s[p] = expf(s[p] - max);
+            sum += s[p];
+        }
+        float inv = (float)(1.0 / sum);
+        float *out = r->att + (size_t)t * r->q_dim + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int32_t p = 0; p < n_pos; p++) {
+            const float *v = seq_v(seq, j->il, p) + koff;
+            float w = s[p] * inv;
+            for (int32_t i = 0; i < hd; i++) out[i] += w * v[i];
+        }
+    }
+}
+
+/* ---- elementwise steps -------------------------------------------------------------- */
 
 /* out = x / sqrt(mean(x^2) + eps) * w; the sum in double as the reference does. */
 static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
@@ -98,14 +255,14 @@ static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
 }
 
-static void rope(float *head, const model_hparams *hp, const float *cs, const float *sn) {
+static void rope(float *head, const model_hparams *hp, const float *cs) {
     int32_t half = hp->rope_dim / 2;
     for (int32_t i = 0; i < half; i++) {
         /* NORM pairs adjacent elements; NEOX pairs element i with i + rope_dim/2 */
         int32_t a = hp->rope_neox ? i : 2 * i, b = hp->rope_neox ? i + half : 2 * i + 1;
-        float x0 = head[a], x1 = head[b];
-        head[a] = x0 * cs[i] - x1 * sn[i];
-        head[b] = x0 * sn[i] + x1 * cs[i];
+        float x0 = head[a], x1 = head[b], c = cs[2 * i], sn = cs[2 * i + 1];
+        head[a] = x0 * c - x1 * sn;
+        head[b] = x0 * sn + x1 * c;
     }
 }
 
@@ -115,125 +272,171 @@ static void add_bias(float *x, const float *b, int32_t n_tok, int64_t dim) {
         for (int64_t i = 0; i < dim; i++) x[t * dim + i] += b[i];
 }
 
-static void mm(const model_matrix *w, const float *x, int32_t n_tok, float *y) {
-    matmul_mat(w->type, w->data, w->n_in, w->n_out, x, n_tok, y);
-}
+/* ---- the pass ----------------------------------------------------------------------- */
 
-/* Causal attention of n_tok new tokens at positions pos0.. over the cache of layer il. */
-static void attention(model_ctx *c, int il, int32_t n_tok, int32_t pos0) {
-    const model_hparams *hp = &c->m->hp;
-    const float *kc = c->k_cache + (size_t)il * c->n_ctx * c->kv_dim;
-    const float *vc = c->v_cache + (size_t)il * c->n_ctx * c->kv_dim;
-    int32_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int32_t t = 0; t < n_tok; t++) {
-        int32_t n_pos = pos0 + t + 1;
-        for (int32_t h = 0; h < hp->n_head; h++) {
-            const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
-            int64_t koff = (int64_t)(h / group) * hd;
-            float *s = c->scores, max = -INFINITY;
-            for (int32_t p = 0; p < n_pos; p++) {
-                const float *k = kc + (size_t)p * c->kv_dim + koff;
-                float dot = 0;
-                for (int32_t i = 0; i < hd; i++) dot += q[i] * k[i];
-                s[p] = dot * scale;
-                if (s[p] > max) max = s[p];
-            }
-            double sum = 0;
-            for (int32_t p = 0; p < n_pos; p++) {
-                s[p] = expf(s[p] - max);
-                sum += s[p];
-            }
-            float inv = (float)(1.0 / sum);
-            float *out = c->att + (size_t)t * c->q_dim + (size_t)h * hd;
-            memset(out, 0, (size_t)hd * sizeof *out);
-            for (int32_t p = 0; p < n_pos; p++) {
-                const float *v = vc + (size_t)p * c->kv_dim + koff;
-                float w = s[p] * inv;
-                for (int32_t i = 0; i < hd; i++) out[i] += w * v[i];
-            }
-        }
-    }
-}
-
-static void layer_forward(model_ctx *c, int il, int32_t n_tok, int32_t pos0) {
-    const model_hparams *hp = &c->m->hp;
-    const model_layer *l = &c->m->layers[il];
+static void layer_forward(model_runner *r, int il, const model_token *batch, int32_t n) {
+    const model_hparams *hp = &r->m->hp;
+    const model_layer *l = &r->m->layers[il];
     int64_t d = hp->n_embd, hd = hp->head_dim;
-    for (int32_t t = 0; t < n_tok; t++)
-        rmsnorm(c->xn + t * d, c->x + t * d, l->attn_norm, d, hp->rms_eps);
-    mm(&l->wq, c->xn, n_tok, c->q);
-    mm(&l->wk, c->xn, n_tok, c->k);
-    mm(&l->wv, c->xn, n_tok, c->v);
-    add_bias(c->q, l->bq, n_tok, c->q_dim);
-    add_bias(c->k, l->bk, n_tok, c->kv_dim);
-    add_bias(c->v, l->bv, n_tok, c->kv_dim);
-    int32_t half = hp->rope_dim / 2;
-    for (int32_t t = 0; t < n_tok; t++) {
-        int32_t pos = pos0 + t;
-        const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
+    for (int32_t t = 0; t < n; t++) rmsnorm(r->xn + t * d, r->x + t * d, l->attn_norm, d, hp->rms_eps);
+    prof_mark(r, PROF_NORM);
+    mm(r, r->xn, n, &l->wq, r->q, &l->wk, r->k, &l->wv, r->v);
+    prof_mark(r, PROF_QKV);
+    add_bias(r->q, l->bq, n, r->q_dim);
+    add_bias(r->k, l->bk, n, r->kv_dim);
+    add_bias(r->v, l->bv, n, r->kv_dim);
+    for (int32_t t = 0; t < n; t++) {
+        const float *cs = r->rope_cs + (size_t)t * hp->rope_dim;
         for (int32_t h = 0; h < hp->n_head; h++) {
-            float *q = c->q + t * c->q_dim + h * hd;
+            float *q = r->q + t * r->q_dim + h * hd;
             if (l->q_norm) rmsnorm(q, q, l->q_norm, hd, hp->rms_eps);
-            rope(q, hp, cs, sn);
+            rope(q, hp, cs);
         }
         for (int32_t h = 0; h < hp->n_head_kv; h++) {
-            float *k = c->k + t * c->kv_dim + h * hd;
+            float *k = r->k + t * r->kv_dim + h * hd;
             if (l->k_norm) rmsnorm(k, k, l->k_norm, hd, hp->rms_eps);
-            rope(k, hp, cs, sn);
+            rope(k, hp, cs);
         }
-        size_t slot = ((size_t)il * c->n_ctx + (size_t)pos) * c->kv_dim;
-        memcpy(c->k_cache + slot, c->k + t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
-        memcpy(c->v_cache + slot, c->v + t * c->kv_dim, (size_t)c->kv_dim * sizeof(float));
+        memcpy(seq_k(batch[t].seq, il, batch[t].pos), r->k + t * r->kv_dim, (size_t)r->kv_dim * sizeof(float));
+        memcpy(seq_v(batch[t].seq, il, batch[t].pos), r->v + t * r->kv_dim, (size_t)r->kv_dim * sizeof(float));
     }
-    attention(c, il, n_tok, pos0);
-    mm(&l->wo, c->att, n_tok, c->xn);
-    for (int64_t i = 0; i < n_tok * d; i++) c->x[i] += c->xn[i];
+    prof_mark(r, PROF_ROPE_KV);
+    att_job aj = {r, batch, n, il};
+    tpool_run(r->pool, att_worker, &aj);
+    prof_mark(r, PROF_ATTENTION);
+    mm(r, r->att, n, &l->wo, r->xn, NULL, NULL, NULL, NULL);
+    for (int64_t i = 0; i < n * d; i++) r->x[i] += r->xn[i];
+    prof_mark(r, PROF_ATTN_OUT);
 
-    for (int32_t t = 0; t < n_tok; t++)
-        rmsnorm(c->xn + t * d, c->x + t * d, l->ffn_norm, d, hp->rms_eps);
-    mm(&l->w_gate, c->xn, n_tok, c->gate);
-    mm(&l->w_up, c->xn, n_tok, c->up);
-    for (int64_t i = 0; i < (int64_t)n_tok * hp->n_ff; i++) {
-        float g = c->gate[i];
-        c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+    for (int32_t t = 0; t < n; t++) rmsnorm(r->xn + t * d, r->x + t * d, l->ffn_norm, d, hp->rms_eps);
+    prof_mark(r, PROF_NORM);
+    mm(r, r->xn, n, &l->w_gate, r->gate, &l->w_up, r->up, NULL, NULL);
+    prof_mark(r, PROF_FFN_GATE_UP);
+    for (int64_t i = 0; i < (int64_t)n * hp->n_ff; i++) {
+        float g = r->gate[i];
+        r->gate[i] = g / (1.0f + expf(-g)) * r->up[i];
     }
-    mm(&l->w_down, c->gate, n_tok, c->xn);
-    for (int64_t i = 0; i < n_tok * d; i++) c->x[i] += c->xn[i];
+    prof_mark(r, PROF_FFN_ACT);
+    mm(r, r->gate, n, &l->w_down, r->xn, NULL, NULL, NULL, NULL);
+    for (int64_t i = 0; i < n * d; i++) r->x[i] += r->xn[i];
+    prof_mark(r, PROF_FFN_DOWN);
 }
 
-/* One chunk of at most CHUNK tokens; logits == NULL skips the classifier (an earlier chunk of
- * a prompt only has to fill the cache). */
-static void chunk_forward(model_ctx *c, const int32_t *tokens, int32_t n_tok, int32_t pos0,
-                          float *logits, bool all_logits) {
-    const model *m = c->m;
-    int64_t d = m->hp.n_embd;
-    for (int32_t t = 0; t < n_tok; t++)
-        matmul_get_row(m->tok_embd.type, m->tok_embd.data, d, tokens[t], c->x + t * d);
-    for (int il = 0; il < m->hp.n_layer; il++) layer_forward(c, il, n_tok, pos0);
-    if (!logits) return;
-    int32_t first = all_logits ? 0 : n_tok - 1;
-    for (int32_t t = first; t < n_tok; t++)
-        rmsnorm(c->xn + (t - first) * d, c->x + t * d, m->output_norm, d, m->hp.rms_eps);
-    mm(&m->output, c->xn, n_tok - first, logits);
+static int check_batch(model_runner *r, const model_token *batch, int32_t n) {
+    const model_hparams *hp = &r->m->hp;
+    int32_t max_pos = 0;
+    if (n <= 0 || n > r->max_batch)
+        return err_set("forward: batch of %d tokens (1..%d allowed)", n, r->max_batch);
+    for (int32_t t = 0; t < n; t++) {
+        const model_token *b = &batch[t];
+        if (b->token < 0 || b->token >= hp->n_vocab)
+            return err_set("token id %d at index %d is outside the vocabulary [0, %d)", b->token, t,
+                           hp->n_vocab);
+        if (b->pos < 0 || b->pos >= b->seq->n_ctx)
+            return err_set("context full: position %d is outside the context of %d", b->pos,
+                           b->seq->n_ctx);
+        if (b->pos + 1 > max_pos) max_pos = b->pos + 1;
+    }
+    if (max_pos > r->scores_cap) {
+        int nth = tpool_size(r->pool);
+        float *s = realloc(r->scores, (size_t)nth * (size_t)max_pos * sizeof *s);
+        if (!s) return err_set("out of memory for attention scores");
+        r->scores = s;
+        r->scores_cap = max_pos;
+    }
+    return 0;
 }
+
+int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
+    const model *m = r->m;
+    const model_hparams *hp = &m->hp;
+    int64_t d = hp->n_embd;
+    if (check_batch(r, batch, n)) return -1;
+    prof_mark(r, -1);
+    for (int32_t t = 0; t < n; t++) {
+        matmul_get_row(m->tok_embd.type, m->tok_embd.data, d, batch[t].token, r->x + t * d);
+        float *cs = r->rope_cs + (size_t)t * hp->rope_dim;
+        for (int32_t i = 0; i < hp->rope_dim / 2; i++) {
+            double theta = batch[t].pos * r->rope_freq[i]; /* double: long contexts stay exact */
+            cs[2 * i] = (float)cos(theta);
+            cs[2 * i + 1] = (float)sin(theta);
+        }
+    }
+    prof_mark(r, PROF_EMBED);
+    for (int il = 0; il < hp->n_layer; il++) layer_forward(r, il, batch, n);
+    /* the classifier only for tokens that want logits, gathered into one product */
+    int32_t n_out = 0;
+    for (int32_t t = 0; t < n; t++)
+        if (batch[t].logits) rmsnorm(r->logit_in + (n_out++) * d, r->x + t * d, m->output_norm, d, hp->rms_eps);
+    if (!n_out) return 0;
+    int32_t k = 0;
+    for (int32_t t = 0; t < n; t++) {
+        if (!batch[t].logits) continue;
+        /* consecutive destinations (the usual all-logits case) share one product */
+        int32_t run = 1;
+        while (t + run < n && batch[t + run].logits &&
+               batch[t + run].logits == batch[t].logits + (size_t)run * hp->n_vocab)
+            run++;
+        mm(r, r->logit_in + (size_t)k * d, run, &m->output, batch[t].logits, NULL, NULL, NULL, NULL);
+        k += run;
+        t += run - 1;
+    }
+    prof_mark(r, PROF_OUTPUT);
+    return 0;
+}
+
+/* ---- single sequence ------------------------------------------------------------------ */
+
+/* Tokens per batch of a prompt: bounds scratch memory; products are matrix x matrix. */
+#define CTX_BATCH 64
+
+struct model_ctx {
+    model_seq *seq;
+    model_runner *runner;
+    model_token batch[CTX_BATCH];
+};
+
+model_ctx *model_ctx_new_threads(const model *m, int32_t n_ctx, int n_threads) {
+    model_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        err_set("out of memory");
+        return NULL;
+    }
+    c->seq = model_seq_new(m, n_ctx);
+    if (c->seq) c->runner = model_runner_new(m, CTX_BATCH, n_threads);
+    if (!c->runner) {
+        model_ctx_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+model_ctx *model_ctx_new(const model *m, int32_t n_ctx) { return model_ctx_new_threads(m, n_ctx, 0); }
+
+void model_ctx_free(model_ctx *c) {
+    if (!c) return;
+    model_runner_free(c->runner);
+    model_seq_free(c->seq);
+    free(c);
+}
+
+int32_t model_ctx_size(const model_ctx *c) { return c->seq->n_ctx; }
 
 int model_forward(model_ctx *c, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *logits,
                   bool all_logits) {
-    const model_hparams *hp = &c->m->hp;
+    int32_t n_vocab = c->runner->m->hp.n_vocab;
     if (n_tok <= 0) return err_set("forward: no tokens");
-    if (pos0 < 0 || pos0 > c->n_ctx - n_tok)
+    if (pos0 < 0 || pos0 > c->seq->n_ctx - n_tok)
         return err_set("context full: %d tokens at position %d exceed the context of %d", n_tok,
-                       pos0, c->n_ctx);
-    for (int32_t t = 0; t < n_tok; t++)
-        if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
-            return err_set("token id %d at index %d is outside the vocabulary [0, %d)", tokens[t],
-                           t, hp->n_vocab);
-    for (int32_t done = 0; done < n_tok; done += CHUNK) {
-        int32_t n = n_tok - done < CHUNK ? n_tok - done : CHUNK;
-        bool last = done + n == n_tok;
-        float *out = all_logits ? logits + (size_t)done * hp->n_vocab : last ? logits : NULL;
-        chunk_forward(c, tokens + done, n, pos0 + done, out, all_logits);
+                       pos0, c->seq->n_ctx);
+    for (int32_t done = 0; done < n_tok; done += CTX_BATCH) {
+        int32_t n = n_tok - done < CTX_BATCH ? n_tok - done : CTX_BATCH;
+        for (int32_t t = 0; t < n; t++) {
+            int32_t i = done + t;
+            float *out = all_logits ? logits + (size_t)i * n_vocab : i == n_tok - 1 ? logits : NULL;
+            c->batch[t] = (model_token){c->seq, tokens[i], pos0 + i, out};
+        }
+        if (model_runner_forward(c->runner, c->batch, n)) return -1;
     }
     return 0;
 }

@@ -1,21 +1,68 @@
-/* The transformer forward pass and the per-sequence state it needs (the KV cache and scratch
- * buffers). A prompt is processed in chunks as matrix x matrix products; one new token as
- * matrix x vector. Results are the same however the tokens are split into calls. */
+/* The transformer forward pass over a batch of tokens that may belong to different sequences.
+ *
+ * A model_seq is one sequence's KV cache. A model_runner holds the scratch buffers and the
+ * thread pool and runs batches: every weight matrix is read once for all tokens of a batch
+ * (matrix x matrix), which is what makes prompt processing and continuous batching fast.
+ * Tokens of the same sequence in one batch must come in increasing, consecutive positions;
+ * a token at position p attends to positions 0..p of its sequence, so the cache must already
+ * hold positions below the batch's first position of that sequence. Results do not depend on
+ * how tokens are grouped into batches (up to float summation order in attention, which is the
+ * same here: each token's attention is computed alone).
+ *
+ * model_ctx is the single-sequence convenience used by `veil run` and `veil eval`. */
 #ifndef VEIL_FORWARD_H
 #define VEIL_FORWARD_H
 
 #include "model/model.h"
 
+typedef struct model_seq model_seq;
+typedef struct model_runner model_runner;
+
+/* A sequence whose cache holds n_ctx positions (0 = the model's training context). */
+model_seq *model_seq_new(const model *m, int32_t n_ctx);
+void model_seq_free(model_seq *s);
+int32_t model_seq_capacity(const model_seq *s);
+/* Bytes of KV cache a sequence of n_ctx positions takes. */
+size_t model_seq_bytes(const model *m, int32_t n_ctx);
+
+/* Batches of up to max_batch tokens on n_threads threads (<= 0: one per CPU). */
+model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads);
+void model_runner_free(model_runner *r);
+int32_t model_runner_max_batch(const model_runner *r);
+
+typedef struct model_token {
+    model_seq *seq;
+    int32_t token, pos;
+    float *logits; /* n_vocab floats written here; NULL = this token's logits are not needed */
+} model_token;
+
+/* Where the time of model_runner_forward goes (veil bench --profile). */
+enum model_prof_op {
+    PROF_EMBED, PROF_NORM, PROF_QKV, PROF_ROPE_KV, PROF_ATTENTION, PROF_ATTN_OUT, PROF_FFN_GATE_UP,
+    PROF_FFN_ACT, PROF_FFN_DOWN, PROF_OUTPUT, PROF_COUNT
+};
+typedef struct model_profile {
+    double seconds[PROF_COUNT];
+} model_profile;
+/* Accumulate per-op wall time into p (NULL stops). Costs two clock reads per op. */
+void model_runner_set_profile(model_runner *r, model_profile *p);
+const char *model_prof_name(int op);
+
+/* Runs n <= max_batch tokens. 0, or -1 with err_msg() (token id or position out of range). */
+int model_runner_forward(model_runner *r, const model_token *batch, int32_t n);
+
+/* ---- single sequence ----------------------------------------------------------------- */
+
 typedef struct model_ctx model_ctx;
 
-/* n_ctx: positions the KV cache holds (0 = the model's training context). NULL + err_msg(). */
 model_ctx *model_ctx_new(const model *m, int32_t n_ctx);
+model_ctx *model_ctx_new_threads(const model *m, int32_t n_ctx, int n_threads);
 void model_ctx_free(model_ctx *c);
 int32_t model_ctx_size(const model_ctx *c);
 
-/* Runs tokens[0..n_tok) at positions pos0.. (the cache must already hold positions < pos0).
- * Writes n_tok rows of n_vocab logits when all_logits, else only the last token's row.
- * Returns 0, or -1 with err_msg() (context full, token id out of range). */
+/* Runs tokens[0..n_tok) at positions pos0.. (the cache must already hold positions < pos0),
+ * in batches. Writes n_tok rows of n_vocab logits when all_logits, else only the last
+ * token's row. 0, or -1 with err_msg() (context full, token id out of range). */
 int model_forward(model_ctx *c, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *logits,
                   bool all_logits);
 

@@ -258,3 +258,51 @@ TEST(forward_batch_equals_token_by_token) {
     free(one);
     model_free(m);
 }
+
+/* Two sequences advanced in one batch, interleaved, give what each gives alone. */
+TEST(forward_multi_sequence_batch) {
+    NEED_SHARED();
+    model *m = model_load(test_shared_path("reference/llamacpp/tiny-qwen2-Q8_0.gguf"));
+    CHECK(m != NULL);
+    if (!m) return;
+    int32_t V = m->hp.n_vocab, a[20], b[13];
+    for (int i = 0; i < 20; i++) a[i] = (i * 53 + 7) % V;
+    for (int i = 0; i < 13; i++) b[i] = (i * 29 + 100) % V;
+    float *alone_a = malloc(20 * (size_t)V * sizeof(float)), *alone_b = malloc(13 * (size_t)V * sizeof(float));
+    float *mixed = malloc(33 * (size_t)V * sizeof(float));
+    model_ctx *ca = model_ctx_new_threads(m, 64, 2), *cb = model_ctx_new_threads(m, 64, 1);
+    CHECK(model_forward(ca, a, 20, 0, alone_a, true) == 0);
+    CHECK(model_forward(cb, b, 13, 0, alone_b, true) == 0);
+    model_seq *sa = model_seq_new(m, 64), *sb = model_seq_new(m, 64);
+    model_runner *r = model_runner_new(m, 33, 2);
+    model_token batch[33];
+    int n = 0, ia = 0, ib = 0;
+    /* first 5 of a alone, then the rest of both interleaved in a second batch */
+    for (; ia < 5; ia++, n++) batch[n] = (model_token){sa, a[ia], ia, mixed + (size_t)n * V};
+    CHECK(model_runner_forward(r, batch, n) == 0);
+    int first = n;
+    n = 0;
+    while (ia < 20 || ib < 13) {
+        if (ib < 13) { batch[n] = (model_token){sb, b[ib], ib, mixed + (size_t)(first + n) * V}; ib++; n++; }
+        if (ia < 20) { batch[n] = (model_token){sa, a[ia], ia, mixed + (size_t)(first + n) * V}; ia++; n++; }
+    }
+    CHECK(model_runner_forward(r, batch, n) == 0);
+    double worst = 0;
+    for (int i = 0; i < first + n; i++) {
+        const model_token *t = i < first ? NULL : &batch[i - first];
+        const float *want = i < first ? alone_a + (size_t)i * V
+                            : t->seq == sa ? alone_a + (size_t)t->pos * V : alone_b + (size_t)t->pos * V;
+        diff d = compare(mixed + (size_t)i * V, want, (size_t)V);
+        if (d.max > worst) worst = d.max;
+    }
+    CHECK_MSG(worst <= 1e-5, "mixed batch vs alone: max diff %g", worst);
+    model_runner_free(r);
+    model_seq_free(sa);
+    model_seq_free(sb);
+    model_ctx_free(ca);
+    model_ctx_free(cb);
+    free(alone_a);
+    free(alone_b);
+    free(mixed);
+    model_free(m);
+}
