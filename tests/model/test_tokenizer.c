@@ -104,7 +104,7 @@ static int check_pairs(const tokenizer *t, const char *inp_rel, const char *out_
         *eol = 0;
         int32_t want[4096];
         size_t n_want = 0;
-        for (char *p = line, *end; *p; p = end) {
+        for (char *p = line, *end; *p && n_want < sizeof want / sizeof want[0]; p = end) {
             long v = strtol(p, &end, 10);
             if (end == p) break;
             want[n_want++] = (int32_t)v;
