@@ -17,8 +17,7 @@
  *   9. min-p           keep tokens with p >= min_p * p_max
  *  10. draw            renormalise what is left and draw with the sampler's own RNG
  * Every ranking (greedy, the top-k and top-p cut-offs) is by logit, the lower token id first
- * on ties, so the kept set is well defined and never depends on how it was computed. Top-p and
- * min-p both keep a top-ranked run, so swapping 8 and 9 would keep the same tokens.
+ * on ties, so the kept set is well defined and never depends on how it was computed.
  *
  * Guarantees: the result is a token id in [0, n_vocab) whose cleaned logit is finite, or -1
  * with err_msg() set (no finite logit, bad history). The RNG is xoshiro256** seeded through
