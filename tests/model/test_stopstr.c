@@ -12,7 +12,8 @@
 static stopstr *mk(const char *const *stops, int n) {
     stopstr *m = stopstr_new();
     CHECK(m != NULL);
-    for (int i = 0; i < n; i++) CHECK_MSG(stopstr_add(m, stops[i], strlen(stops[i])) == 0, "%s", err_msg());
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(stopstr_add(m, stops[i], strlen(stops[i])) == 0, "%s", err_msg());
     return m;
 }
 
