@@ -161,7 +161,8 @@ TEST(sampler_distribution_matches_softmax) {
     check_dist(s, l, p, 4, 40000);
     sampler_free(s);
     /* Temperature t raises each probability to the power 1/t. */
-    const double sq[4] = {0.01, 0.04, 0.09, 0.16}, rt[4] = {sqrt(0.1), sqrt(0.2), sqrt(0.3), sqrt(0.4)};
+    const double sq[4] = {0.01, 0.04, 0.09, 0.16};
+    const double rt[4] = {sqrt(0.1), sqrt(0.2), sqrt(0.3), sqrt(0.4)};
     s = mk(0.5f, 0, 1, 0, 4, 6);
     check_dist(s, l, sq, 4, 40000);
     sampler_free(s);
@@ -324,7 +325,8 @@ TEST(sampler_penalties_exact) {
     CHECK(sampler_adjust_logits(s, l, hist, 7, out) == 0);
     /* 0: 2/2 - 2*.5 - .25; 2: 1/2 - .5 - .25; 3: .5/2 - .5 - .25; 1 is outside the window. */
     const float want[6] = {-0.25f, -2, -0.25f, -0.5f, -1, 3};
-    for (int i = 0; i < 6; i++) CHECK_MSG(out[i] == want[i], "token %d: %g != %g", i, out[i], want[i]);
+    for (int i = 0; i < 6; i++)
+        CHECK_MSG(out[i] == want[i], "token %d: %g != %g", i, out[i], want[i]);
     sampler_free(s);
 
     /* Negative logits are multiplied; whole history with -1; in place; repeated calls. */
