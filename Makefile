@@ -7,6 +7,8 @@ OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
 LDLIBS   = -lpcre2-8 -lutf8proc -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# OpenSSL 3 (TLS 1.3, RA-TLS certificates) and libsodium (Ed25519, sealed boxes, SHA-256)
+LDLIBS  += -lssl -lcrypto -lsodium
 
 SRC      := $(shell find src -name '*.c' -not -path 'src/cuda/*' | sort)
 LIB_SRC  := $(filter-out src/cli/%,$(SRC))
