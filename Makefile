@@ -5,7 +5,9 @@ CC       ?= cc
 FUZZ_CC  ?= clang
 OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
-LDLIBS   = -lpcre2-8 -lutf8proc -lpthread -lm
+# libevent (evhttp, with pthreads support) and jansson for the HTTP API layer
+PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads 2>/dev/null || echo -ljansson -levent_pthreads -levent)
+LDLIBS   = -lpcre2-8 -lutf8proc $(PKG_LIBS) -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRC      := $(shell find src -name '*.c' -not -path 'src/cuda/*' | sort)
