@@ -239,6 +239,8 @@ static int add_stop(parse_ctx *c, json_t *s) {
     if (json_string_length(s) == 0 || json_string_length(s) > STOPSTR_MAX_LEN)
         return BAD(c->e, "stop", "Invalid value for 'stop': each stop string must be 1 to %d bytes.",
                    STOPSTR_MAX_LEN);
+    if (strlen(json_string_value(s)) != json_string_length(s))
+        return BAD(c->e, "stop", "Invalid value for 'stop': contains a NUL character.");
     if (r->n_stop == STOPSTR_MAX)
         return BAD(c->e, "stop", "Invalid value for 'stop': at most %d stop strings.", STOPSTR_MAX);
     if (!(r->stop[r->n_stop] = dup_string(s, &r->stop_len[r->n_stop]))) return out_of_memory(c);

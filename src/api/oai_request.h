@@ -5,9 +5,8 @@
  * Guarantees: any byte string is either accepted into an oai_request whose fields all hold
  * in-range values, or rejected with an oai_error (status 400) whose param names the field at
  * fault ("temperature", "messages[1].content", "logit_bias"); never a crash. Unknown fields
- * are ignored, as OpenAI does; a known field set to null counts as absent. Strings may hold
- * NUL bytes where the text goes to the model (content, prompt, stop); names (model, role,
- * user) may not.
+ * are ignored, as OpenAI does; a known field set to null counts as absent. Message content
+ * and prompts may hold NUL bytes; names (model, role, user) and stop strings may not.
  *
  * Accepted shapes and ranges:
  *   model              string (optional here; the server checks it names its model)
@@ -69,7 +68,7 @@ typedef struct oai_request {
     int32_t top_k;               /* default 0: off */
     bool has_seed;
     int64_t seed;
-    char *stop[STOPSTR_MAX];
+    char *stop[STOPSTR_MAX];     /* NUL-terminated, none empty */
     size_t stop_len[STOPSTR_MAX];
     int32_t n_stop;
     int32_t n;                   /* default 1 */

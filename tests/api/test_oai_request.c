@@ -163,6 +163,7 @@ static const bad_case bad_cases[] = {
     {OAI_CHAT, "{" CHAT_OK ",\"stop\":5}", "stop"},
     {OAI_CHAT, "{" CHAT_OK ",\"stop\":[\"a\",5]}", "stop"},
     {OAI_CHAT, "{" CHAT_OK ",\"stop\":\"\"}", "stop"},
+    {OAI_CHAT, "{" CHAT_OK ",\"stop\":\"a\\u0000\"}", "stop"},
     {OAI_CHAT, "{" CHAT_OK ",\"stop\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\",\"17\"]}", "stop"},
     {OAI_CHAT, "{" CHAT_OK ",\"logit_bias\":[1]}", "logit_bias"},
     {OAI_CHAT, "{" CHAT_OK ",\"logit_bias\":{\"abc\":1}}", "logit_bias"},
