@@ -1,5 +1,6 @@
 /* veil run MODEL: generate text from a prompt and stream it to stdout. */
 #include "base/err.h"
+#include "base/slurp.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "engine/generate.h"
@@ -46,41 +47,6 @@ static int emit_stdout(void *ud, const char *text, size_t len) {
     fwrite(text, 1, len, stdout);
     fflush(stdout);
     return ferror(stdout) ? 1 : 0;
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    if (!f) {
-        err_errno("%s", path);
-        return NULL;
-    }
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *b = realloc(buf, cap);
-            if (!b) {
-                err_set("out of memory");
-                goto fail;
-            }
-            buf = b;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (ferror(f)) {
-        err_errno("%s", path);
-        goto fail;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-fail:
-    free(buf);
-    fclose(f);
-    return NULL;
 }
 
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_SEED, O_REP, O_REPN, O_FREQ, O_PRES, O_STOP,
@@ -163,7 +129,7 @@ int cmd_run(int argc, char **argv) {
     gen_result res;
     model *m = model_load(argv[optind]);
     if (!m) goto fail;
-    if (prompt_file && !(file_prompt = read_file(prompt_file, &prompt_len))) goto fail;
+    if (prompt_file && !(file_prompt = slurp_file(prompt_file, &prompt_len))) goto fail;
     if (file_prompt) prompt = file_prompt;
     tok = tok_load(m->file);
     if (!tok) goto fail;
