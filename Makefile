@@ -19,6 +19,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 obj = $(patsubst %.c,build/$(1)/%.o,$(2))
 
 .PHONY: all test demo deps clean fuzz
+# keep intermediate objects (the fuzz objects are made by a chain of pattern rules)
+.SECONDARY:
 all: build/veil
 
 deps:
@@ -53,11 +55,17 @@ build/asan/veil-tests: $(call obj,asan,$(TEST_SRC) $(LIB_SRC))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-# libFuzzer targets: one binary per tests/fuzz/fuzz_NAME.c, linked with the library sources.
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+# libFuzzer targets: one binary per tests/fuzz/fuzz_NAME.c. The library is compiled once with
+# clang's instrumentation (fuzzer-no-link) and shared by every target.
+FUZZ_FLAGS = -std=gnu17 -ffp-contract=off -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=address,undefined
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC fuzz $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(call obj,fuzz/obj,$(LIB_SRC))
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) -std=gnu17 -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 
 fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 

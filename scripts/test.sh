@@ -11,8 +11,10 @@ log=$(mktemp); trap 'rm -f "$log"' EXIT
 stage() { # stage NAME COMMAND...: runs a command that ends with "N passed, N failed[, N skipped]"
   local name=$1; shift
   echo "== $name"
+  local t0=$SECONDS
   "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
+  echo "($name: $((SECONDS - t0)) s)"
   local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
   if [ -z "$line" ]; then
     echo "$name: no result line (exit $rc)"; total_fail=$((total_fail + 1)); return

@@ -362,6 +362,19 @@ static void *engine_main(void *arg) {
 
 /* ---- public API ------------------------------------------------------------------------ */
 
+/* Frees what sched_new allocated (the engine thread is not running). */
+static void release(sched *s) {
+    if (!s) return;
+    kvcache_free(s->kv);
+    model_runner_free(s->runner);
+    free(s->logits);
+    free(s->batch);
+    free(s->running);
+    free(s->piece);
+    free(s->top);
+    free(s);
+}
+
 sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) {
     sched *s = calloc(1, sizeof *s);
     if (!s) goto oom;
@@ -410,16 +423,7 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
 oom:
     err_set("out of memory for the scheduler");
 fail:
-    if (s) {
-        kvcache_free(s->kv);
-        model_runner_free(s->runner);
-        free(s->logits);
-        free(s->batch);
-        free(s->running);
-        free(s->piece);
-        free(s->top);
-        free(s);
-    }
+    release(s);
     return NULL;
 }
 
@@ -433,14 +437,7 @@ void sched_free(sched *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->idle);
-    kvcache_free(s->kv);
-    model_runner_free(s->runner);
-    free(s->logits);
-    free(s->batch);
-    free(s->running);
-    free(s->piece);
-    free(s->top);
-    free(s);
+    release(s);
 }
 
 static req *req_make(const sched *s, const int32_t *prompt, int32_t n_prompt, const sched_params *p) {
