@@ -49,7 +49,8 @@ build/veil-tests: $(call obj,rel,$(TEST_SRC) $(LIB_SRC))
 
 # the binary under ASan+UBSan, for running the e2e tests against it (VEIL_BIN=build/asan/veil)
 build/asan/veil: $(call obj,asan,$(CLI_SRC) $(LIB_SRC))
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 build/asan/veil-tests: $(call obj,asan,$(TEST_SRC) $(LIB_SRC))
 	@$(if $(Q),echo "  LINK    $@")
