@@ -34,7 +34,8 @@
 typedef struct gen gen;
 typedef struct choice choice;
 
-/* A scheduler event copied off the engine thread. Strings live in data[] behind it. */
+/* A scheduler event copied off the engine thread. A text event's strings live in the same
+ * allocation, right behind the struct. */
 typedef struct pending {
     struct pending *next;
     choice *ch;
@@ -48,7 +49,6 @@ typedef struct pending {
     oai_logprob lp;
     oai_token_logprob top[OAI_MAX_TOP_LOGPROBS];
     char message[256];
-    char data[];
 } pending;
 
 struct choice {
@@ -373,7 +373,7 @@ static pending *copy_text_event(const sched_event *ev) {
     }
     pending *p = calloc(1, sizeof *p + need);
     if (!p) return NULL;
-    char *at = p->data;
+    char *at = (char *)(p + 1);
     p->kind = SCHED_TEXT;
     p->text = at;
     p->text_len = ev->text_len;
