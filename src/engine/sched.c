@@ -216,12 +216,12 @@ static bool take_token(sched *s, req *r, const float *logits) {
         chosen = (sched_logprob){next, lp, NULL, 0};
         /* token texts live in one buffer: the chosen piece, then each alternative */
         size_t used = 0, cap = tok_max_piece(s->tok) * (size_t)(SAMPLER_MAX_TOP_LOGPROBS + 2);
-        int len = tok_decode(s->tok, -1, next, true, s->piece + used, cap - used);
+        int len = tok_decode(s->tok, r->tokens[r->n_tokens - 1], next, true, s->piece + used, cap - used);
         chosen.text = s->piece + used;
         chosen.text_len = len > 0 ? (size_t)len : 0;
         used += chosen.text_len;
         for (int32_t i = 0; i < n_top; i++) {
-            len = tok_decode(s->tok, -1, tl[i].id, true, s->piece + used, cap - used);
+            len = tok_decode(s->tok, r->tokens[r->n_tokens - 1], tl[i].id, true, s->piece + used, cap - used);
             s->top[i] = (sched_logprob){tl[i].id, tl[i].logprob, s->piece + used, len > 0 ? (size_t)len : 0};
             used += s->top[i].text_len;
         }
