@@ -5,7 +5,7 @@ CC       ?= cc
 FUZZ_CC  ?= clang
 OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
-LDLIBS   = -lpcre2-8 -lutf8proc -lpthread -lm
+LDLIBS   = -lpcre2-8 -lutf8proc -lsodium -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRC      := $(shell find src -name '*.c' -not -path 'src/cuda/*' | sort)

@@ -8,6 +8,7 @@ PKGS=(
   clang libclang-rt-14-dev      # libFuzzer targets and sanitizer runtimes
   libpcre2-dev                  # BPE pre-tokenizer regexes (UTF + UCP + JIT)
   libutf8proc-dev               # Unicode NFC for Qwen tokenizers
+  libsodium-dev                 # Ed25519 signatures and SHA-256 (ledger: keys, cells, vouchers)
 )
 
 missing=()
