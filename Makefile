@@ -5,7 +5,10 @@ CC       ?= cc
 FUZZ_CC  ?= clang
 OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
-LDLIBS   = -lpcre2-8 -lutf8proc -lsodium -lpthread -lm
+# libevent (evhttp, with pthreads support) and jansson for the HTTP API layer; libsodium for
+# the ledger's signatures and hashes
+PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libsodium 2>/dev/null || echo -ljansson -levent_pthreads -levent -lsodium)
+LDLIBS   = -lpcre2-8 -lutf8proc $(PKG_LIBS) -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRC      := $(shell find src -name '*.c' -not -path 'src/cuda/*' | sort)
@@ -44,6 +47,11 @@ build/veil: $(call obj,rel,$(CLI_SRC) $(LIB_SRC))
 build/veil-tests: $(call obj,rel,$(TEST_SRC) $(LIB_SRC))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+# the binary under ASan+UBSan, for running the e2e tests against it (VEIL_BIN=build/asan/veil)
+build/asan/veil: $(call obj,asan,$(CLI_SRC) $(LIB_SRC))
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 build/asan/veil-tests: $(call obj,asan,$(TEST_SRC) $(LIB_SRC))
 	@$(if $(Q),echo "  LINK    $@")

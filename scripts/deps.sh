@@ -8,6 +8,8 @@ PKGS=(
   clang libclang-rt-14-dev      # libFuzzer targets and sanitizer runtimes
   libpcre2-dev                  # BPE pre-tokenizer regexes (UTF + UCP + JIT)
   libutf8proc-dev               # Unicode NFC for Qwen tokenizers
+  libevent-dev                  # evhttp: the OpenAI-compatible HTTP server (veil serve)
+  libjansson-dev                # JSON for the HTTP API
   libsodium-dev                 # Ed25519 signatures and SHA-256 (ledger: keys, cells, vouchers)
 )
 

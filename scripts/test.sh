@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test stage (unit tests, the same under ASan+UBSan, CLI tests, fuzzers briefly)
+# Runs every test stage (unit tests, the same under ASan+UBSan, CLI tests, fuzzers briefly,
+# end-to-end tests of veil serve with the OpenAI SDK)
 # and ends with one line "N passed, N failed" summing all stages. Exit status 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,7 @@ stage "unit tests" ./build/veil-tests
 stage "unit tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/veil-tests
 stage "cli tests" bash tests/cli/run.sh
 stage "fuzzers" bash tests/fuzz/run.sh
+stage "e2e" bash tests/e2e/run.sh
 
 echo "== total"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"

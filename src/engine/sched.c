@@ -216,12 +216,12 @@ static bool take_token(sched *s, req *r, const float *logits) {
         chosen = (sched_logprob){next, lp, NULL, 0};
         /* token texts live in one buffer: the chosen piece, then each alternative */
         size_t used = 0, cap = tok_max_piece(s->tok) * (size_t)(SAMPLER_MAX_TOP_LOGPROBS + 2);
-        int len = tok_decode(s->tok, -1, next, true, s->piece + used, cap - used);
+        int len = tok_decode(s->tok, r->tokens[r->n_tokens - 1], next, true, s->piece + used, cap - used);
         chosen.text = s->piece + used;
         chosen.text_len = len > 0 ? (size_t)len : 0;
         used += chosen.text_len;
         for (int32_t i = 0; i < n_top; i++) {
-            len = tok_decode(s->tok, -1, tl[i].id, true, s->piece + used, cap - used);
+            len = tok_decode(s->tok, r->tokens[r->n_tokens - 1], tl[i].id, true, s->piece + used, cap - used);
             s->top[i] = (sched_logprob){tl[i].id, tl[i].logprob, s->piece + used, len > 0 ? (size_t)len : 0};
             used += s->top[i].text_len;
         }
@@ -362,6 +362,19 @@ static void *engine_main(void *arg) {
 
 /* ---- public API ------------------------------------------------------------------------ */
 
+/* Frees what sched_new allocated (the engine thread is not running). */
+static void release(sched *s) {
+    if (!s) return;
+    kvcache_free(s->kv);
+    model_runner_free(s->runner);
+    free(s->logits);
+    free(s->batch);
+    free(s->running);
+    free(s->piece);
+    free(s->top);
+    free(s);
+}
+
 sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) {
     sched *s = calloc(1, sizeof *s);
     if (!s) goto oom;
@@ -410,16 +423,7 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
 oom:
     err_set("out of memory for the scheduler");
 fail:
-    if (s) {
-        kvcache_free(s->kv);
-        model_runner_free(s->runner);
-        free(s->logits);
-        free(s->batch);
-        free(s->running);
-        free(s->piece);
-        free(s->top);
-        free(s);
-    }
+    release(s);
     return NULL;
 }
 
@@ -433,14 +437,7 @@ void sched_free(sched *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->idle);
-    kvcache_free(s->kv);
-    model_runner_free(s->runner);
-    free(s->logits);
-    free(s->batch);
-    free(s->running);
-    free(s->piece);
-    free(s->top);
-    free(s);
+    release(s);
 }
 
 static req *req_make(const sched *s, const int32_t *prompt, int32_t n_prompt, const sched_params *p) {
