@@ -97,6 +97,10 @@ int boc_serialize(const cell *root, unsigned flags, uint8_t **out, size_t *len) 
     *len = 0;
     if (collect(&s, root)) goto fail;
     unsigned size = bytes_for(s.count);
+    if (size > 4) {
+        err_set("boc: %zu distinct cells are more than a BOC can index", s.count);
+        goto fail;
+    }
     size_t total = 0;
     for (size_t i = 0; i < s.count; i++) total += cell_size(s.order[i], size);
     unsigned off = bytes_for(total);

@@ -165,6 +165,7 @@ static void compute_hash(cell *c) {
         memcpy(repr + n, c->refs[i]->hash, 32);
         n += 32;
     }
+    /* libsodium's SHA-256 has no CPU dispatch, so it is safe before sodium_init(). */
     crypto_hash_sha256(c->hash, repr, n);
 }
 
