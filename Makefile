@@ -5,12 +5,13 @@ CC       ?= cc
 FUZZ_CC  ?= clang
 OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
-# libevent (evhttp, with pthreads support) and jansson for the HTTP API layer
-PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads 2>/dev/null || echo -ljansson -levent_pthreads -levent)
+# libevent (evhttp, with pthreads support) and jansson for the HTTP API layer; libsodium for
+# the ledger's signatures and hashes
+PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libsodium 2>/dev/null || echo -ljansson -levent_pthreads -levent -lsodium)
 LDLIBS   = -lpcre2-8 -lutf8proc $(PKG_LIBS) -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-# OpenSSL 3 (TLS 1.3, RA-TLS certificates) and libsodium (Ed25519, sealed boxes, SHA-256)
-LDLIBS  += -lssl -lcrypto -lsodium
+# OpenSSL 3: TLS 1.3 and RA-TLS certificates
+LDLIBS  += -lssl -lcrypto
 
 SRC      := $(shell find src -name '*.c' -not -path 'src/cuda/*' | sort)
 LIB_SRC  := $(filter-out src/cli/%,$(SRC))

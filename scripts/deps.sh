@@ -11,7 +11,7 @@ PKGS=(
   libevent-dev                  # evhttp: the OpenAI-compatible HTTP server (veil serve)
   libjansson-dev                # JSON for the HTTP API
   libssl-dev                    # OpenSSL 3: TLS 1.3 and RA-TLS certificates
-  libsodium-dev                 # Ed25519 signatures, sealed boxes, SHA-256
+  libsodium-dev                 # Ed25519, SHA-256, sealed boxes (ledger, attestation, E2E)
 )
 
 missing=()

@@ -275,4 +275,68 @@ else
   done
 fi
 
+# ---------------------------------------------------------------- wallet
+
+# the key of tests/ledger/ton_vectors.h (seed 01..20) and its wallet v4r2 address per @ton/ton
+WALLET_SEED=0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
+WALLET_PUB=79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664
+WALLET_ADDR=UQDnHytfNeXNUvfdRx41nlsVqT_DuI_WvFzMrNnVr7n8hT3L
+WALLET_RAW=0:e71f2b5f35e5cd52f7dd471e359e5b15a93fc3b88fd6bc5cccacd9d5afb9fc85
+
+t_wallet_help() { v wallet --help && want_rc 0 && want_out "--key" && want_out "wallet new"; }
+
+t_wallet_new_then_show() {
+  local home=$TMP/wallet-home
+  rm -rf "$home"
+  VEIL_HOME=$home v wallet new && want_rc 0 && want_out_re '^address  UQ[A-Za-z0-9_-]{46}$' || return 1
+  local made; made=$(cat "$OUT")
+  [ "$(stat -c %a "$home/wallet.key")" = 600 ] || why "key file mode $(stat -c %a "$home/wallet.key")" || return 1
+  [ "$(stat -c %a "$home")" = 700 ] || why "VEIL_HOME mode $(stat -c %a "$home")" || return 1
+  VEIL_HOME=$home v wallet show && want_rc 0 || return 1
+  [ "$(cat "$OUT")" = "$made" ] || why "show prints '$(head -c 200 "$OUT")', new printed '$made'" || return 1
+  VEIL_HOME=$home v wallet new && want_rc 1 && want_err "already exists" || return 1
+  [ "$(VEIL_HOME=$home "$VEIL" wallet show 2>/dev/null)" = "$made" ] || why "the key changed after a refused new"
+}
+
+t_wallet_known_key() {
+  local key=$TMP/known.key
+  rm -f "$key"
+  (umask 077; printf 'veil-ed25519-key v1\nseed %s\npublic %s\n' "$WALLET_SEED" "$WALLET_PUB" >"$key")
+  v wallet show --key "$key" && want_rc 0 && want_out "address  $WALLET_ADDR" &&
+    want_out "raw      $WALLET_RAW" && want_out "public   $WALLET_PUB"
+}
+
+t_wallet_refuses_shared_key() {
+  local key=$TMP/shared.key
+  rm -f "$key"
+  v wallet new --key "$key" && want_rc 0 || return 1
+  chmod 644 "$key"
+  v wallet show --key "$key" && want_rc 1 && want_err "has mode 0644" && want_err "chmod 600"
+}
+
+t_wallet_missing_key() {
+  v wallet show --key "$TMP/nowhere/none.key" && want_rc 1 && want_err "none.key does not exist"
+}
+
+t_wallet_usage() {
+  v wallet && want_rc 2 || return 1
+  v wallet frobnicate && want_rc 2 && want_err "frobnicate" || return 1
+  v wallet show --key && want_rc 2 && want_err "--key needs a PATH" || return 1
+  v wallet show --no-such-flag && want_rc 2 && want_err "no-such-flag" || return 1
+  v wallet show extra && want_rc 2 && want_err "extra"
+}
+
+if [ -n "$(command_source wallet)" ]; then
+  check wallet_help t_wallet_help
+  check wallet_new_then_show t_wallet_new_then_show
+  check wallet_known_key_address t_wallet_known_key
+  check wallet_refuses_shared_key t_wallet_refuses_shared_key
+  check wallet_missing_key t_wallet_missing_key
+  check wallet_usage t_wallet_usage
+else
+  for t in help new_then_show known_key_address refuses_shared_key missing_key usage; do
+    skip "wallet_$t" "cmd_wallet is not written yet"
+  done
+fi
+
 summary
