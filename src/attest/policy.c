@@ -5,6 +5,7 @@
 #include "attest/sim.h"
 #include "attest/tdx.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "base/log.h"
 
 #include <stdlib.h>
@@ -80,7 +81,7 @@ int policy_load_sim_keys(attest_policy *p, const char *path) {
 static attest_status check_sim(const attest_policy *p, const evidence *ev) {
     char hex[65];
     if (!in_list(p->sim_keys, p->n_sim_keys, ev->sim_key)) {
-        hexfile_format(ev->sim_key, hex);
+        hex_encode(ev->sim_key, 32, hex);
         err_set("sim evidence signed by platform key %s, which this verifier does not trust", hex);
         return ATTEST_ERR_UNTRUSTED_KEY;
     }
@@ -140,13 +141,13 @@ attest_status policy_verify(const attest_policy *p, const uint8_t *bytes, size_t
         return ATTEST_ERR_STALE;
     }
     if (!in_list(p->measurements, p->n_measurements, ev.measurement)) {
-        hexfile_format(ev.measurement, hex);
+        hex_encode(ev.measurement, 32, hex);
         err_set("%s evidence: measurement %s is not among the %zu allowed",
                 evidence_tee_name(ev.tee), hex, p->n_measurements);
         return ATTEST_ERR_MEASUREMENT;
     }
     if (ev.tee == EVIDENCE_TEE_SIM) {
-        hexfile_format(ev.sim_key, hex);
+        hex_encode(ev.sim_key, 32, hex);
         log_warn("*** ACCEPTED SIMULATED ATTESTATION: the peer's evidence is signed by sim "
                  "platform key %s, trusted by configuration. It proves nothing about the "
                  "peer's hardware; never use sim keys outside development. ***",

@@ -11,12 +11,12 @@
 
 struct attest_provider {
     int tee;
-    sim_key key;           /* sim */
+    keypair key;           /* sim */
     uint8_t measurement[32];
     char *tsm_dir;         /* tdx */
 };
 
-attest_provider *provider_sim_new(const sim_key *key, const uint8_t measurement[32]) {
+attest_provider *provider_sim_new(const keypair *key, const uint8_t measurement[32]) {
     attest_provider *p;
     if (sodium_init() < 0) {
         err_set("libsodium failed to initialise");
@@ -34,11 +34,11 @@ attest_provider *provider_sim_new(const sim_key *key, const uint8_t measurement[
 }
 
 attest_provider *provider_sim_open(const char *key_path, const uint8_t measurement[32]) {
-    sim_key k;
+    keypair k;
     attest_provider *p;
-    if (sim_key_load(key_path, &k) != 0) return NULL;
+    if (keys_load(key_path, &k) != 0) return NULL;
     p = provider_sim_new(&k, measurement);
-    sim_key_wipe(&k);
+    keys_wipe(&k);
     return p;
 }
 

@@ -19,8 +19,8 @@
 typedef struct attest_provider attest_provider;
 
 /* A sim provider with this key (copied) claiming this measurement. */
-attest_provider *provider_sim_new(const sim_key *key, const uint8_t measurement[32]);
-/* The same with the key loaded from a file (sim.h). */
+attest_provider *provider_sim_new(const keypair *key, const uint8_t measurement[32]);
+/* The same with the key loaded from a key file (ledger/keys.h). */
 attest_provider *provider_sim_open(const char *key_path, const uint8_t measurement[32]);
 /* A tdx provider on configfs-tsm at tsm_dir (NULL = TDX_TSM_REPORT_DIR); NULL with "TDX
  * attestation unavailable: ..." when it is absent. */

@@ -6,6 +6,7 @@
 #include "attest/tdx.h"
 #include "attest_testutil.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "test.h"
 
 #include <sodium.h>
@@ -31,7 +32,7 @@ static void write_text(const char *path, const char *text, int mode) {
     chmod(path, (mode_t)mode);
 }
 
-static void sample_evidence(evidence *ev, const sim_key *k) {
+static void sample_evidence(evidence *ev, const keypair *k) {
     memset(ev, 0, sizeof *ev);
     ev->issued_at = 1700000000;
     for (int i = 0; i < 32; i++) {
@@ -42,11 +43,11 @@ static void sample_evidence(evidence *ev, const sim_key *k) {
 }
 
 TEST(evidence_sim_round_trip) {
-    sim_key k;
+    keypair k;
     evidence ev, back;
     size_t len;
     uint8_t *p, *p2;
-    CHECK(sim_key_create(tmp_path("ev_rt.key"), &k) == 0);
+    CHECK(keys_generate(&k) == 0);
     sample_evidence(&ev, &k);
     p = evidence_serialize(&ev, &len);
     CHECK(p && len == EVIDENCE_SIM_LEN);
@@ -55,7 +56,7 @@ TEST(evidence_sim_round_trip) {
     CHECK(back.issued_at == 1700000000);
     CHECK(memcmp(back.measurement, ev.measurement, 32) == 0);
     CHECK(memcmp(back.report_data, ev.report_data, 32) == 0);
-    CHECK(memcmp(back.sim_key, k.pk, 32) == 0);
+    CHECK(memcmp(back.sim_key, k.public_key, 32) == 0);
     CHECK(sim_check(&back) == 0);
     p2 = evidence_serialize(&back, &len);
     CHECK(p && p2 && memcmp(p, p2, len) == 0);
@@ -67,11 +68,11 @@ TEST(evidence_sim_round_trip) {
 }
 
 TEST(evidence_parse_is_strict) {
-    sim_key k;
+    keypair k;
     evidence ev, back;
     size_t len;
     uint8_t *p, *q;
-    CHECK(sim_key_create(tmp_path("ev_strict.key"), &k) == 0);
+    CHECK(keys_generate(&k) == 0);
     sample_evidence(&ev, &k);
     p = evidence_serialize(&ev, &len);
     if (!p) return;
@@ -135,48 +136,33 @@ TEST(evidence_bind_hashes_both_keys) {
     CHECK(memcmp(a, b, 32) != 0);
 }
 
-TEST(sim_key_file_mode_and_reload) {
-    sim_key k, k2;
+TEST(sim_platform_key_load_or_create) {
+    keypair k, k2;
     struct stat st;
     const char *path = tmp_path("platform.key");
-    CHECK(sim_key_create(path, &k) == 0);
+    /* the first start makes the key (mode 0600), later ones load the same key */
+    CHECK(sim_key_load_or_create(path, &k) == 0);
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
-    CHECK(sim_key_load(path, &k2) == 0);
-    CHECK(memcmp(k.pk, k2.pk, 32) == 0 && memcmp(k.sk, k2.sk, 64) == 0);
-    /* never overwrites a key */
-    CHECK(sim_key_create(path, &k2) == -1);
-    CHECK(sim_key_load_or_create(path, &k2) == 0 && memcmp(k.pk, k2.pk, 32) == 0);
-    /* a key others can read is refused */
+    CHECK(sim_key_load_or_create(path, &k2) == 0);
+    CHECK(memcmp(k.public_key, k2.public_key, 32) == 0);
+    CHECK(memcmp(k.secret_key, k2.secret_key, 64) == 0);
+    /* a key others can read is refused, not replaced */
     chmod(path, 0644);
-    CHECK(sim_key_load(path, &k2) == -1);
+    CHECK(sim_key_load_or_create(path, &k2) == -1);
     CHECK(strstr(err_msg(), "chmod 600") != NULL);
     chmod(path, 0600);
-    CHECK(sim_key_load_or_create(tmp_path("fresh.key"), &k2) == 0);
-    CHECK(memcmp(k.pk, k2.pk, 32) != 0);
-    sim_key_wipe(&k2);
-}
-
-TEST(sim_key_file_errors) {
-    sim_key k;
-    const char *two = tmp_path("two.key"), *bad = tmp_path("bad.key"), *none = tmp_path("n.key");
-    write_text(two,
-               "0000000000000000000000000000000000000000000000000000000000000001\n"
-               "0000000000000000000000000000000000000000000000000000000000000002\n",
-               0600);
-    CHECK(sim_key_load(two, &k) == -1);
-    CHECK(strstr(err_msg(), "one key") != NULL);
-    write_text(bad, "# comment\nxyz\n", 0600);
-    CHECK(sim_key_load(bad, &k) == -1);
-    CHECK(strstr(err_msg(), ":2:") != NULL);
-    write_text(none, "# nothing\n\n", 0600);
-    CHECK(sim_key_load(none, &k) == -1);
-    CHECK(sim_key_load(tmp_path("missing.key"), &k) == -1);
+    /* anything but a key file is an error, never overwritten */
+    write_text(tmp_path("not-a.key"), "hello\n", 0600);
+    CHECK(sim_key_load_or_create(tmp_path("not-a.key"), &k2) == -1);
+    CHECK(sim_key_load_or_create(tmp_path("no-such-dir/x.key"), &k2) == -1);
+    keys_wipe(&k);
+    keys_wipe(&k2);
 }
 
 TEST(sim_signature_covers_every_field) {
-    sim_key k;
+    keypair k;
     evidence ev;
-    CHECK(sim_key_create(tmp_path("cover.key"), &k) == 0);
+    CHECK(keys_generate(&k) == 0);
     sample_evidence(&ev, &k);
     CHECK(sim_check(&ev) == 0);
     ev.issued_at++;
@@ -230,7 +216,7 @@ TEST(hexfile_comments_and_errors) {
     CHECK(hexfile_read(path, collect, &c) == 0);
     CHECK_EQ_INT(c.n, 2);
     CHECK(memcmp(c.v[0], want, 32) == 0 && memcmp(c.v[1], want, 32) == 0);
-    hexfile_format(want, hex);
+    hex_encode(want, 32, hex);
     CHECK_EQ_STR(hex, "a0a1a2a3a4a5a6a7a8a9aaabacadaeafa0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
     /* short, long, non-hex, and an error from the callback: each names the line */
     write_text(path, "# x\na0a1\n", 0644);

@@ -1,12 +1,12 @@
 /* Evidence verification: each way evidence can be wrong gets its own status and message, and
  * accepting sim (or unverified TDX) evidence always logs a loud warning. */
 #include "attest/evidence.h"
-#include "attest/hexfile.h"
 #include "attest/policy.h"
 #include "attest/provider.h"
 #include "attest/sim.h"
 #include "attest_testutil.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "test.h"
 
 #include <stdio.h>
@@ -16,28 +16,23 @@
 #define NOW 1750000000ull
 
 typedef struct fixture {
-    sim_key key, other;
+    keypair key, other;
     uint8_t measurement[32], report_data[32];
     attest_policy policy;
 } fixture;
 
 static void fixture_init(fixture *f) {
-    char path[512];
-    static int n;
     memset(f, 0, sizeof *f);
-    snprintf(path, sizeof path, "%s/policy-%d-a.key", test_tmpdir(), n);
-    if (sim_key_create(path, &f->key) != 0) abort();
-    snprintf(path, sizeof path, "%s/policy-%d-b.key", test_tmpdir(), n++);
-    if (sim_key_create(path, &f->other) != 0) abort();
+    if (keys_generate(&f->key) != 0 || keys_generate(&f->other) != 0) abort();
     memset(f->measurement, 0x11, 32);
     memset(f->report_data, 0x22, 32);
     policy_init(&f->policy);
     policy_allow_measurement(&f->policy, f->measurement);
-    policy_trust_sim_key(&f->policy, f->key.pk);
+    policy_trust_sim_key(&f->policy, f->key.public_key);
 }
 
 /* Serialized sim evidence with these fields, signed by k. */
-static uint8_t *make_evidence(const sim_key *k, const uint8_t m[32], const uint8_t rd[32],
+static uint8_t *make_evidence(const keypair *k, const uint8_t m[32], const uint8_t rd[32],
                               uint64_t issued_at, size_t *len) {
     evidence ev;
     memset(&ev, 0, sizeof ev);
@@ -86,7 +81,7 @@ TEST(policy_rejects_untrusted_sim_key) {
     CHECK_EQ_INT(verify(&f, ev, len), ATTEST_ERR_UNTRUSTED_KEY);
     CHECK(strstr(err_msg(), "does not trust") != NULL);
     /* trusting it afterwards is what makes it pass */
-    policy_trust_sim_key(&f.policy, f.other.pk);
+    policy_trust_sim_key(&f.policy, f.other.public_key);
     CHECK_EQ_INT(verify(&f, ev, len), ATTEST_OK);
     free(ev);
     policy_free(&f.policy);
@@ -107,7 +102,7 @@ TEST(policy_rejects_forged_signature) {
     free(ev);
     /* signed by another key, claiming the trusted one */
     ev = make_evidence(&f.other, f.measurement, f.report_data, NOW, &len);
-    memcpy(ev + EVIDENCE_HEADER_LEN, f.key.pk, 32);
+    memcpy(ev + EVIDENCE_HEADER_LEN, f.key.public_key, 32);
     CHECK_EQ_INT(verify(&f, ev, len), ATTEST_ERR_SIGNATURE);
     free(ev);
     policy_free(&f.policy);
@@ -139,7 +134,7 @@ TEST(policy_rejects_unknown_measurement) {
     free(ev);
     /* an empty policy allows nothing */
     policy_free(&f.policy);
-    policy_trust_sim_key(&f.policy, f.key.pk);
+    policy_trust_sim_key(&f.policy, f.key.public_key);
     ev = make_evidence(&f.key, f.measurement, f.report_data, NOW, &len);
     CHECK_EQ_INT(verify(&f, ev, len), ATTEST_ERR_MEASUREMENT);
     free(ev);
@@ -193,11 +188,11 @@ TEST(policy_files) {
     snprintf(mpath, sizeof mpath, "%s/allowed.txt", test_tmpdir());
     snprintf(kpath, sizeof kpath, "%s/trusted-sim-keys.txt", test_tmpdir());
     fp = fopen(mpath, "w");
-    hexfile_format(f.measurement, hex);
+    hex_encode(f.measurement, 32, hex);
     fprintf(fp, "# veil images allowed on this network\n%s  # devnet build\n", hex);
     fclose(fp);
     fp = fopen(kpath, "w");
-    hexfile_format(f.key.pk, hex);
+    hex_encode(f.key.public_key, 32, hex);
     fprintf(fp, "%s\n", hex);
     fclose(fp);
     policy_init(&p);

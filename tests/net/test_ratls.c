@@ -21,23 +21,18 @@
 #include <unistd.h>
 
 typedef struct world {
-    sim_key platform, rogue;       /* trusted and untrusted platform keys */
+    keypair platform, rogue;       /* trusted and untrusted platform keys */
     uint8_t measurement[32];       /* the allowed image */
     attest_policy policy;
 } world;
 
 static void world_init(world *w) {
-    char path[512];
-    static int n;
     memset(w, 0, sizeof *w);
-    snprintf(path, sizeof path, "%s/ratls-%d-platform.key", test_tmpdir(), n);
-    if (sim_key_create(path, &w->platform) != 0) abort();
-    snprintf(path, sizeof path, "%s/ratls-%d-rogue.key", test_tmpdir(), n++);
-    if (sim_key_create(path, &w->rogue) != 0) abort();
+    if (keys_generate(&w->platform) != 0 || keys_generate(&w->rogue) != 0) abort();
     memset(w->measurement, 0xab, 32);
     policy_init(&w->policy);
     policy_allow_measurement(&w->policy, w->measurement);
-    policy_trust_sim_key(&w->policy, w->platform.pk);
+    policy_trust_sim_key(&w->policy, w->platform.public_key);
 }
 
 /* How a node's evidence is made: honestly, or wrong in one way. */
