@@ -20,6 +20,8 @@ static const randmodel_shape shapes[] = {
     {"qwen3-0.6b",      "qwen3",  1024, 28, 16, 8,  128, 3072, 151936, 40960, 1e6f, 1e-6f, true,  false},
     {"test-llama",      "llama",  256,  2,  4,  2,  64,  512,  512,    256,   1e4f, 1e-5f, false, true},
     {"test-qwen3",      "qwen3",  256,  2,  4,  2,  128, 512,  512,    256,   1e6f, 1e-6f, true,  true},
+    /* ~88 MB in F32: big enough that a copy of the weights would show in a memory test */
+    {"test-mem",        "llama",  512,  4,  8,  8,  64,  1536, 8192,   256,   1e4f, 1e-5f, false, true},
 };
 
 const randmodel_shape *randmodel_shapes(size_t *n) {
