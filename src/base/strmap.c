@@ -10,7 +10,7 @@
 typedef struct slot {
     const char *key; /* NULL: empty */
     uint32_t len;
-    uint32_t tag;    /* high 32 bits of the hash */
+    uint32_t tag; /* high 32 bits of the hash */
     int32_t val;
 } slot;
 

@@ -77,7 +77,8 @@ int cmd_tokenize(int argc, char **argv) {
             usage(stderr);
             return 2;
         } else if (model) {
-            fprintf(stderr, "veil tokenize: more than one model given ('%s', '%s')\n", model, argv[i]);
+            fprintf(stderr, "veil tokenize: more than one model given ('%s', '%s')\n", model,
+                    argv[i]);
             usage(stderr);
             return 2;
         } else {

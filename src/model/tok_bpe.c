@@ -19,7 +19,8 @@
 #include "model/tok_impl.h"
 
 /* Unicode White_Space. */
-#define WS "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+#define WS "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}" \
+           "\\x{205F}\\x{3000}"
 #define CONTRACTIONS "'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]"
 #define SPACE_RUNS "[" WS "]+(?![^" WS "])|[" WS "]+"
 

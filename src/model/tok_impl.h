@@ -50,6 +50,7 @@ struct tokenizer {
     /* SPM: id of <0xNN> per byte, -1 if absent. BPE: id of the byte's one-character
      * piece in GPT-2's byte-to-unicode table, -1 if absent. */
     int32_t byte_tok[256];
+    bool spm_by_word; /* SPM: merges never cross the start of a U+2581 run (tok_spm.c) */
 
     /* BPE only. */
     u64map *merges;           /* (left id << 32 | right id) -> (rank << 32 | result id) */

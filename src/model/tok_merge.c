@@ -66,8 +66,8 @@ int tok_work_add(tok_work *w, uint32_t off, uint32_t n, int32_t id) {
     return 0;
 }
 
-static int try_pair(tok_work *w, const tokenizer *t, const char *text, tok_pair_fn pair,
-                    int32_t l, int32_t r) {
+static int try_pair(tok_work *w, const tokenizer *t, const char *text, tok_pair_fn pair, int32_t l,
+                    int32_t r) {
     int64_t prio;
     int32_t id;
     if (l < 0 || r < 0) return 0;

@@ -15,8 +15,8 @@
 
 /* Texts that end generation when a CONTROL/USER_DEFINED token has them (llama.cpp's list). */
 static const char *const eog_texts[] = {
-    "<|eot_id|>",    "<|eom_id|>", "<|im_end|>", "<|end|>",  "<end_of_turn>",
-    "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
+    "<|eot_id|>",    "<|eom_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>",
+    "<|endoftext|>", "<|end_of_text|>", "<EOT>",      "_<EOT>",
 };
 
 int tok_ids_push(tok_ids *a, int32_t id) {
@@ -64,7 +64,7 @@ static bool parse_byte_piece(const char *s, size_t n, uint8_t *byte) {
     if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return false;
     for (int i = 3; i < 5; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
+        int d = c >= '0' && c <= '9'   ? c - '0'
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                                        : -1;
@@ -93,7 +93,8 @@ static int load_pieces(tokenizer *t, const gguf *g) {
     if (r == 0 || tokens->v.arr.n == 0)
         return err_set("%s: tokenizer.ggml.tokens is missing or empty", gguf_path(g));
     uint64_t n = tokens->v.arr.n;
-    if (n > INT32_MAX) return err_set("%s: %llu tokens is too many", gguf_path(g), (unsigned long long)n);
+    if (n > INT32_MAX)
+        return err_set("%s: %llu tokens is too many", gguf_path(g), (unsigned long long)n);
     if (optional_array(g, "tokenizer.ggml.scores", n, &scores) < 0) return -1;
     if (optional_array(g, "tokenizer.ggml.token_type", n, &types) < 0) return -1;
     if (scores && scores->v.arr.elem != GGUF_FLOAT32 && scores->v.arr.elem != GGUF_FLOAT64)
@@ -117,7 +118,7 @@ static int load_pieces(tokenizer *t, const gguf *g) {
     for (uint64_t i = 0; i < n; i++) {
         gguf_str s = tokens->v.arr.items[i].v.s;
         tok_piece *p = &t->pieces[i];
-        memcpy(t->arena + off, s.ptr, s.len);
+        if (s.len) memcpy(t->arena + off, s.ptr, s.len);
         t->arena[off + s.len] = 0;
         p->off = off, p->len = (uint32_t)s.len;
         off += (uint32_t)s.len + 1;
@@ -367,10 +368,9 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_specia
             rc = tok_ids_push(&out, f->id);
             after_special = true;
         } else {
-            rc = t->family == TOK_SPM
-                     ? tok_spm_encode(t, &w, text + f->off, f->len,
-                                      t->add_space_prefix && after_special, &out)
-                     : tok_bpe_encode(t, &w, text + f->off, f->len, &out);
+            rc = t->family == TOK_SPM ? tok_spm_encode(t, &w, text + f->off, f->len,
+                                                       t->add_space_prefix && after_special, &out)
+                                      : tok_bpe_encode(t, &w, text + f->off, f->len, &out);
             after_special = false;
         }
         if (rc < 0) goto fail;
@@ -408,9 +408,9 @@ static int unescape_spaces(const char *s, size_t n, bool strip, char *out, size_
     return (int)o;
 }
 
-int tok_decode(const tokenizer *t, int32_t prev, int32_t id, bool special, char *out,
-               size_t cap) {
-    if (id < 0 || id >= t->n_vocab) return err_set("tok_decode: token id %d is outside the vocab of %d", id, t->n_vocab);
+int tok_decode(const tokenizer *t, int32_t prev, int32_t id, bool special, char *out, size_t cap) {
+    if (id < 0 || id >= t->n_vocab)
+        return err_set("tok_decode: token id %d is outside the vocab of %d", id, t->n_vocab);
     const tok_piece *p = &t->pieces[id];
     const char *s = t->arena + p->off;
     int n;
@@ -438,7 +438,8 @@ int tok_decode(const tokenizer *t, int32_t prev, int32_t id, bool special, char 
         }
         break;
     }
-    if (n < 0) return err_set("tok_decode: a buffer of %zu bytes is too small for token %d", cap, id);
+    if (n < 0)
+        return err_set("tok_decode: a buffer of %zu bytes is too small for token %d", cap, id);
     return n;
 }
 

@@ -83,8 +83,8 @@ int32_t tok_pad(const tokenizer *t);
 bool tok_adds_bos(const tokenizer *t);
 bool tok_adds_eos(const tokenizer *t);
 /* End of generation: EOS, tokenizer.ggml.eot/eom_token_id, and CONTROL or USER_DEFINED tokens
- * spelled <|eot_id|>, <|eom_id|>, <|im_end|>, <|end|>, <end_of_turn>, <|endoftext|>,
- * <|end_of_text|>, <EOT> (the same list llama.cpp uses). */
+ * spelled <|eot_id|>, <|eom_id|>, <|im_end|>, <|end|>, <end_of_turn>, <|endoftext|>, <EOT>,
+ * _<EOT> (llama.cpp's list) or <|end_of_text|>. */
 bool tok_is_eog(const tokenizer *t, int32_t id);
 
 /* The stored text of token id (NUL-terminated; pieces with NUL bytes inside end early), or

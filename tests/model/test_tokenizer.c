@@ -104,7 +104,7 @@ static int check_pairs(const tokenizer *t, const char *inp_rel, const char *out_
         *eol = 0;
         int32_t want[4096];
         size_t n_want = 0;
-        for (char *p = line, *end; *p; p = end) {
+        for (char *p = line, *end; *p && n_want < sizeof want / sizeof want[0]; p = end) {
             long v = strtol(p, &end, 10);
             if (end == p) break;
             want[n_want++] = (int32_t)v;
@@ -114,7 +114,8 @@ static int check_pairs(const tokenizer *t, const char *inp_rel, const char *out_
         size_t len = (size_t)(sep - s);
         CHECK(tok_encode(t, s, len, false, parse_special, &ids, &n) == 0);
         bool same = n == n_want && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
-        CHECK_MSG(same, "%s case %d ('%.*s'): ids differ", inp_rel, cases, (int)(len > 60 ? 60 : len), s);
+        CHECK_MSG(same, "%s case %d ('%.*s'): ids differ", inp_rel, cases,
+                  (int)(len > 60 ? 60 : len), s);
         if (!same) {
             print_ids("want", want, n_want);
             print_ids("got ", ids, n);
@@ -123,8 +124,8 @@ static int check_pairs(const tokenizer *t, const char *inp_rel, const char *out_
         size_t dl, nl;
         char *dec = decode_all(t, ids, n, true, &dl);
         char *norm = normalized(s, len, nfc, &nl);
-        CHECK_MSG(norm && dl == nl && memcmp(dec, norm, nl) == 0,
-                  "%s case %d: decode gives '%s'", inp_rel, cases, dec);
+        CHECK_MSG(norm && dl == nl && memcmp(dec, norm, nl) == 0, "%s case %d: decode gives '%s'",
+                  inp_rel, cases, dec);
         free(dec);
         free(norm);
         free(ids);
@@ -147,8 +148,10 @@ TEST(tok_spm_reference) {
     tokenizer *t = load_vocab("models/ggml-vocab-llama-spm.gguf");
     if (!t) return;
     /* No string holds a special token's text, so both modes must agree. */
-    CHECK(check_pairs(t, "models/ggml-vocab-llama-spm.gguf.inp", "models/ggml-vocab-llama-spm.gguf.out", false, false) > 0);
-    CHECK(check_pairs(t, "models/ggml-vocab-llama-spm.gguf.inp", "models/ggml-vocab-llama-spm.gguf.out", true, false) > 0);
+    CHECK(check_pairs(t, "models/ggml-vocab-llama-spm.gguf.inp",
+                      "models/ggml-vocab-llama-spm.gguf.out", false, false) > 0);
+    CHECK(check_pairs(t, "models/ggml-vocab-llama-spm.gguf.inp",
+                      "models/ggml-vocab-llama-spm.gguf.out", true, false) > 0);
     tok_free(t);
 }
 
@@ -156,8 +159,10 @@ TEST(tok_gpt2_reference) {
     NEED_SHARED();
     tokenizer *t = load_vocab(REF "ggml-vocab-gpt-2.gguf");
     if (!t) return;
-    CHECK(check_pairs(t, REF "ggml-vocab-gpt-2.gguf.inp", REF "ggml-vocab-gpt-2.gguf.out", false, false) > 0);
-    CHECK(check_pairs(t, REF "ggml-vocab-gpt-2.gguf.inp", REF "ggml-vocab-gpt-2.gguf.out", true, false) > 0);
+    CHECK(check_pairs(t, REF "ggml-vocab-gpt-2.gguf.inp", REF "ggml-vocab-gpt-2.gguf.out", false,
+                      false) > 0);
+    CHECK(check_pairs(t, REF "ggml-vocab-gpt-2.gguf.inp", REF "ggml-vocab-gpt-2.gguf.out", true,
+                      false) > 0);
     tok_free(t);
 }
 
@@ -169,7 +174,11 @@ static void check_bpe_sets(const char *name, bool nfc) {
     static const struct {
         const char *set;
         bool parse;
-    } sets[] = {{"gguf", false}, {"gguf", true}, {"nfc", false}, {"special-parse", true}, {"special-noparse", false}};
+    } sets[] = {{"gguf", false},
+                {"gguf", true},
+                {"nfc", false},
+                {"special-parse", true},
+                {"special-noparse", false}};
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         snprintf(inp, sizeof inp, REF "ggml-vocab-%s.%s.inp", name, sets[i].set);
         snprintf(out, sizeof out, REF "ggml-vocab-%s.%s.out", name, sets[i].set);
@@ -202,7 +211,8 @@ static void check_encode(const tokenizer *t, const char *text, bool add_special,
     free(ids);
 }
 
-#define IDS(...) ((const int32_t[]){__VA_ARGS__}), sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t)
+#define IDS(...)                                                                                   \
+    ((const int32_t[]){__VA_ARGS__}), sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t)
 
 TEST(tok_bos_rules) {
     NEED_SHARED();
@@ -234,6 +244,22 @@ TEST(tok_bos_rules) {
     /* SentencePiece puts a space in front of text that follows a special token. */
     check_encode(spm, "<s>Hi</s>", false, true, IDS(1, 6324, 2));
 
+    /* llama-bpe's ignore_merges: a pre-token that is a piece is emitted whole; merging
+     * " jeho" would give 503 2701 78. */
+    check_encode(llama3, " jeho", false, false, IDS(101503));
+    /* qwen2 digits one at a time, llama-bpe in threes from the left, gpt-2 in one run. */
+    check_encode(qwen, "12345", false, false, IDS(16, 17, 18, 19, 20));
+    check_encode(llama3, "12345", false, false, IDS(4513, 1774));
+    check_encode(gpt2, "12345", false, false, IDS(10163, 2231));
+
+    char piece[64];
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151644, false, piece, sizeof piece), 0);
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151644, true, piece, sizeof piece), 12);
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151667, false, piece, sizeof piece), 7); /* <think> */
+    CHECK_EQ_INT(tok_decode(qwen, -1, 151700, false, piece, sizeof piece), 0); /* UNUSED */
+    CHECK_EQ_INT(tok_decode(gpt2, -1, 220, false, piece, sizeof piece), 1);
+    CHECK(piece[0] == ' ');
+
     CHECK(tok_is_eog(llama3, 128001) && tok_is_eog(llama3, 128009) && !tok_is_eog(llama3, 128000));
     CHECK(tok_is_eog(qwen, 151645) && tok_is_eog(qwen, 151643) && !tok_is_eog(qwen, 151644));
     CHECK(tok_is_eog(spm, 2) && !tok_is_eog(spm, 1) && tok_is_eog(gpt2, 50256));
@@ -257,10 +283,12 @@ TEST(tok_stories260k) {
     if (!t) return;
     CHECK_EQ_INT(tok_n_vocab(t), 512);
     check_encode(t, "Once upon a time", true, false, IDS(1, 403, 407, 261, 378));
-    const char *story = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+    const char *story = "Once upon a time, there was a little girl named Lily. She loved to play "
+                        "outside in the park.";
     int32_t *ids;
     size_t n;
-    static const int32_t head[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
+    static const int32_t head[] = {1,   403, 407, 261, 378, 432, 383, 286,
+                                   261, 376, 298, 315, 421, 395, 317, 426};
     CHECK(tok_encode(t, story, strlen(story), true, false, &ids, &n) == 0);
     CHECK(n >= 16 && memcmp(ids, head, sizeof head) == 0);
     if (n >= 16 && memcmp(ids, head, sizeof head) != 0) print_ids("got ", ids, n);
@@ -274,8 +302,8 @@ TEST(tok_stories260k) {
     CHECK(k == 4 && memcmp(piece, "Once", 4) == 0);
     k = tok_decode(t, ids[1], ids[2], false, piece, sizeof piece);
     CHECK(k == 5 && memcmp(piece, " upon", 5) == 0);
-    CHECK_EQ_INT(tok_decode(t, -1, 1, false, piece, sizeof piece), 0);   /* BOS is CONTROL */
-    CHECK_EQ_INT(tok_decode(t, -1, 1, true, piece, sizeof piece), 3);    /* "<s>" */
+    CHECK_EQ_INT(tok_decode(t, -1, 1, false, piece, sizeof piece), 0);        /* BOS is CONTROL */
+    CHECK_EQ_INT(tok_decode(t, -1, 1, true, piece, sizeof piece), 3);         /* "<s>" */
     CHECK_EQ_INT(tok_decode(t, -1, 3 + 0x41, false, piece, sizeof piece), 1); /* <0x41> */
     CHECK(piece[0] == 'A');
     CHECK_EQ_INT(tok_decode(t, -1, ids[2], false, piece, 2), -1); /* too small */
@@ -290,8 +318,14 @@ TEST(tok_invalid_utf8) {
     tokenizer *qwen = load_vocab(REF "ggml-vocab-qwen3.gguf");
     tokenizer *spm = load_vocab("models/ggml-vocab-llama-spm.gguf");
     if (!qwen || !spm) goto done;
-    static const char bad[] = "a\xff" "b\xe2\x82" "c\xed\xa0\x80" "d\xc0\xaf";
-    static const char fixed[] = "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "d\xef\xbf\xbd\xef\xbf\xbd";
+    static const char bad[] = "a\xff"
+                              "b\xe2\x82"
+                              "c\xed\xa0\x80"
+                              "d\xc0\xaf";
+    static const char fixed[] = "a\xef\xbf\xbd"
+                                "b\xef\xbf\xbd\xef\xbf\xbd"
+                                "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                                "d\xef\xbf\xbd\xef\xbf\xbd";
     int32_t *a, *b;
     size_t na, nb, len;
     CHECK(tok_encode(qwen, bad, sizeof bad - 1, false, false, &a, &na) == 0);
@@ -331,8 +365,10 @@ static gguf *mini_gguf(const mini *m, unsigned char **buf) {
     if (m->model) gguf_writer_set_str(w, "tokenizer.ggml.model", m->model);
     if (m->pre) gguf_writer_set_str(w, "tokenizer.ggml.pre", m->pre);
     gguf_writer_set_str_arr(w, "tokenizer.ggml.tokens", m->tokens, m->n_tokens);
-    if (m->types) gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_INT32, m->types, m->n_tokens);
-    if (m->scores) gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_FLOAT32, m->scores, m->n_tokens);
+    if (m->types)
+        gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_INT32, m->types, m->n_tokens);
+    if (m->scores)
+        gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_FLOAT32, m->scores, m->n_tokens);
     if (m->merges) gguf_writer_set_str_arr(w, "tokenizer.ggml.merges", m->merges, m->n_merges);
     if (m->bos >= 0) gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)m->bos);
     if (m->add_bos >= 0) gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", m->add_bos);
@@ -407,8 +443,17 @@ TEST(tok_mini_bpe) {
 
 TEST(tok_mini_spm) {
     /* No byte tokens: an unknown character becomes <unk>; scores pick "▁ab" over "ab". */
-    static const char *const tokens[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b",
-                                         "ab", "\xe2\x96\x81" "a", "\xe2\x96\x81" "ab"};
+    static const char *const tokens[] = {"<unk>",
+                                         "<s>",
+                                         "</s>",
+                                         "\xe2\x96\x81",
+                                         "a",
+                                         "b",
+                                         "ab",
+                                         "\xe2\x96\x81"
+                                         "a",
+                                         "\xe2\x96\x81"
+                                         "ab"};
     static const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1, 1};
     static const float scores[] = {0, 0, 0, -1, -2, -2, -3, -1, -5};
     mini m = {"llama", NULL, tokens, 9, types, scores, NULL, 0, 0xFFFFFFFFll, 0};
