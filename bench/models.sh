@@ -27,17 +27,20 @@ for shape in $SHAPES; do
     for type in $TYPES; do
         model="$OUT/$shape.$type.gguf"
         [ -f "$model" ] || "$VEIL" bench --make-model "$shape" "$type" "$model" --threads "$THREADS" >&2
-        echo "bench $shape $type" >&2
+        # The 1-minute load average before the run says how busy the machine was (other jobs).
+        load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo null)
+        echo "bench $shape $type (load $load)" >&2
         # shellcheck disable=SC2086
-        "$VEIL" bench "$model" --threads "$THREADS" --membw "$MEMBW" --json $BENCH_ARGS >> "$OUT/results.jsonl"
+        "$VEIL" bench "$model" --threads "$THREADS" --membw "$MEMBW" --json $BENCH_ARGS |
+            sed "s/}\$/,\"loadavg\":$load}/" >> "$OUT/results.jsonl"
     done
 done
 
 # One row per run; fields pulled from the one-line JSON objects veil bench writes.
 awk 'function f(k,   m) { if (match($0, "\"" k "\":[^,}]*")) { m = substr($0, RSTART, RLENGTH); sub(/^[^:]*:/, "", m); gsub(/"/, "", m); return m } return "" }
-     BEGIN { print "| model | type | file MB | MB/token | pp t/s | tg t/s | tg x batch t/s | tg GB/s | tg / bandwidth | peak RSS MB |";
-             print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" }
+     BEGIN { print "| model | type | file MB | MB/token | pp t/s | tg t/s | tg x batch t/s | tg GB/s | tg / bandwidth | peak RSS MB | load |";
+             print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
      { n = f("name"); sub(/^veil random /, "", n);
-       printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f (x%s) | %.2f | %.1f%% | %.0f |\n", n, f("weight_type"),
+       printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f (x%s) | %.2f | %.1f%% | %.0f | %s |\n", n, f("weight_type"),
               f("file_bytes") / 1e6, f("bytes_per_token") / 1e6, f("pp_tps"), f("tg_tps"), f("tg_batch_tps"),
-              f("batch"), f("tg_bw_gbs"), 100 * f("tg_bw_fraction"), f("peak_rss_bytes") / 1e6 }' "$OUT/results.jsonl"
+              f("batch"), f("tg_bw_gbs"), 100 * f("tg_bw_fraction"), f("peak_rss_bytes") / 1e6, f("loadavg") }' "$OUT/results.jsonl"
