@@ -10,10 +10,11 @@
  * Products run as the forward pass runs them: the input prepared once on the calling thread
  * (matmul_input_init + matmul_input_prepare), rows split across the pool in groups of 4. The
  * weights are copied enough times to fill ~1 GiB and the copies used in turn, so every product
- * reads its weights from memory, not from cache. Each figure is the best of several runs of
- * about SECONDS / 15 each. -c times by the calling thread's CPU time instead of the wall
- * clock: with -t 1, a way to compare kernels on a machine busy with other work (the bandwidth
- * figures then mean little). */
+ * reads its weights from memory, not from cache. Each figure is the fastest single product
+ * of those run in SECONDS / 3 (default 3 s): on a machine busy with other work, the one that
+ * ran undisturbed. -c times by the calling thread's CPU time instead of the wall clock: with
+ * -t 1, another way to compare kernels on a busy machine (the bandwidth figures then mean
+ * little). */
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
@@ -73,7 +74,7 @@ static double read_bandwidth(tpool *pool) {
     if (!j.buf) return 0;
     memset((void *)j.buf, 1, bytes);
     double best = 0;
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 20; k++) {
         double t = now();
         tpool_run(pool, bw_worker, &j);
         t = now() - t;
@@ -114,23 +115,18 @@ typedef struct bench {
     double seconds;    /* per figure */
 } bench;
 
-/* Best seconds per product of n_tok tokens over a few timed rounds. */
+/* The fastest of the products of n_tok tokens run in b->seconds (at least 3): on a machine
+ * shared with other work, the fastest run is the one nothing else interrupted. */
 static double time_product(bench *b, int64_t n_tok) {
-    double best = INFINITY;
-    int copy = 0;
-    for (int round = 0; round < 5; round++) {
-        double t0 = now(), t;
-        int reps = 0;
-        do {
-            matmul_input *in = matmul_input_init(b->scratch, b->scratch_size, b->x, b->n_in, n_tok);
-            matmul_input_prepare(in, b->type);
-            mm_job j = {b->type, b->w + (size_t)copy * b->mat_bytes, b->n_out, in, b->y};
-            tpool_run(b->pool, mm_worker, &j);
-            copy = (copy + 1) % b->n_copies;
-            reps++;
-            t = now() - t0;
-        } while (t < b->seconds / 5);
-        if (t / reps < best) best = t / reps;
+    double best = INFINITY, start = now();
+    for (int reps = 0; reps < 3 || now() - start < b->seconds; reps++) {
+        const double t0 = now();
+        matmul_input *in = matmul_input_init(b->scratch, b->scratch_size, b->x, b->n_in, n_tok);
+        matmul_input_prepare(in, b->type);
+        mm_job j = {b->type, b->w + (size_t)(reps % b->n_copies) * b->mat_bytes, b->n_out, in, b->y};
+        tpool_run(b->pool, mm_worker, &j);
+        const double t = now() - t0;
+        if (t < best) best = t;
     }
     return best;
 }
@@ -216,7 +212,7 @@ int main(int argc, char **argv) {
     tpool *pool = tpool_new(threads);
     if (!pool) return 1;
     const double bw = read_bandwidth(pool);
-    printf("backend %s, %d threads, read bandwidth %.2f GB/s (1 GiB streamed, best of 8)\n",
+    printf("backend %s, %d threads, read bandwidth %.2f GB/s (1 GiB streamed, best of 20)\n",
            matmul_backend_name(matmul_backend()), threads, bw);
     static const int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}};
     int rc = 0;

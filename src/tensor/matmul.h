@@ -7,7 +7,7 @@
  *   MATMUL_SCALAR  portable C, the reference: weights decoded to float, float activations, the
  *                  summation order documented in matmul_scalar.c.
  *   MATMUL_AVX2    x86-64 with AVX2, FMA and F16C (matmul_avx2.c). F32, F16 and BF16 weights:
- *                  float activations, the scalar order with fused multiply-adds. Q8_0 and Q4_0
+ *                  float activations, fused multiply-adds in 8 lanes. Q8_0 and Q4_0
  *                  weights: activations quantized to Q8_0 (blocks of 32, scale amax/127),
  *                  Q4_K and Q6_K weights: to Q8_K (blocks of 256), then integer dot products —
  *                  the activation formats llama.cpp's CPU backend uses, so results stay close to

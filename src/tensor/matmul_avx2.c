@@ -4,9 +4,11 @@
  * matmul_kernels.h. Unaligned loads throughout: rows of 18-, 34-, 144- and 210-byte blocks
  * start anywhere, and no load reaches past the block (or the float row) it reads.
  *
- * Float-activation types (F32, F16, BF16): the summation order of matmul_scalar.c with
- * fused multiply-adds: per (row, token), two 8-float accumulators per 256-element chunk, folded
- * as documented there, chunk sums added in order.
+ * Float-activation types (F32, F16, BF16): per (row, token) one 8-float accumulator, element
+ * i fused-multiply-added into lane i % 8 in increasing i (the last n_in % 8 elements
+ * zero-padded), then the lanes summed as k += k+4, k += k+2, lane 0 + lane 1. (Not the scalar
+ * kernels' order: one accumulator per output lets a tile of 3 rows x 4 tokens keep everything
+ * in registers.)
  *
  * Quantized types: each (row, token) output is, exactly,
  *     y = 0;  for each block b in order:  y = fma((float)S_b, dw_b * dx_b, y)
@@ -172,108 +174,93 @@ INLINE __m256 wload8(uint32_t type, const uint8_t *row, int64_t i) {
     }
 }
 
-/* The last n < 16 elements of a chunk, zero-padded to 16 (w as floats). */
-static void tail16(uint32_t type, const uint8_t *row, int64_t i, int n, float w[16]) {
-    const size_t es = type == QT_F32 ? 4 : 2;
-    uint8_t raw[16 * 4] = {0};
-    memcpy(raw, row + es * (size_t)i, es * (size_t)n);
-    _mm256_storeu_ps(w, wload8(type, raw, 0));
-    _mm256_storeu_ps(w + 8, wload8(type, raw, 8));
-}
-
-/* The fold of matmul_scalar.c: lanes k += k+8, k += k+4, k += k+2, then lane 0 + lane 1. */
-INLINE float fold16(__m256 a, __m256 b) {
-    const __m256 v = _mm256_add_ps(a, b);
+/* Lanes k += k+4, k += k+2, then lane 0 + lane 1. */
+INLINE float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-/* Rows r..r+R-1 x tokens t..t+T-1 of a float-activation product. */
+/* Rows r..r+R-1 x tokens t..t+T-1 of a float-activation product: one 8-lane accumulator per
+ * output, in registers (R * T + R + 1 <= 16 vectors). */
 INLINE void float_tile(uint32_t type, const uint8_t *w, size_t row_bytes, const float *x,
                        int64_t n_in, float *y, int64_t n_out, int64_t r, int64_t t, const int R,
                        const int T) {
-    float total[4][4] = {{0}};
-    for (int64_t c = 0; c < n_in; c += 256) {
-        const int64_t len = n_in - c < 256 ? n_in - c : 256, full = len & ~(int64_t)15;
-        __m256 acc[4][4][2];
-        UNROLL
-        for (int i = 0; i < R; i++)
-            UNROLL
-            for (int j = 0; j < T; j++) acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
-        for (int64_t k = c; k < c + full; k += 16) {
-            __m256 wv[4][2];
-            UNROLL
-            for (int i = 0; i < R; i++) {
-                wv[i][0] = wload8(type, w + (size_t)(r + i) * row_bytes, k);
-                wv[i][1] = wload8(type, w + (size_t)(r + i) * row_bytes, k + 8);
-            }
-            UNROLL
-            for (int j = 0; j < T; j++) {
-                const float *xt = x + (t + j) * n_in + k;
-                const __m256 x0 = _mm256_loadu_ps(xt), x1 = _mm256_loadu_ps(xt + 8);
-                UNROLL
-                for (int i = 0; i < R; i++) {
-                    acc[i][j][0] = _mm256_fmadd_ps(wv[i][0], x0, acc[i][j][0]);
-                    acc[i][j][1] = _mm256_fmadd_ps(wv[i][1], x1, acc[i][j][1]);
-                }
-            }
-        }
-        if (full < len) {
-            const int n = (int)(len - full);
-            for (int i = 0; i < R; i++) {
-                float wt[16], xt[16] = {0};
-                tail16(type, w + (size_t)(r + i) * row_bytes, c + full, n, wt);
-                for (int j = 0; j < T; j++) {
-                    memcpy(xt, x + (t + j) * n_in + c + full, sizeof(float) * (size_t)n);
-                    acc[i][j][0] = _mm256_fmadd_ps(_mm256_loadu_ps(wt), _mm256_loadu_ps(xt), acc[i][j][0]);
-                    acc[i][j][1] = _mm256_fmadd_ps(_mm256_loadu_ps(wt + 8), _mm256_loadu_ps(xt + 8), acc[i][j][1]);
-                }
-            }
-        }
-        UNROLL
-        for (int i = 0; i < R; i++)
-            UNROLL
-            for (int j = 0; j < T; j++) total[i][j] += fold16(acc[i][j][0], acc[i][j][1]);
-    }
+    const size_t es = type == QT_F32 ? 4 : 2;
+    const int64_t full = n_in & ~(int64_t)7;
+    __m256 acc[4][4];
+    UNROLL
     for (int i = 0; i < R; i++)
-        for (int j = 0; j < T; j++) y[(t + j) * n_out + r + i] = total[i][j];
+        UNROLL
+        for (int j = 0; j < T; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < full; k += 8) {
+        __m256 wv[4];
+        UNROLL
+        for (int i = 0; i < R; i++) wv[i] = wload8(type, w + (size_t)(r + i) * row_bytes, k);
+        UNROLL
+        for (int j = 0; j < T; j++) {
+            const __m256 xv = _mm256_loadu_ps(x + (t + j) * n_in + k);
+            UNROLL
+            for (int i = 0; i < R; i++) acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
+        }
+    }
+    if (full < n_in) { /* the last n_in % 8 elements, zero-padded */
+        const size_t n = (size_t)(n_in - full);
+        for (int i = 0; i < R; i++) {
+            uint8_t raw[32] = {0};
+            memcpy(raw, w + (size_t)(r + i) * row_bytes + es * (size_t)full, es * n);
+            const __m256 wv = wload8(type, raw, 0);
+            for (int j = 0; j < T; j++) {
+                float xt[8] = {0};
+                memcpy(xt, x + (t + j) * n_in + full, sizeof(float) * n);
+                acc[i][j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xt), acc[i][j]);
+            }
+        }
+    }
+    UNROLL
+    for (int i = 0; i < R; i++)
+        UNROLL
+        for (int j = 0; j < T; j++) y[(t + j) * n_out + r + i] = hsum8(acc[i][j]);
 }
 
-/* One function per tile shape so each is compiled with its loops unrolled. */
-#define FLOAT_TILE(R, T)                                                                      \
-    static void float_tile_##R##x##T(uint32_t type, const uint8_t *w, size_t row_bytes,       \
-                                     const float *x, int64_t n_in, float *y, int64_t n_out,   \
-                                     int64_t r, int64_t t) {                                  \
+typedef void (*float_tile_fn)(const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
+                              float *y, int64_t n_out, int64_t r, int64_t t);
+
+/* One function per weight type and tile shape, so that each is compiled with its loops
+ * unrolled and its weight decoding fixed. */
+#define FLOAT_TILE(name, type, R, T)                                                          \
+    static void name##_##R##x##T(const uint8_t *w, size_t row_bytes, const float *x,          \
+                                 int64_t n_in, float *y, int64_t n_out, int64_t r, int64_t t) { \
         float_tile(type, w, row_bytes, x, n_in, y, n_out, r, t, R, T);                        \
     }
-FLOAT_TILE(4, 1)
-FLOAT_TILE(1, 1)
-FLOAT_TILE(2, 3)
-FLOAT_TILE(2, 2)
-FLOAT_TILE(2, 1)
-FLOAT_TILE(1, 3)
-FLOAT_TILE(1, 2)
+/* [0]: 4 rows x 1 token (one-token products); [1 + 4 (R - 1) + T - 1]: R rows x T tokens */
+#define FLOAT_TILES(name, type)                                                               \
+    FLOAT_TILE(name, type, 4, 1)                                                              \
+    FLOAT_TILE(name, type, 1, 1) FLOAT_TILE(name, type, 1, 2)                                 \
+    FLOAT_TILE(name, type, 1, 3) FLOAT_TILE(name, type, 1, 4)                                 \
+    FLOAT_TILE(name, type, 2, 1) FLOAT_TILE(name, type, 2, 2)                                 \
+    FLOAT_TILE(name, type, 2, 3) FLOAT_TILE(name, type, 2, 4)                                 \
+    FLOAT_TILE(name, type, 3, 1) FLOAT_TILE(name, type, 3, 2)                                 \
+    FLOAT_TILE(name, type, 3, 3) FLOAT_TILE(name, type, 3, 4)                                 \
+    static const float_tile_fn name##_tiles[13] = {                                           \
+        name##_4x1, name##_1x1, name##_1x2, name##_1x3, name##_1x4, name##_2x1, name##_2x2,   \
+        name##_2x3, name##_2x4, name##_3x1, name##_3x2, name##_3x3, name##_3x4};
+FLOAT_TILES(f32, QT_F32)
+FLOAT_TILES(f16, QT_F16)
+FLOAT_TILES(bf16, QT_BF16)
 
-typedef void (*float_tile_fn)(uint32_t, const uint8_t *, size_t, const float *, int64_t, float *,
-                              int64_t, int64_t, int64_t);
-
-static void float_rows(uint32_t type, const uint8_t *w, int64_t n_out, const matmul_input *in,
-                       float *y, int64_t r0, int64_t r1) {
+static void float_rows(const float_tile_fn tiles[13], const uint8_t *w, size_t row_bytes,
+                       int64_t n_out, const matmul_input *in, float *y, int64_t r0, int64_t r1) {
     const int64_t n_in = in->n_in, n_tok = in->n_tok;
-    const size_t rb = qtype_row_size(type, (uint64_t)n_in);
-    /* [rows][tokens] for row tiles of 2 (4 for one token) and token tiles of up to 3 */
-    static const float_tile_fn by2[4] = {NULL, float_tile_2x1, float_tile_2x2, float_tile_2x3};
-    static const float_tile_fn by1[4] = {NULL, float_tile_1x1, float_tile_1x2, float_tile_1x3};
     int64_t r = r0;
     if (n_tok == 1)
-        for (; r + 4 <= r1; r += 4) float_tile_4x1(type, w, rb, in->x, n_in, y, n_out, r, 0);
-    for (; r < r1;) {
-        const int rows = r + 2 <= r1 ? 2 : 1;
-        for (int64_t t = 0; t < n_tok; t += 3) {
-            const int toks = n_tok - t < 3 ? (int)(n_tok - t) : 3;
-            (rows == 2 ? by2 : by1)[toks](type, w, rb, in->x, n_in, y, n_out, r, t);
+        for (; r + 4 <= r1; r += 4) tiles[0](w, row_bytes, in->x, n_in, y, n_out, r, 0);
+    while (r < r1) {
+        const int rows = r1 - r < 3 ? (int)(r1 - r) : 3;
+        for (int64_t t = 0; t < n_tok; t += 4) {
+            const int toks = n_tok - t < 4 ? (int)(n_tok - t) : 4;
+            tiles[1 + 4 * (rows - 1) + toks - 1](w, row_bytes, in->x, n_in, y, n_out, r, t);
         }
         r += rows;
     }
@@ -597,7 +584,9 @@ void matmul_avx2_rows(uint32_t type, const void *w, int64_t n_out, const matmul_
     case QT_Q4_0: quant_rows(q4_0_shapes, w, rb, n_out, in, y, row_begin, row_end); break;
     case QT_Q4_K: quant_rows(q4_k_shapes, w, rb, n_out, in, y, row_begin, row_end); break;
     case QT_Q6_K: quant_rows(q6_k_shapes, w, rb, n_out, in, y, row_begin, row_end); break;
-    default: float_rows(type, w, n_out, in, y, row_begin, row_end); break;
+    case QT_F32: float_rows(f32_tiles, w, rb, n_out, in, y, row_begin, row_end); break;
+    case QT_F16: float_rows(f16_tiles, w, rb, n_out, in, y, row_begin, row_end); break;
+    case QT_BF16: float_rows(bf16_tiles, w, rb, n_out, in, y, row_begin, row_end); break;
     }
 }
 

@@ -1,14 +1,13 @@
 /* Scalar reference matrix kernels: the MATMUL_SCALAR backend (see matmul.h), portable C.
  *
- * The summation order, which the float-activation kernels of every backend keep (the AVX2 F32,
- * F16 and BF16 kernels too), so that batched and one-token results stay bit-identical: a row is cut into chunks of MATMUL_CHUNK elements (the last
- * may be shorter). Within a chunk, element i is multiplied and added into lane i % 16, each
- * lane in increasing i, starting from 0; the 16 lanes are then folded pairwise as lane k +=
- * lane k+8, then k += k+4, k += k+2, and the chunk's sum is lane 0 + lane 1. Chunk sums are
- * added to the row's total in order, starting from 0. The 16 lanes are two 8-float AVX
- * registers or one AVX-512 register; the fold is their usual horizontal sum. Whether a lane's
- * multiply-add is fused is the kernel's choice, as long as every path of one build makes the
- * same one.
+ * The summation order, which every path of this backend keeps so that batched and one-token
+ * results stay bit-identical (other backends define their own; see matmul.h): a row is cut
+ * into chunks of MATMUL_CHUNK elements (the last may be shorter). Within a chunk, element i
+ * is multiplied and added into lane i % 16, each lane in increasing i, starting from 0; the
+ * 16 lanes are then folded pairwise as lane k += lane k+8, then k += k+4, k += k+2, and the
+ * chunk's sum is lane 0 + lane 1. Chunk sums are added to the row's total in order, starting
+ * from 0. (The 16 lanes are two 8-float AVX registers or one AVX-512 register, the fold their
+ * usual horizontal sum, should a SIMD kernel ever want to reproduce these results.)
  *
  * Weights are decoded a chunk at a time into a buffer on the stack, so there is no allocation
  * and no per-thread state; the chunk is the K-quant super-block, which every supported block
