@@ -17,11 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-struct model_seq {
-    int32_t n_ctx;
+struct model_kv {
+    int32_t n_blocks, n_layer;
     int64_t kv_dim;
-    int32_t n_layer;
-    float *k, *v; /* [n_layer][n_ctx][kv_dim] */
+    float *k, *v; /* [n_blocks][n_layer][MODEL_KV_BLOCK][kv_dim] */
 };
 
 struct model_runner {
@@ -64,48 +63,83 @@ static void prof_mark(model_runner *r, int op) {
     r->prof_t = t;
 }
 
-/* ---- sequences ---------------------------------------------------------------------- */
+/* ---- KV storage and sequences ----------------------------------------------------- */
+
+size_t model_kv_block_bytes(const model *m) {
+    return 2 * (size_t)m->hp.n_layer * MODEL_KV_BLOCK * (size_t)m->hp.n_head_kv *
+           (size_t)m->hp.head_dim * sizeof(float);
+}
+
+model_kv *model_kv_new(const model *m, int32_t n_blocks) {
+    model_kv *kv = calloc(1, sizeof *kv);
+    if (!kv || n_blocks <= 0) goto fail;
+    kv->n_blocks = n_blocks;
+    kv->n_layer = m->hp.n_layer;
+    kv->kv_dim = (int64_t)m->hp.n_head_kv * m->hp.head_dim;
+    size_t n = (size_t)n_blocks * (size_t)kv->n_layer * MODEL_KV_BLOCK * (size_t)kv->kv_dim;
+    kv->k = malloc(n * sizeof(float));
+    kv->v = malloc(n * sizeof(float));
+    if (!kv->k || !kv->v) goto fail;
+    return kv;
+fail:
+    model_kv_free(kv);
+    err_set("out of memory for %d KV blocks (%zu bytes)", n_blocks,
+            (size_t)n_blocks * model_kv_block_bytes(m));
+    return NULL;
+}
+
+void model_kv_free(model_kv *kv) {
+    if (!kv) return;
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+}
+
+int32_t model_kv_n_blocks(const model_kv *kv) { return kv->n_blocks; }
 
 size_t model_seq_bytes(const model *m, int32_t n_ctx) {
     if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
-    return 2 * (size_t)m->hp.n_layer * (size_t)n_ctx * (size_t)m->hp.n_head_kv *
-           (size_t)m->hp.head_dim * sizeof(float);
+    return (size_t)((n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK) * model_kv_block_bytes(m);
 }
 
 model_seq *model_seq_new(const model *m, int32_t n_ctx) {
     model_seq *s = calloc(1, sizeof *s);
     if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
+    int32_t n_blocks = (n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK;
     if (!s) goto oom;
     s->n_ctx = n_ctx;
-    s->n_layer = m->hp.n_layer;
-    s->kv_dim = (int64_t)m->hp.n_head_kv * m->hp.head_dim;
-    size_t n = (size_t)m->hp.n_layer * (size_t)n_ctx * (size_t)s->kv_dim;
-    s->k = malloc(n * sizeof(float));
-    s->v = malloc(n * sizeof(float));
-    if (!s->k || !s->v) goto oom;
+    s->blocks = malloc((size_t)n_blocks * sizeof *s->blocks);
+    if (!s->blocks) goto oom;
+    s->own_kv = s->kv = model_kv_new(m, n_blocks);
+    if (!s->kv) {
+        model_seq_free(s);
+        return NULL;
+    }
+    for (int32_t i = 0; i < n_blocks; i++) s->blocks[i] = i;
     return s;
 oom:
     model_seq_free(s);
-    err_set("out of memory for a KV cache of %d positions (%zu bytes)", n_ctx,
-            model_seq_bytes(m, n_ctx));
+    err_set("out of memory for a sequence of %d positions", n_ctx);
     return NULL;
 }
 
 void model_seq_free(model_seq *s) {
     if (!s) return;
-    free(s->k);
-    free(s->v);
+    model_kv_free(s->own_kv);
+    free(s->blocks);
     free(s);
 }
 
 int32_t model_seq_capacity(const model_seq *s) { return s->n_ctx; }
 
-static float *seq_k(const model_seq *s, int il, int32_t pos) {
-    return s->k + ((size_t)il * s->n_ctx + (size_t)pos) * s->kv_dim;
+static float *kv_at(const model_seq *s, float *base, int il, int32_t pos) {
+    const model_kv *kv = s->kv;
+    size_t block = (size_t)s->blocks[pos / MODEL_KV_BLOCK];
+    return base + ((block * (size_t)kv->n_layer + (size_t)il) * MODEL_KV_BLOCK +
+                   (size_t)(pos % MODEL_KV_BLOCK)) * (size_t)kv->kv_dim;
 }
-static float *seq_v(const model_seq *s, int il, int32_t pos) {
-    return s->v + ((size_t)il * s->n_ctx + (size_t)pos) * s->kv_dim;
-}
+static float *seq_k(const model_seq *s, int il, int32_t pos) { return kv_at(s, s->kv->k, il, pos); }
+static float *seq_v(const model_seq *s, int il, int32_t pos) { return kv_at(s, s->kv->v, il, pos); }
 
 /* ---- runner ------------------------------------------------------------------------- */
 
@@ -348,7 +382,8 @@ static int check_batch(model_runner *r, const model_token *batch, int32_t n) {
         if (b->token < 0 || b->token >= hp->n_vocab)
             return err_set("token id %d at index %d is outside the vocabulary [0, %d)", b->token, t,
                            hp->n_vocab);
-        if (b->pos < 0 || b->pos >= b->seq->n_ctx)
+        if (b->pos < 0 || b->pos >= b->seq->n_ctx || b->seq->blocks[b->pos / MODEL_KV_BLOCK] < 0 ||
+            b->seq->blocks[b->pos / MODEL_KV_BLOCK] >= b->seq->kv->n_blocks)
             return err_set("context full: position %d is outside the context of %d", b->pos,
                            b->seq->n_ctx);
         if (b->pos + 1 > max_pos) max_pos = b->pos + 1;

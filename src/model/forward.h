@@ -15,10 +15,30 @@
 
 #include "model/model.h"
 
-typedef struct model_seq model_seq;
 typedef struct model_runner model_runner;
 
-/* A sequence whose cache holds n_ctx positions (0 = the model's training context). */
+/* KV memory is paged: a model_kv holds n_blocks blocks of MODEL_KV_BLOCK positions (all layers,
+ * K and V), and a sequence maps its positions to blocks through a block table. A scheduler can
+ * so share full blocks between sequences with a common prefix (the prefix cache) and give
+ * memory to sequences as they grow. */
+#define MODEL_KV_BLOCK 16
+
+typedef struct model_kv model_kv;
+
+model_kv *model_kv_new(const model *m, int32_t n_blocks);
+void model_kv_free(model_kv *kv);
+int32_t model_kv_n_blocks(const model_kv *kv);
+/* Bytes one block takes (K and V, every layer). */
+size_t model_kv_block_bytes(const model *m);
+
+typedef struct model_seq {
+    model_kv *kv;
+    int32_t *blocks;   /* blocks[i] holds positions [i * MODEL_KV_BLOCK, (i + 1) * MODEL_KV_BLOCK) */
+    int32_t n_ctx;     /* positions usable: at most n_blocks * MODEL_KV_BLOCK */
+    model_kv *own_kv;  /* set by model_seq_new: private storage freed with the sequence */
+} model_seq;
+
+/* A sequence with private storage for n_ctx positions (0 = the model's training context). */
 model_seq *model_seq_new(const model *m, int32_t n_ctx);
 void model_seq_free(model_seq *s);
 int32_t model_seq_capacity(const model_seq *s);
