@@ -21,7 +21,15 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all test demo deps clean fuzz
+# Files named *_avx2.c hold kernels for CPUs with AVX2, FMA and F16C, chosen at run time (they
+# are only called after a CPU check); every other file stays baseline x86-64. Elsewhere the
+# files compile to stubs.
+ARCH_FLAGS =
+ifneq ($(filter x86_64 i%86,$(shell uname -m)),)
+%_avx2.o: ARCH_FLAGS = -mavx2 -mfma -mf16c
+endif
+
+.PHONY: all test demo deps clean fuzz bench-kernels
 # keep intermediate objects (the fuzz objects are made by a chain of pattern rules)
 .SECONDARY:
 all: build/veil
@@ -35,12 +43,12 @@ Q = $(if $(V),,@)
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS_COMMON) $(OPT) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS_COMMON) $(OPT) $(ARCH_FLAGS) $(CFLAGS) -c $< -o $@
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC asan $<")
-	$(Q)$(CC) $(CFLAGS_COMMON) -O1 $(SAN) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS_COMMON) -O1 $(SAN) $(ARCH_FLAGS) $(CFLAGS) -c $< -o $@
 
 build/veil: $(call obj,rel,$(CLI_SRC) $(LIB_SRC))
 	@$(if $(Q),echo "  LINK    $@")
@@ -65,13 +73,20 @@ FUZZ_FLAGS = -std=gnu17 -ffp-contract=off -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC fuzz $<")
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(ARCH_FLAGS) -MMD -MP -c $< -o $@
 
 build/fuzz/%: tests/fuzz/%.c $(call obj,fuzz/obj,$(LIB_SRC))
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 
 fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+
+# Kernel micro-benchmark (bench/README.md, "Kernels").
+build/bench-kernels: $(call obj,rel,bench/kernels.c $(filter src/tensor/% src/base/%,$(LIB_SRC)))
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+bench-kernels: build/bench-kernels
 
 test: deps
 	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz

@@ -13,6 +13,8 @@ static const command commands[] = {
     {"convert", "convert a llama2.c checkpoint to GGUF", cmd_convert},
     {"serve", "serve a model over an OpenAI-compatible HTTP API", cmd_serve},
     {"wallet", "make a wallet key or show its address", cmd_wallet},
+    {"quantize", "convert a model's weight matrices to another type", cmd_quantize},
+    {"bench", "measure engine speed; make random-weight models", cmd_bench},
 };
 
 static void usage(FILE *f) {

@@ -133,6 +133,14 @@ void gguf_writer_copy_kvs(gguf_writer *w, const gguf *src);
  * valid until gguf_writer_write() returns. Returns -1 with err_msg() on a bad shape/type. */
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const uint64_t *ne, const void *data);
+/* Produces a tensor's bytes while the file is being written (nbytes into dst), so a file larger
+ * than memory can be generated or converted one tensor at a time. 0, or -1 with err_msg(),
+ * which aborts the write. */
+typedef int (*gguf_tensor_fill)(void *ud, void *dst, uint64_t nbytes);
+/* Like gguf_writer_add_tensor, but the data comes from fill(ud, ...) when the file is written
+ * (in the order tensors were added; once per write). */
+int gguf_writer_add_tensor_fill(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                const uint64_t *ne, gguf_tensor_fill fill, void *ud);
 /* Writes a GGUF v3 file atomically (temp file + rename). 0, or -1 with err_msg(). */
 int gguf_writer_write(gguf_writer *w, const char *path);
 /* Writes to a malloc'd buffer (*out, *size) for tests and fuzz seeds. */

@@ -1,5 +1,6 @@
 /* GGUF v3 writer (see gguf.h). Metadata values are serialized when set, so the writer holds
- * plain bytes; tensors are referenced and copied only when the file is written. Files are
+ * plain bytes; tensors are referenced (or produced by a fill callback, one at a time into a
+ * reused buffer) and copied only when the file is written. Files are
  * written to a temporary name and renamed into place, so a crash never leaves half a model
  * under the final name. */
 #include "model/gguf.h"
@@ -29,7 +30,9 @@ typedef struct wtensor {
     uint32_t type, n_dims;
     uint64_t ne[GGUF_MAX_DIMS];
     uint64_t nbytes;
-    const void *data;
+    const void *data;      /* or, when NULL, fill(ud) makes the bytes at write time */
+    gguf_tensor_fill fill;
+    void *ud;
 } wtensor;
 
 struct gguf_writer {
@@ -194,8 +197,8 @@ void gguf_writer_copy_kvs(gguf_writer *w, const gguf *src) {
     }
 }
 
-int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                           const uint64_t *ne, const void *data) {
+static int add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                      const uint64_t *ne, const void *data, gguf_tensor_fill fill, void *ud) {
     const qtype_info *qi = qtype_get(type);
     if (!qi) return err_set("tensor '%s': unknown type %u", name, type);
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
@@ -225,8 +228,41 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint
     }
     t->nbytes = qtype_row_size(type, t->ne[0]) * rows;
     t->data = data;
+    t->fill = fill;
+    t->ud = ud;
     w->n_tensors++;
     return 0;
+}
+
+int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                           const uint64_t *ne, const void *data) {
+    return add_tensor(w, name, type, n_dims, ne, data, NULL, NULL);
+}
+
+int gguf_writer_add_tensor_fill(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                const uint64_t *ne, gguf_tensor_fill fill, void *ud) {
+    return add_tensor(w, name, type, n_dims, ne, NULL, fill, ud);
+}
+
+/* The bytes of tensor t: its data, or fill's output in *scratch (grown as needed). NULL with
+ * err_msg() on failure. */
+static const void *tensor_bytes(const wtensor *t, unsigned char **scratch, uint64_t *cap) {
+    if (!t->fill) return t->data;
+    if (t->nbytes > *cap) {
+        unsigned char *p = realloc(*scratch, t->nbytes ? t->nbytes : 1);
+        if (!p) {
+            err_set("out of memory for tensor '%s' (%llu bytes)", t->name,
+                    (unsigned long long)t->nbytes);
+            return NULL;
+        }
+        *scratch = p;
+        *cap = t->nbytes;
+    }
+    if (t->fill(t->ud, *scratch, t->nbytes)) {
+        err_prefix("tensor '%s'", t->name);
+        return NULL;
+    }
+    return *scratch;
 }
 
 static uint32_t writer_alignment(const gguf_writer *w) {
@@ -273,22 +309,28 @@ static int build_header(gguf_writer *w, wbuf *hdr, uint32_t align) {
 int gguf_writer_write_buffer(gguf_writer *w, unsigned char **out, size_t *size) {
     uint32_t align = writer_alignment(w);
     wbuf b = {0};
+    unsigned char *scratch = NULL;
+    uint64_t scratch_cap = 0;
     static const unsigned char zeros[1 << 16];
-    if (build_header(w, &b, align)) {
-        free(b.p);
-        return -1;
-    }
+    if (build_header(w, &b, align)) goto fail;
     for (size_t i = 0; i < w->n_tensors; i++) {
-        wb_put(&b, w->tensors[i].data, w->tensors[i].nbytes);
+        const void *data = tensor_bytes(&w->tensors[i], &scratch, &scratch_cap);
+        if (!data) goto fail;
+        wb_put(&b, data, w->tensors[i].nbytes);
         if (i + 1 < w->n_tensors) wb_put(&b, zeros, align_up(b.len, align) - b.len);
     }
     if (b.oom) {
-        free(b.p);
-        return err_set("out of memory while building a GGUF file");
+        err_set("out of memory while building a GGUF file");
+        goto fail;
     }
+    free(scratch);
     *out = b.p;
     *size = b.len;
     return 0;
+fail:
+    free(scratch);
+    free(b.p);
+    return -1;
 }
 
 static int write_all(int fd, const void *p, size_t n) {
@@ -307,6 +349,8 @@ int gguf_writer_write(gguf_writer *w, const char *path) {
     static const unsigned char zeros[1 << 16];
     wbuf hdr = {0};
     char *tmp = NULL;
+    unsigned char *scratch = NULL;
+    uint64_t scratch_cap = 0;
     int fd = -1;
     if (build_header(w, &hdr, align)) goto fail;
     if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
@@ -322,7 +366,9 @@ int gguf_writer_write(gguf_writer *w, const char *path) {
     if (write_all(fd, hdr.p, hdr.len)) goto io_fail;
     uint64_t pos = hdr.len;
     for (size_t i = 0; i < w->n_tensors; i++) {
-        if (write_all(fd, w->tensors[i].data, w->tensors[i].nbytes)) goto io_fail;
+        const void *data = tensor_bytes(&w->tensors[i], &scratch, &scratch_cap);
+        if (!data) goto fail;
+        if (write_all(fd, data, w->tensors[i].nbytes)) goto io_fail;
         pos += w->tensors[i].nbytes;
         if (i + 1 < w->n_tensors) {
             size_t pad = (size_t)(align_up(pos, align) - pos);
@@ -338,6 +384,7 @@ int gguf_writer_write(gguf_writer *w, const char *path) {
     if (rename(tmp, path) != 0) goto io_fail;
     free(hdr.p);
     free(tmp);
+    free(scratch);
     return 0;
 io_fail:
     err_errno("%s: write failed", path);
@@ -346,5 +393,6 @@ fail:
     if (tmp) unlink(tmp);
     free(tmp);
     free(hdr.p);
+    free(scratch);
     return -1;
 }

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/cli/lib.sh
 
 MODEL=models/stories260K.gguf
-COMMANDS=(run info tokenize eval convert)
+COMMANDS=(run info tokenize eval convert quantize bench serve)
 
 if [ ! -x "$VEIL" ]; then
   echo "FAIL binary: $VEIL is not built"
@@ -41,6 +41,9 @@ cmd_args() {
     info | tokenize) ARGS=("$2") ;;
     eval) ARGS=("$2" --tokens 1) ;;
     convert) ARGS=("$2" "$TMP/tokenizer.bin" "$TMP/out.gguf") ;;
+    quantize) ARGS=("$2" "$TMP/quantized.gguf" Q8_0) ;;
+    bench) ARGS=("$2" --pp 1 --tg 1 --reps 1) ;;
+    serve) ARGS=("$2" --listen 127.0.0.1:0) ;;
   esac
 }
 

@@ -246,3 +246,57 @@ TEST(gguf_write_file_and_copy_kvs) {
     gguf_close(src);
     free(buf);
 }
+
+/* Tensors produced by a fill callback at write time: in order, once each, the bytes land in the
+ * file; a failing callback aborts the write and leaves no file behind. */
+typedef struct fill_state {
+    int calls;
+    int fail_at; /* call number that fails, or 0 */
+} fill_state;
+
+static fill_state fill_st;
+
+static int fill_ramp(void *ud, void *dst, uint64_t nbytes) {
+    uintptr_t base = (uintptr_t)ud;
+    fill_st.calls++;
+    if (fill_st.calls == fill_st.fail_at) return err_set("refused on purpose");
+    for (uint64_t i = 0; i < nbytes; i++) ((unsigned char *)dst)[i] = (unsigned char)(base + i);
+    return 0;
+}
+
+TEST(gguf_writer_fill_callbacks) {
+    uint64_t ne_a[1] = {100}, ne_b[2] = {32, 3};
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    char path[512];
+    snprintf(path, sizeof path, "%s/fill.gguf", test_tmpdir());
+    for (int pass = 0; pass < 3; pass++) {
+        gguf_writer *w = gguf_writer_new();
+        CHECK(gguf_writer_add_tensor_fill(w, "a", QT_F32, 1, ne_a, fill_ramp, (void *)(uintptr_t)1) == 0);
+        CHECK(gguf_writer_add_tensor_fill(w, "b", QT_Q8_0, 2, ne_b, fill_ramp, (void *)(uintptr_t)7) == 0);
+        fill_st = (fill_state){0, pass == 2 ? 2 : 0};
+        if (pass == 0) {
+            CHECK(gguf_writer_write_buffer(w, &buf, &size) == 0);
+        } else if (pass == 1) {
+            CHECK(gguf_writer_write(w, path) == 0);
+        } else {
+            remove(path);
+            CHECK(gguf_writer_write(w, path) == -1);
+            CHECK_MSG(strstr(err_msg(), "'b'") && strstr(err_msg(), "refused on purpose"), "%s", err_msg());
+            FILE *f = fopen(path, "rb");
+            CHECK(f == NULL);
+            if (f) fclose(f);
+        }
+        CHECK_EQ_INT(fill_st.calls, 2);
+        gguf_writer_free(w);
+    }
+    gguf *g = gguf_open_buffer(buf, size, "fill");
+    CHECK_MSG(g != NULL, "%s", err_msg());
+    if (g) {
+        const gguf_tensor *a = gguf_find_tensor(g, "a"), *b = gguf_find_tensor(g, "b");
+        CHECK(a && a->nbytes == 400 && ((const unsigned char *)a->data)[5] == 6);
+        CHECK(b && b->nbytes == 3 * 34 && ((const unsigned char *)b->data)[101] == (unsigned char)(7 + 101));
+    }
+    gguf_close(g);
+    free(buf);
+}

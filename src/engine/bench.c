@@ -1,0 +1,355 @@
+/* veil bench's measurements (bench.h). The three throughput figures drive model_runner the way
+ * the engine does: a prompt in batches, one token per step, and B sequences per step. */
+#include "engine/bench.h"
+
+#include "base/err.h"
+#include "base/rng.h"
+#include "tensor/qtype.h"
+#include "tensor/threadpool.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+void bench_params_default(bench_params *p) {
+    *p = (bench_params){.n_pp = 128, .n_tg = 64, .batch = 4, .reps = 3, .seed = 1234};
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t matrix_bytes(const model_matrix *w) {
+    return qtype_row_size(w->type, (uint64_t)w->n_in) * (uint64_t)w->n_out;
+}
+
+uint64_t bench_bytes_per_token(const model *m) {
+    uint64_t b = qtype_row_size(m->tok_embd.type, (uint64_t)m->tok_embd.n_in) + matrix_bytes(&m->output);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const model_layer *l = &m->layers[il];
+        const model_matrix *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) b += matrix_bytes(ws[i]);
+    }
+    return b;
+}
+
+const char *bench_weight_type(const model *m) {
+    uint64_t by_type[QT_COUNT] = {0};
+    by_type[m->output.type] += matrix_bytes(&m->output);
+    if (m->output.data != m->tok_embd.data) by_type[m->tok_embd.type] += matrix_bytes(&m->tok_embd);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const model_layer *l = &m->layers[il];
+        const model_matrix *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) by_type[ws[i]->type] += matrix_bytes(ws[i]);
+    }
+    int best = 0;
+    for (int t = 1; t < QT_COUNT; t++)
+        if (by_type[t] > by_type[best]) best = t;
+    return qtype_get((uint32_t)best)->name;
+}
+
+uint64_t bench_peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (uint64_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
+}
+
+/* ---- throughput ----------------------------------------------------------------------- */
+
+typedef struct bench_state {
+    const model *m;
+    const bench_params *p;
+    model_runner *runner;
+    model_seq *one;       /* pp and tg */
+    model_seq **many;     /* batched decode */
+    model_token *batch;
+    float *logits;        /* batch rows of n_vocab */
+    int32_t *ids;         /* random ids: max(n_pp, n_tg * batch) */
+} bench_state;
+
+static void progress(const bench_state *s, const char *phase, int run) {
+    if (s->p->progress) s->p->progress(s->p->ud, phase, run, s->p->reps);
+}
+
+/* One prompt of n_pp tokens; only the last token's logits, as a prompt needs. */
+static int run_pp(bench_state *s, double *seconds) {
+    int32_t n = s->p->n_pp;
+    double t0 = now();
+    for (int32_t done = 0; done < n; done += BENCH_PP_BATCH) {
+        int32_t k = n - done < BENCH_PP_BATCH ? n - done : BENCH_PP_BATCH;
+        for (int32_t t = 0; t < k; t++)
+            s->batch[t] = (model_token){s->one, s->ids[done + t], done + t,
+                                        done + t == n - 1 ? s->logits : NULL};
+        if (model_runner_forward(s->runner, s->batch, k)) return -1;
+    }
+    *seconds = now() - t0;
+    return 0;
+}
+
+/* n_tg steps of `width` sequences (width 1: s->one), every token with its logits. */
+static int run_decode(bench_state *s, int32_t width, double *seconds) {
+    int32_t n_vocab = s->m->hp.n_vocab;
+    double t0 = now();
+    for (int32_t pos = 0; pos < s->p->n_tg; pos++) {
+        for (int32_t b = 0; b < width; b++)
+            s->batch[b] = (model_token){width == 1 ? s->one : s->many[b],
+                                        s->ids[(size_t)pos * width + b], pos,
+                                        s->logits + (size_t)b * n_vocab};
+        if (model_runner_forward(s->runner, s->batch, width)) return -1;
+    }
+    *seconds = now() - t0;
+    return 0;
+}
+
+/* Best tokens/s over reps runs of one phase; per-op times go to prof when profiling. */
+static int best_of(bench_state *s, const char *phase, int32_t width, model_profile *prof,
+                   double tokens, double *tps) {
+    model_runner_set_profile(s->runner, s->p->profile ? prof : NULL);
+    *tps = 0;
+    for (int run = 1; run <= s->p->reps; run++) {
+        double sec;
+        progress(s, phase, run);
+        if ((width ? run_decode(s, width, &sec) : run_pp(s, &sec))) return -1;
+        if (tokens / sec > *tps) *tps = tokens / sec;
+    }
+    model_runner_set_profile(s->runner, NULL);
+    return 0;
+}
+
+int bench_model(const model *m, const bench_params *p, bench_result *r) {
+    bench_state s = {m, p, NULL, NULL, NULL, NULL, NULL, NULL};
+    int rc = -1;
+    memset(r, 0, sizeof *r);
+    if (p->n_pp < 1 || p->n_tg < 1 || p->batch < 1 || p->reps < 1)
+        return err_set("bench: pp, tg, batch and reps must be at least 1");
+    int32_t n_ctx = p->n_pp > p->n_tg ? p->n_pp : p->n_tg;
+    int32_t max_batch = p->batch > BENCH_PP_BATCH ? p->batch : BENCH_PP_BATCH;
+    size_t n_ids = (size_t)p->n_tg * (size_t)p->batch > (size_t)p->n_pp ? (size_t)p->n_tg * (size_t)p->batch
+                                                                         : (size_t)p->n_pp;
+    s.runner = model_runner_new(m, max_batch, p->n_threads);
+    if (!s.runner) goto out;
+    s.one = model_seq_new(m, n_ctx);
+    if (!s.one) goto out;
+    s.many = calloc((size_t)p->batch, sizeof *s.many);
+    s.batch = malloc((size_t)max_batch * sizeof *s.batch);
+    s.logits = malloc((size_t)p->batch * (size_t)m->hp.n_vocab * sizeof *s.logits);
+    s.ids = malloc(n_ids * sizeof *s.ids);
+    if (!s.many || !s.batch || !s.logits || !s.ids) {
+        err_set("bench: out of memory");
+        goto out;
+    }
+    for (int32_t b = 0; b < p->batch; b++)
+        if (!(s.many[b] = model_seq_new(m, p->n_tg))) goto out;
+    rng g = rng_stream(p->seed, 0, 0);
+    for (size_t i = 0; i < n_ids; i++) s.ids[i] = (int32_t)rng_below(&g, (uint64_t)m->hp.n_vocab);
+    r->bytes_per_token = bench_bytes_per_token(m);
+    r->kv_bytes = model_seq_bytes(m, n_ctx) + (size_t)p->batch * model_seq_bytes(m, p->n_tg);
+    if (best_of(&s, "pp", 0, &r->pp_prof, p->n_pp, &r->pp_tps) ||
+        best_of(&s, "tg", 1, &r->tg_prof, p->n_tg, &r->tg_tps) ||
+        best_of(&s, "batch", p->batch, NULL, (double)p->n_tg * p->batch, &r->tg_batch_tps))
+        goto out;
+    if (p->profile) {
+        r->pp_prof_tokens = (int64_t)p->n_pp * p->reps;
+        r->tg_prof_tokens = (int64_t)p->n_tg * p->reps;
+    }
+    rc = 0;
+out:
+    for (int32_t b = 0; s.many && b < p->batch; b++) model_seq_free(s.many[b]);
+    free(s.many);
+    free(s.batch);
+    free(s.logits);
+    free(s.ids);
+    model_seq_free(s.one);
+    model_runner_free(s.runner);
+    return rc;
+}
+
+/* ---- memory bandwidth ------------------------------------------------------------------ */
+
+/* 16-byte vectors (SSE2 / NEON width, portable through the compiler's vector extension):
+ * four independent accumulators keep enough loads in flight to saturate memory. */
+typedef uint64_t u64x2 __attribute__((vector_size(16)));
+
+typedef struct membw_job {
+    const u64x2 *buf;
+    size_t n;            /* vectors */
+    uint64_t *sums;      /* per thread, so the reads cannot be optimized away */
+    unsigned char *fill; /* first touch: non-NULL during the fill pass */
+} membw_job;
+
+static void membw_worker(void *arg, int ith, int nth) {
+    membw_job *j = arg;
+    size_t a = j->n * (size_t)ith / (size_t)nth, b = j->n * (size_t)(ith + 1) / (size_t)nth;
+    if (j->fill) {
+        memset(j->fill + a * sizeof(u64x2), ith + 1, (b - a) * sizeof(u64x2));
+        return;
+    }
+    u64x2 s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
+    size_t i = a;
+    for (; i + 4 <= b; i += 4) {
+        s0 += j->buf[i];
+        s1 += j->buf[i + 1];
+        s2 += j->buf[i + 2];
+        s3 += j->buf[i + 3];
+    }
+    for (; i < b; i++) s0 += j->buf[i];
+    u64x2 s = s0 + s1 + s2 + s3;
+    j->sums[ith] += s[0] + s[1];
+}
+
+double bench_membw(int n_threads, size_t bytes, int passes) {
+    double best = -1;
+    tpool *pool = tpool_new(n_threads);
+    unsigned char *buf = NULL;
+    uint64_t *sums = NULL;
+    if (!pool) return -1;
+    bytes -= bytes % (4 * sizeof(u64x2));
+    if (bytes == 0 || passes < 1) {
+        err_set("membw: a buffer of %zu bytes and %d passes measure nothing", bytes, passes);
+        goto out;
+    }
+    buf = aligned_alloc(64, bytes);
+    sums = calloc((size_t)tpool_size(pool), sizeof *sums);
+    if (!buf || !sums) {
+        err_set("membw: out of memory for a %zu-byte buffer", bytes);
+        goto out;
+    }
+    /* Each thread touches its own part first, so its pages sit near it on NUMA machines. */
+    membw_job j = {(const u64x2 *)buf, bytes / sizeof(u64x2), sums, buf};
+    tpool_run(pool, membw_worker, &j);
+    j.fill = NULL;
+    best = 0;
+    for (int i = 0; i < passes; i++) {
+        double t0 = now();
+        tpool_run(pool, membw_worker, &j);
+        double gbs = (double)bytes / (now() - t0) / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    uint64_t total = 0;
+    for (int i = 0; i < tpool_size(pool); i++) total += sums[i];
+    /* Every byte was set to ith + 1 > 0, so a zero total would mean the reads were skipped. */
+    if (total == 0) best = err_set("membw: the buffer read back as zeros");
+out:
+    free(buf);
+    free(sums);
+    tpool_free(pool);
+    return best;
+}
+
+/* ---- reports ---------------------------------------------------------------------------- */
+
+static double bw_fraction(const bench_report *r, double tps) {
+    return r->membw_gbs > 0 ? tps * (double)r->res->bytes_per_token / (r->membw_gbs * 1e9) : NAN;
+}
+
+void bench_print_text(FILE *f, const bench_report *r) {
+    const bench_params *p = r->params;
+    const bench_result *x = r->res;
+    double mb = 1e6;
+    fprintf(f, "model       %s (%s: %s, %d layers, dim %d, %s, %.1f MB)\n", r->path, r->name,
+            model_arch_name(r->hp->arch), r->hp->n_layer, r->hp->n_embd, r->weight_type,
+            (double)r->file_bytes / mb);
+    fprintf(f, "setup       %d threads, best of %d runs\n", r->n_threads, p->reps);
+    fprintf(f, "pp %-8d %10.2f tokens/s   (one prompt, batches of %d)\n", p->n_pp, x->pp_tps, BENCH_PP_BATCH);
+    fprintf(f, "tg %-8d %10.2f tokens/s   (one sequence)", p->n_tg, x->tg_tps);
+    if (r->membw_gbs > 0)
+        fprintf(f, ", %.2f GB/s = %.0f%% of the bandwidth limit\n",
+                x->tg_tps * (double)x->bytes_per_token / 1e9, 100 * bw_fraction(r, x->tg_tps));
+    else fputc('\n', f);
+    fprintf(f, "tg %-3d x %-3d %9.2f tokens/s   (%d sequences together)", p->n_tg, p->batch,
+            x->tg_batch_tps, p->batch);
+    if (r->membw_gbs > 0)
+        fprintf(f, ", weights at %.0f%% of the bandwidth limit\n",
+                100 * bw_fraction(r, x->tg_batch_tps / p->batch));
+    else fputc('\n', f);
+    fprintf(f, "bytes/token %.1f MB\n", (double)x->bytes_per_token / mb);
+    if (r->membw_gbs > 0)
+        fprintf(f, "membw       %.2f GB/s (%s); tg limit %.2f tokens/s\n", r->membw_gbs,
+                r->membw_measured ? "measured" : "given",
+                r->membw_gbs * 1e9 / (double)x->bytes_per_token);
+    fprintf(f, "peak RSS    %.1f MB (file %.1f MB, KV caches %.1f MB)\n", (double)r->peak_rss / mb,
+            (double)r->file_bytes / mb, (double)x->kv_bytes / mb);
+    if (!p->profile) return;
+    double pp_total = 0, tg_total = 0;
+    for (int op = 0; op < PROF_COUNT; op++) {
+        pp_total += x->pp_prof.seconds[op];
+        tg_total += x->tg_prof.seconds[op];
+    }
+    fprintf(f, "profile     %-12s %10s %6s %10s %6s\n", "op", "pp ms/tok", "pp %", "tg ms/tok", "tg %");
+    for (int op = 0; op < PROF_COUNT; op++)
+        fprintf(f, "            %-12s %10.4f %5.1f%% %10.4f %5.1f%%\n", model_prof_name(op),
+                1e3 * x->pp_prof.seconds[op] / (double)x->pp_prof_tokens,
+                pp_total > 0 ? 100 * x->pp_prof.seconds[op] / pp_total : 0,
+                1e3 * x->tg_prof.seconds[op] / (double)x->tg_prof_tokens,
+                tg_total > 0 ? 100 * x->tg_prof.seconds[op] / tg_total : 0);
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+        else if (*c < 0x20) fprintf(f, "\\u%04x", *c);
+        else fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+/* A number, or null for NaN/infinity (JSON has neither). */
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.6g", v);
+    else fputs("null", f);
+}
+
+static void json_profile(FILE *f, const model_profile *prof, int64_t tokens) {
+    fputc('{', f);
+    for (int op = 0; op < PROF_COUNT; op++) {
+        if (op) fputc(',', f);
+        json_str(f, model_prof_name(op));
+        fputc(':', f);
+        json_num(f, 1e3 * prof->seconds[op] / (double)tokens);
+    }
+    fputc('}', f);
+}
+
+void bench_print_json(FILE *f, const bench_report *r) {
+    const bench_params *p = r->params;
+    const bench_result *x = r->res;
+    fputs("{\"model\":", f);
+    json_str(f, r->path);
+    fputs(",\"name\":", f);
+    json_str(f, r->name);
+    fprintf(f, ",\"arch\":\"%s\",\"weight_type\":\"%s\",\"n_layer\":%d,\"n_embd\":%d,"
+               "\"file_bytes\":%llu,\"threads\":%d,\"reps\":%d,\"pp\":%d,\"tg\":%d,\"batch\":%d",
+            model_arch_name(r->hp->arch), r->weight_type, r->hp->n_layer, r->hp->n_embd,
+            (unsigned long long)r->file_bytes, r->n_threads, p->reps, p->n_pp, p->n_tg, p->batch);
+    fputs(",\"pp_tps\":", f);
+    json_num(f, x->pp_tps);
+    fputs(",\"tg_tps\":", f);
+    json_num(f, x->tg_tps);
+    fputs(",\"tg_batch_tps\":", f);
+    json_num(f, x->tg_batch_tps);
+    fprintf(f, ",\"bytes_per_token\":%llu,\"kv_bytes\":%llu", (unsigned long long)x->bytes_per_token,
+            (unsigned long long)x->kv_bytes);
+    fputs(",\"membw_gbs\":", f);
+    json_num(f, r->membw_gbs > 0 ? r->membw_gbs : NAN);
+    fprintf(f, ",\"membw_measured\":%s", r->membw_gbs > 0 && r->membw_measured ? "true" : "false");
+    fputs(",\"tg_bw_gbs\":", f);
+    json_num(f, x->tg_tps * (double)x->bytes_per_token / 1e9);
+    fputs(",\"tg_bw_fraction\":", f);
+    json_num(f, bw_fraction(r, x->tg_tps));
+    fputs(",\"tg_batch_bw_fraction\":", f);
+    json_num(f, bw_fraction(r, x->tg_batch_tps / p->batch));
+    fprintf(f, ",\"peak_rss_bytes\":%llu", (unsigned long long)r->peak_rss);
+    if (p->profile) {
+        fputs(",\"profile\":{\"unit\":\"ms per token\",\"pp\":", f);
+        json_profile(f, &x->pp_prof, x->pp_prof_tokens);
+        fputs(",\"tg\":", f);
+        json_profile(f, &x->tg_prof, x->tg_prof_tokens);
+        fputc('}', f);
+    }
+    fputs("}\n", f);
+}
