@@ -8,7 +8,7 @@
 #
 # THREADS defaults to veil's own default (one per CPU). Environment: VEIL (binary, default
 # build/veil), CONC (levels, default 1,4,16,64), MAX_TOKENS (default 64), REQUESTS (per level;
-# default 2 x concurrency, at least 4), SERVE_ARGS (extra `veil serve` flags), LOAD_ARGS (extra
+# default 2 x concurrency, at least 8), SERVE_ARGS (extra `veil serve` flags), LOAD_ARGS (extra
 # serve_load.mjs flags).
 set -euo pipefail
 

@@ -18,7 +18,7 @@
 // a sentence of text instead. Each request's prompt differs from its first token on, so the
 // prefix cache cannot reuse another request's KV (--shared-prompt sends one identical prompt).
 // Sampling is greedy (temperature 0); --ban gives those token ids a logit bias of -100 so EOS
-// does not end streams early. --requests defaults to 2 x concurrency (at least 4).
+// does not end streams early. --requests defaults to 2 x concurrency (at least 8).
 //
 // By default all N clients start at once, so the first N prompts arrive together and the
 // clients stay in step (equal lengths finish in the same step). --ramp S starts client i at
@@ -165,7 +165,7 @@ function procStatusKiB(pid, key) {
 const round = (x, d) => (x === null ? null : Number(x.toFixed(d)));
 
 async function runLevel(o, c, nextId) {
-    const total = o.requests || Math.max(2 * c, 4);
+    const total = o.requests || Math.max(2 * c, 8);
     let issued = 0;
     const results = [];
     const load1 = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
