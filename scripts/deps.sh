@@ -8,6 +8,10 @@ PKGS=(
   clang libclang-rt-14-dev      # libFuzzer targets and sanitizer runtimes
   libpcre2-dev                  # BPE pre-tokenizer regexes (UTF + UCP + JIT)
   libutf8proc-dev               # Unicode NFC for Qwen tokenizers
+  libevent-dev                  # evhttp: the OpenAI-compatible HTTP server (veil serve)
+  libjansson-dev                # JSON for the HTTP API
+  libssl-dev                    # OpenSSL 3: TLS 1.3 and RA-TLS certificates
+  libsodium-dev                 # Ed25519, SHA-256, sealed boxes (ledger, attestation, E2E)
 )
 
 missing=()

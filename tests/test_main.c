@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_TESTS 4096
@@ -94,7 +95,11 @@ int main(int argc, char **argv) {
         if (!selected(tests[i].name, argc, argv)) continue;
         cur_failures = 0;
         cur_skip = NULL;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         if (cur_failures) {
             printf("FAIL %s (%s)\n", tests[i].name, tests[i].file);
             failed++;
@@ -102,7 +107,9 @@ int main(int argc, char **argv) {
             printf("SKIP %s: %s\n", tests[i].name, cur_skip);
             skipped++;
         } else {
-            printf("ok   %s\n", tests[i].name);
+            /* slow tests show their time, so the suite's budget stays visible */
+            if (ms >= 500) printf("ok   %s (%.1f s)\n", tests[i].name, ms / 1e3);
+            else printf("ok   %s\n", tests[i].name);
             passed++;
         }
     }

@@ -112,3 +112,29 @@ bool u64map_get(const u64map *m, uint64_t key, uint64_t *val) {
 }
 
 size_t u64map_count(const u64map *m) { return m->count; }
+
+/* Removal with backward shift: later entries of the probe run move up into the hole, so
+ * lookups never need tombstones. */
+bool u64map_del(u64map *m, uint64_t key) {
+    if (key == EMPTY) {
+        bool had = m->has_empty_key;
+        m->count -= (size_t)had;
+        m->has_empty_key = false;
+        return had;
+    }
+    slot *s = find_slot(m->slots, m->cap, key);
+    if (s->key == EMPTY) return false;
+    size_t hole = (size_t)(s - m->slots), mask = m->cap - 1;
+    for (size_t i = (hole + 1) & mask; m->slots[i].key != EMPTY; i = (i + 1) & mask) {
+        size_t home = (size_t)mix(m->slots[i].key) & mask;
+        /* the entry at i may fill the hole only if its home is not in (hole, i] cyclically */
+        bool movable = hole <= i ? (home <= hole || home > i) : (home <= hole && home > i);
+        if (movable) {
+            m->slots[hole] = m->slots[i];
+            hole = i;
+        }
+    }
+    m->slots[hole].key = EMPTY;
+    m->count--;
+    return true;
+}

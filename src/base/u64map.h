@@ -17,6 +17,8 @@ void u64map_free(u64map *m);
  * memory. */
 int u64map_add(u64map *m, uint64_t key, uint64_t val, bool replace);
 bool u64map_get(const u64map *m, uint64_t key, uint64_t *val);
+/* Removes key; returns whether it was there. */
+bool u64map_del(u64map *m, uint64_t key);
 size_t u64map_count(const u64map *m);
 
 #endif

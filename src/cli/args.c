@@ -31,6 +31,31 @@ bool args_u64(const char *flag, const char *s, uint64_t *out) {
     return true;
 }
 
+bool args_size(const char *flag, const char *s, uint64_t hi, uint64_t *out) {
+    static const char units[] = "KMGT";
+    char *end;
+    int shift = 0;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end != s && *end) {
+        const char *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
+        if (u && *u) {
+            shift = 10 * (int)(u - units + 1);
+            end++;
+            if (*end == 'i' && end[1] == 'B') end += 2;
+            else if (*end == 'B' || *end == 'b') end++;
+        }
+    }
+    if (!*s || *s == '-' || end == s || *end || errno || (shift && v > (hi >> shift)) ||
+        (v << shift) > hi) {
+        fprintf(stderr, "veil: %s expects a size in bytes (e.g. 4096, 512M, 2G) up to %llu, got '%s'\n",
+                flag, (unsigned long long)hi, s);
+        return false;
+    }
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
 bool args_float(const char *flag, const char *s, double lo, double hi, float *out) {
     char *end;
     errno = 0;

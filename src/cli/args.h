@@ -8,6 +8,9 @@
 
 bool args_long(const char *flag, const char *s, long long lo, long long hi, long long *out);
 bool args_u64(const char *flag, const char *s, uint64_t *out);
+/* A byte count: digits with an optional K, M, G or T suffix (powers of 1024, case-insensitive,
+ * an optional trailing B or iB: "512M", "1GiB", "4096"), at most hi. */
+bool args_size(const char *flag, const char *s, uint64_t hi, uint64_t *out);
 bool args_float(const char *flag, const char *s, double lo, double hi, float *out);
 /* True when argv holds -h or --help (checked before anything else is parsed). */
 bool args_want_help(int argc, char **argv);

@@ -17,6 +17,7 @@ static void usage(FILE *f) {
                "position a line 'pos N: v0 v1 ... v(vocab-1)' with the raw logits (%%.6g).\n"
                "Nothing is added: include BOS yourself if the model wants it.\n\n"
                "  -t, --tokens LIST   comma-separated token ids (required)\n"
+               "  -j, --threads N     threads (default: one per CPU)\n"
                "  -h, --help          show this help\n");
 }
 
@@ -49,18 +50,23 @@ static int parse_ids(const char *s, int32_t n_vocab, int32_t **out, int32_t *n_o
 
 int cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {{"tokens", required_argument, 0, 't'},
+                                         {"threads", required_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *tokens = NULL;
-    int c, rc = 1;
+    int c, rc = 1, n_threads = 0;
+    long long v;
     if (args_want_help(argc, argv)) {
         usage(stdout);
         return 0;
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:j:h", opts, NULL)) != -1) {
         if (c == 't') tokens = optarg;
-        else {
+        else if (c == 'j') {
+            if (!args_long("--threads", optarg, 1, 512, &v)) return 2;
+            n_threads = (int)v;
+        } else {
             usage(stderr);
             return 2;
         }
@@ -75,7 +81,7 @@ int cmd_eval(int argc, char **argv) {
     float *logits = NULL;
     if (!m) goto fail;
     if (parse_ids(tokens, m->hp.n_vocab, &ids, &n)) goto fail;
-    ctx = model_ctx_new(m, n);
+    ctx = model_ctx_new_threads(m, n, n_threads);
     logits = malloc((size_t)n * (size_t)m->hp.n_vocab * sizeof *logits);
     if (!ctx || !logits) {
         if (!logits) err_set("out of memory");

@@ -64,7 +64,12 @@ int cmd_info(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-') {
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "veil info: unknown flag '%s' (see veil info --help)\n", argv[i]);
+            return 2;
+        }
+    if (argc != 2) {
         usage(stderr);
         return 2;
     }

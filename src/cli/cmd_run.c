@@ -1,5 +1,6 @@
 /* veil run MODEL: generate text from a prompt and stream it to stdout. */
 #include "base/err.h"
+#include "base/slurp.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "engine/generate.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f) {
             "      --special              parse special tokens in the prompt and print generated\n"
             "                             special tokens\n"
             "      --no-bos               do not add BOS/EOS around the prompt\n"
+            "  -t, --threads N            threads (default: one per CPU)\n"
             "  -v, --verbose              print token counts and speed to stderr\n"
             "  -h, --help                 show this help\n",
             STOPSTR_MAX, GEN_DEFAULT_CTX);
@@ -48,43 +50,9 @@ static int emit_stdout(void *ud, const char *text, size_t len) {
     return ferror(stdout) ? 1 : 0;
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    if (!f) {
-        err_errno("%s", path);
-        return NULL;
-    }
-    for (;;) {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *b = realloc(buf, cap);
-            if (!b) {
-                err_set("out of memory");
-                goto fail;
-            }
-            buf = b;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (ferror(f)) {
-        err_errno("%s", path);
-        goto fail;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-fail:
-    free(buf);
-    fclose(f);
-    return NULL;
-}
-
 enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_SEED, O_REP, O_REPN, O_FREQ, O_PRES, O_STOP,
        O_CTX, O_SPECIAL, O_NOBOS };
+
 
 int cmd_run(int argc, char **argv) {
     static const struct option opts[] = {
@@ -98,7 +66,8 @@ int cmd_run(int argc, char **argv) {
         {"presence-penalty", required_argument, 0, O_PRES},
         {"stop", required_argument, 0, O_STOP}, {"ctx", required_argument, 0, O_CTX},
         {"special", no_argument, 0, O_SPECIAL}, {"no-bos", no_argument, 0, O_NOBOS},
-        {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     gen_params gp;
     const char *stops[STOPSTR_MAX];
     const char *prompt = "", *prompt_file = NULL;
@@ -113,7 +82,7 @@ int cmd_run(int argc, char **argv) {
         return 0;
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:f:n:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:f:n:t:vh", opts, NULL)) != -1) {
         sampler_params *sp = &gp.sampling;
         bool ok = true;
         switch (c) {
@@ -140,6 +109,7 @@ int cmd_run(int argc, char **argv) {
         case O_CTX: ok = args_long("--ctx", optarg, 1, 1 << 24, &v); gp.n_ctx = (int32_t)v; break;
         case O_SPECIAL: gp.parse_special = gp.render_special = true; break;
         case O_NOBOS: gp.add_special = false; break;
+        case 't': ok = args_long("--threads", optarg, 1, 512, &v); gp.n_threads = (int)v; break;
         case 'v': verbose = true; break;
         default: usage(stderr); return 2;
         }
@@ -163,7 +133,7 @@ int cmd_run(int argc, char **argv) {
     gen_result res;
     model *m = model_load(argv[optind]);
     if (!m) goto fail;
-    if (prompt_file && !(file_prompt = read_file(prompt_file, &prompt_len))) goto fail;
+    if (prompt_file && !(file_prompt = slurp_file(prompt_file, &prompt_len))) goto fail;
     if (file_prompt) prompt = file_prompt;
     tok = tok_load(m->file);
     if (!tok) goto fail;

@@ -1,6 +1,7 @@
 /* veil tokenize MODEL: the token ids of stdin's text under the model's own tokenizer, on one
  * line, so that they can be compared with other tokenizers or fed to `veil eval`. */
 #include "base/err.h"
+#include "base/slurp.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/gguf.h"
@@ -24,34 +25,6 @@ static void usage(FILE *f) {
                "  -h, --help   show this help\n\n"
                "Exit status: 0 on success, 1 when the model or stdin cannot be read, 2 for bad\n"
                "usage.\n");
-}
-
-/* All of stdin in a malloc'd buffer; NULL with err_msg() on a read error. */
-static char *read_stdin(size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) goto oom;
-    for (;;) {
-        if (n == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (!b) goto oom;
-            buf = b;
-        }
-        size_t r = fread(buf + n, 1, cap - n, stdin);
-        n += r;
-        if (r == 0) break;
-    }
-    if (ferror(stdin)) {
-        err_errno("reading stdin");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-oom:
-    free(buf);
-    err_set("out of memory reading stdin (%zu bytes so far)", n);
-    return NULL;
 }
 
 int cmd_tokenize(int argc, char **argv) {
@@ -92,7 +65,7 @@ int cmd_tokenize(int argc, char **argv) {
     g = gguf_open(model);
     t = g ? tok_load(g) : NULL;
     if (!t) goto fail;
-    text = read_stdin(&len);
+    text = slurp_stream(stdin, "stdin", &len);
     if (!text || tok_encode(t, text, len, true, special, &ids, &n) < 0) goto fail;
     /* With add_special the BOS, when the metadata adds one, is always ids[0]. */
     size_t first = no_bos && tok_adds_bos(t) ? 1 : 0;

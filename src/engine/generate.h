@@ -16,6 +16,7 @@
 typedef struct gen_params {
     int32_t n_predict;        /* tokens to generate; -1 = until end of generation or context */
     int32_t n_ctx;            /* context positions; 0 = the model's, capped at GEN_DEFAULT_CTX */
+    int n_threads;            /* 0 = one per CPU */
     sampler_params sampling;
     const char *const *stop;  /* stop strings (not emitted) */
     int n_stop;

@@ -96,8 +96,9 @@ void sched_cancel(sched *s, int64_t id);
 typedef struct sched_stats {
     int32_t queued, running;
     int32_t batch_tokens;            /* tokens in the last step */
-    size_t kv_bytes_used, kv_bytes_total;
+    size_t kv_bytes_used;            /* held by requests */
     size_t kv_bytes_cached;          /* held only by the prefix cache (evictable) */
+    size_t kv_bytes_total;
     uint64_t prompt_tokens, cached_tokens, completion_tokens, steps;
 } sched_stats;
 

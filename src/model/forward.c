@@ -32,6 +32,8 @@ struct model_runner {
     float *rope_cs;      /* [max_batch][rope_dim/2][2]: cos, sin of this batch's positions */
     double *rope_freq;   /* [rope_dim/2] */
     float *scores;       /* [n_threads][max positions seen] */
+    void *mm_scratch;    /* a matmul_input for max_batch rows of the widest product input */
+    size_t mm_scratch_size;
     int32_t scores_cap;  /* per thread */
     model_profile *prof;
     double prof_t;       /* start of the current op */
@@ -169,7 +171,14 @@ model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads)
     r->logit_in = alloc_floats(B * hp->n_embd, &oom);
     r->rope_cs = alloc_floats(B * (size_t)hp->rope_dim, &oom);
     r->rope_freq = malloc((size_t)(hp->rope_dim / 2 + 1) * sizeof *r->rope_freq);
-    if (oom || !r->rope_freq) goto oom;
+    /* every product's input is n_embd, q_dim or n_ff wide */
+    const int64_t widths[3] = {hp->n_embd, r->q_dim, hp->n_ff};
+    for (int i = 0; i < 3; i++) {
+        size_t need = matmul_input_size(widths[i], max_batch);
+        if (need > r->mm_scratch_size) r->mm_scratch_size = need;
+    }
+    r->mm_scratch = malloc(r->mm_scratch_size);
+    if (oom || !r->rope_freq || !r->mm_scratch) goto oom;
     for (int32_t i = 0; i < hp->rope_dim / 2; i++)
         r->rope_freq[i] = pow((double)hp->rope_theta, -2.0 * i / hp->rope_dim);
     r->pool = tpool_new(n_threads);
@@ -199,6 +208,7 @@ void model_runner_free(model_runner *r) {
     free(r->rope_cs);
     free(r->rope_freq);
     free(r->scores);
+    free(r->mm_scratch);
     free(r);
 }
 
@@ -208,10 +218,9 @@ int32_t model_runner_max_batch(const model_runner *r) { return r->max_batch; }
 
 typedef struct mm_job {
     const model_matrix *w[3];
-    const float *x;
+    const matmul_input *in;
     float *y[3];
     int n_mats;
-    int64_t n_tok;
 } mm_job;
 
 /* Splits the rows of up to three products with the same input across the threads. */
@@ -223,13 +232,20 @@ static void mm_worker(void *arg, int ith, int nth) {
         int64_t groups = (w->n_out + 3) / 4;
         int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
         int64_t r0 = g0 * 4, r1 = g1 * 4 < w->n_out ? g1 * 4 : w->n_out;
-        if (r0 < r1) matmul_mat_rows(w->type, w->data, w->n_in, w->n_out, j->x, j->n_tok, j->y[i], r0, r1);
+        if (r0 < r1) matmul_rows(w->type, w->data, w->n_out, j->in, j->y[i], r0, r1);
     }
 }
 
+/* The input is converted once (quantized, on backends whose kernels read quantized
+ * activations) on this thread, before the rows are split: every thread then reads the same
+ * copy, and the conversion is a small fraction of a product (n_tok x n_in values against
+ * n_out x n_in weights). The products share an input width (n_in of w0). */
 static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w0, float *y0,
                const model_matrix *w1, float *y1, const model_matrix *w2, float *y2) {
-    mm_job j = {{w0, w1, w2}, x, {y0, y1, y2}, w2 ? 3 : w1 ? 2 : 1, n_tok};
+    mm_job j = {{w0, w1, w2}, NULL, {y0, y1, y2}, w2 ? 3 : w1 ? 2 : 1};
+    matmul_input *in = matmul_input_init(r->mm_scratch, r->mm_scratch_size, x, w0->n_in, n_tok);
+    for (int i = 0; i < j.n_mats; i++) matmul_input_prepare(in, j.w[i]->type);
+    j.in = in;
     tpool_run(r->pool, mm_worker, &j);
 }
 

@@ -65,7 +65,7 @@ static int cur_str(cursor *c, gguf_str *s, const char *what) {
     return 0;
 }
 
-static size_t scalar_size(enum gguf_vtype t) {
+size_t gguf_vtype_size(enum gguf_vtype t) {
     switch (t) {
     case GGUF_UINT8: case GGUF_INT8: case GGUF_BOOL: return 1;
     case GGUF_UINT16: case GGUF_INT16: return 2;
@@ -111,10 +111,10 @@ static void free_value(gguf_value *v) {
 static int read_value(cursor *c, enum gguf_vtype t, gguf_value *v, int depth, const char *key) {
     memset(v, 0, sizeof *v);
     v->type = t;
-    if (scalar_size(t)) {
-        if (cur_need(c, scalar_size(t), key)) return -1;
+    if (gguf_vtype_size(t)) {
+        if (cur_need(c, gguf_vtype_size(t), key)) return -1;
         decode_scalar(t, c->p + c->off, v);
-        c->off += scalar_size(t);
+        c->off += gguf_vtype_size(t);
         return 0;
     }
     if (t == GGUF_STRING) return cur_str(c, &v->v.s, key);
@@ -131,7 +131,7 @@ static int read_value(cursor *c, enum gguf_vtype t, gguf_value *v, int depth, co
                        c->off - 12, et);
     v->v.arr.elem = (enum gguf_vtype)et;
     v->v.arr.n = n;
-    size_t es = scalar_size((enum gguf_vtype)et);
+    size_t es = gguf_vtype_size((enum gguf_vtype)et);
     /* Smallest encoding of one element: strings take 8 bytes of length, arrays 12 of header. */
     uint64_t min_each = es ? es : et == GGUF_STRING ? 8 : 12;
     if (n > (c->size - c->off) / min_each)
@@ -512,7 +512,7 @@ int gguf_get_arr(const gguf *g, const char *key, enum gguf_vtype elem, const ggu
 
 int64_t gguf_arr_int(const gguf_value *arr, uint64_t i) {
     gguf_value x;
-    size_t es = scalar_size(arr->v.arr.elem);
+    size_t es = gguf_vtype_size(arr->v.arr.elem);
     decode_scalar(arr->v.arr.elem, arr->v.arr.raw + i * es, &x);
     if (is_uint(x.type)) return (int64_t)x.v.u;
     if (x.type == GGUF_BOOL) return x.v.b;
@@ -522,7 +522,7 @@ int64_t gguf_arr_int(const gguf_value *arr, uint64_t i) {
 
 double gguf_arr_float(const gguf_value *arr, uint64_t i) {
     gguf_value x;
-    size_t es = scalar_size(arr->v.arr.elem);
+    size_t es = gguf_vtype_size(arr->v.arr.elem);
     decode_scalar(arr->v.arr.elem, arr->v.arr.raw + i * es, &x);
     if (x.type == GGUF_FLOAT32 || x.type == GGUF_FLOAT64) return x.v.f;
     if (is_uint(x.type)) return (double)x.v.u;

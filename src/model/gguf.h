@@ -106,6 +106,8 @@ bool gguf_str_eq(gguf_str a, const char *s);
 /* Returns a malloc'd NUL-terminated copy (NULL on out of memory). */
 char *gguf_str_dup(gguf_str s);
 const char *gguf_vtype_name(enum gguf_vtype t);
+/* Bytes of one scalar of type t (0 for STRING, ARRAY and unknown types). */
+size_t gguf_vtype_size(enum gguf_vtype t);
 
 /* ---- writer ---------------------------------------------------------------------------- */
 

@@ -133,16 +133,6 @@ void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v) {
     wb_str(b, v);
 }
 
-static size_t elem_size(enum gguf_vtype t) {
-    switch (t) {
-    case GGUF_UINT8: case GGUF_INT8: case GGUF_BOOL: return 1;
-    case GGUF_UINT16: case GGUF_INT16: return 2;
-    case GGUF_UINT32: case GGUF_INT32: case GGUF_FLOAT32: return 4;
-    case GGUF_UINT64: case GGUF_INT64: case GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 void gguf_writer_set_arr(gguf_writer *w, const char *key, enum gguf_vtype elem, const void *data,
                          uint64_t n) {
     wbuf *b = slot(w, key);
@@ -150,7 +140,7 @@ void gguf_writer_set_arr(gguf_writer *w, const char *key, enum gguf_vtype elem, 
     wb_u32(b, GGUF_ARRAY);
     wb_u32(b, elem);
     wb_u64(b, n);
-    wb_put(b, data, elem_size(elem) * n);
+    wb_put(b, data, gguf_vtype_size(elem) * n);
 }
 
 void gguf_writer_set_str_arr(gguf_writer *w, const char *key, const char *const *strs,
@@ -177,7 +167,7 @@ static void put_value(wbuf *b, const gguf_value *v, bool with_tag) {
         if (v->v.arr.items)
             for (uint64_t i = 0; i < v->v.arr.n; i++) put_value(b, &v->v.arr.items[i], false);
         else
-            wb_put(b, v->v.arr.raw, elem_size(v->v.arr.elem) * v->v.arr.n);
+            wb_put(b, v->v.arr.raw, gguf_vtype_size(v->v.arr.elem) * v->v.arr.n);
         break;
     case GGUF_FLOAT32: { float f = (float)v->v.f; wb_put(b, &f, 4); break; }
     case GGUF_FLOAT64: wb_put(b, &v->v.f, 8); break;
@@ -186,7 +176,7 @@ static void put_value(wbuf *b, const gguf_value *v, bool with_tag) {
         /* integers: the low bytes of the 64-bit value, little-endian */
         uint64_t u = (v->type == GGUF_INT8 || v->type == GGUF_INT16 || v->type == GGUF_INT32 ||
                       v->type == GGUF_INT64) ? (uint64_t)v->v.i : v->v.u;
-        wb_put(b, &u, elem_size(v->type));
+        wb_put(b, &u, gguf_vtype_size(v->type));
     }
     }
 }

@@ -197,6 +197,14 @@ int llama2c_vocab_load_buffer(llama2c_vocab *v, const void *data, size_t size, u
         goto fail;
     }
     v->max_token_length = (uint32_t)max_len;
+    /* every token takes at least 8 bytes (score and length): refuse a count the file cannot
+     * hold before allocating arrays for it */
+    if ((size - 4) / 8 < n_vocab) {
+        err_set("%s: ends at offset %zu, too short for %u tokens of at least 8 bytes each "
+                "(truncated, or a tokenizer for a smaller vocabulary)",
+                name, size, n_vocab);
+        goto fail;
+    }
     v->text = calloc(n_vocab, sizeof *v->text);
     v->len = calloc(n_vocab, sizeof *v->len);
     v->score = calloc(n_vocab, sizeof *v->score);

@@ -9,7 +9,7 @@
 typedef struct tpool tpool;
 typedef void (*tpool_fn)(void *arg, int ith, int nth);
 
-/* n_threads in all, the caller included; <= 0 means the number of online CPUs. NULL + err. */
+/* n_threads in all, the caller included; <= 0 means tpool_cpu_count(). NULL + err. */
 tpool *tpool_new(int n_threads);
 void tpool_free(tpool *p);
 int tpool_size(const tpool *p);
@@ -18,7 +18,7 @@ void tpool_set_spin(tpool *p, int iters);
 /* Runs fn(arg, i, n) for i in [0, n) with n = tpool_size(p), i = 0 on the calling thread.
  * Not reentrant: one tpool_run at a time per pool. */
 void tpool_run(tpool *p, tpool_fn fn, void *arg);
-/* The number of online CPUs (at least 1). */
+/* The number of CPUs this process may run on (its affinity mask; at least 1). */
 int tpool_cpu_count(void);
 
 #endif

@@ -356,6 +356,9 @@ TEST(llama2c_bad_tokenizer) {
     }
     expect_vocab_error(b.p, b.len, V + 1, "ends at offset", "one token more than the file");
     expect_vocab_error(b.p, b.len, V - 1, "left after", "one token fewer than the file");
+    /* refused from the file size alone, without allocating for 4 billion tokens */
+    expect_vocab_error(b.p, b.len, UINT32_MAX, "too short for 4294967295 tokens",
+                       "a count no file of this size holds");
     put(&b, "z", 1);
     expect_vocab_error(b.p, b.len, V, "left after", "trailing byte");
     int32_t bad = -1;

@@ -1,8 +1,11 @@
-/* Scalar matrix kernels: a product worked out by hand, batched == one-token bit for bit for
- * every type and awkward sizes, agreement with a double-precision dot of the decoded weights,
- * row-range splitting, row lookup, and NaN outputs on misuse. */
+/* Matrix kernels through the public API: a product worked out by hand, batched == one-token bit
+ * for bit for every type, awkward sizes and every backend this CPU has, agreement of the scalar
+ * reference with a double-precision dot of the decoded weights, row-range splitting, row
+ * lookup, NaN outputs on misuse, and the backend setting itself. (AVX2-specific checks:
+ * test_matmul_avx2.c.) */
 #include "test.h"
 
+#include "base/err.h"
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
@@ -29,6 +32,13 @@ static uint8_t *make_weights(uint32_t type, int64_t n_in, int64_t n_out, uint64_
     return w;
 }
 
+/* Sets backend b for a test that loops over backends; false (and nothing changed) when this CPU
+ * lacks it. */
+static bool use_backend(int b) {
+    return matmul_backend_supported((enum matmul_backend)b) &&
+           matmul_set_backend((enum matmul_backend)b) == 0;
+}
+
 static float *make_inputs(int64_t n, uint64_t seed) {
     float *x = malloc(sizeof(float) * (size_t)n);
     testrand r = {seed};
@@ -48,10 +58,11 @@ TEST(matmul_f32_by_hand) {
 }
 
 /* Sizes: exactly one chunk, several chunks, a partial last chunk (for Q8_0/Q4_0 and the
- * plain types), and a length that is not a multiple of the 16 lanes (plain types). */
-TEST(matmul_batched_equals_one_token_bitwise) {
+ * plain types), and a length that is not a multiple of the 16 lanes (plain types). 9 tokens:
+ * on AVX2 the first 8 go through another kernel shape than the 9th. */
+static void batched_vs_one_token(const char *backend) {
     static const int64_t sizes[] = {256, 768, 288, 300, 7};
-    const int64_t n_out = 9, n_tok = 5;
+    const int64_t n_out = 9, n_tok = 9;
     for (size_t t = 0; t < N_TYPES; t++) {
         const uint32_t type = all_types[t];
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -59,12 +70,12 @@ TEST(matmul_batched_equals_one_token_bitwise) {
             if (qtype_row_size(type, (uint64_t)n_in) == 0) continue;
             uint8_t *w = make_weights(type, n_in, n_out, 7 + s);
             float *x = make_inputs(n_in * n_tok, 99 + s);
-            float y_mat[9 * 5], y_vec[9];
+            float y_mat[9 * 9], y_vec[9];
             matmul_mat(type, w, n_in, n_out, x, n_tok, y_mat);
             for (int64_t k = 0; k < n_tok; k++) {
                 matmul_vec(type, w, n_in, n_out, x + k * n_in, y_vec);
                 CHECK_MSG(memcmp(y_vec, y_mat + k * n_out, sizeof y_vec) == 0,
-                          "%s n_in %lld token %lld differs", qtype_get(type)->name,
+                          "%s %s n_in %lld token %lld differs", backend, qtype_get(type)->name,
                           (long long)n_in, (long long)k);
             }
             free(w);
@@ -73,12 +84,21 @@ TEST(matmul_batched_equals_one_token_bitwise) {
     }
 }
 
-/* Float accumulation stays within a small multiple of n * eps * sum|w x| of the exact dot of
- * the decoded weights. */
+TEST(matmul_batched_equals_one_token_bitwise) {
+    const enum matmul_backend saved = matmul_backend();
+    for (int be = 0; be <= MATMUL_AVX2; be++)
+        if (use_backend(be)) batched_vs_one_token(matmul_backend_name(be));
+    matmul_set_backend(saved);
+}
+
+/* The scalar reference: float accumulation stays within a small multiple of n * eps * sum|w x|
+ * of the exact dot of the decoded weights. */
 TEST(matmul_matches_double_dot) {
     const int64_t n_in = 1024, n_out = 6, n_tok = 3;
     float *wrow = malloc(sizeof(float) * (size_t)n_in);
+    const enum matmul_backend saved = matmul_backend();
     CHECK(wrow != NULL);
+    CHECK(matmul_set_backend(MATMUL_SCALAR) == 0);
     for (size_t t = 0; t < N_TYPES; t++) {
         const uint32_t type = all_types[t];
         uint8_t *w = make_weights(type, n_in, n_out, 1000 + t);
@@ -104,9 +124,10 @@ TEST(matmul_matches_double_dot) {
         free(x);
     }
     free(wrow);
+    matmul_set_backend(saved);
 }
 
-TEST(matmul_row_ranges_compose) {
+static void row_ranges(void) {
     const int64_t n_in = 512, n_out = 10, n_tok = 3;
     uint8_t *w = make_weights(QT_Q4_K, n_in, n_out, 5);
     float *x = make_inputs(n_in * n_tok, 6);
@@ -127,7 +148,16 @@ TEST(matmul_row_ranges_compose) {
     free(x);
 }
 
+TEST(matmul_row_ranges_compose) {
+    const enum matmul_backend saved = matmul_backend();
+    for (int be = 0; be <= MATMUL_AVX2; be++)
+        if (use_backend(be)) row_ranges();
+    matmul_set_backend(saved);
+}
+
 TEST(matmul_get_row_decodes_that_row) {
+    const enum matmul_backend saved = matmul_backend();
+    CHECK(matmul_set_backend(MATMUL_SCALAR) == 0); /* float activations: the one-hot is exact */
     for (size_t t = 0; t < N_TYPES; t++) {
         const uint32_t type = all_types[t];
         const int64_t n_in = 512;
@@ -144,13 +174,76 @@ TEST(matmul_get_row_decodes_that_row) {
         CHECK(y[2] == a[300]);
         free(w);
     }
+    matmul_set_backend(saved);
 }
 
 TEST(matmul_misuse_gives_nan) {
     uint8_t w[64] = {0};
     float x[32] = {0}, y[2];
-    matmul_vec(QT_Q5_0, w, 32, 2, x, y);
-    CHECK(isnan(y[0]) && isnan(y[1]));
-    matmul_vec(QT_Q8_0, w, 20, 2, x, y); /* not a whole block */
-    CHECK(isnan(y[0]) && isnan(y[1]));
+    const enum matmul_backend saved = matmul_backend();
+    for (int be = 0; be <= MATMUL_AVX2; be++) {
+        if (!use_backend(be)) continue;
+        y[0] = y[1] = 0;
+        matmul_vec(QT_Q5_0, w, 32, 2, x, y);
+        CHECK(isnan(y[0]) && isnan(y[1]));
+        y[0] = y[1] = 0;
+        matmul_vec(QT_Q8_0, w, 20, 2, x, y); /* not a whole block */
+        CHECK(isnan(y[0]) && isnan(y[1]));
+        y[0] = y[1] = 0;
+        matmul_vec(QT_Q4_K, w, 32, 2, x, y);
+        CHECK(isnan(y[0]) && isnan(y[1]));
+    }
+    matmul_set_backend(saved);
+}
+
+TEST(matmul_backend_setting) {
+    const enum matmul_backend saved = matmul_backend();
+    CHECK(matmul_backend_supported(MATMUL_SCALAR));
+    CHECK_EQ_STR(matmul_backend_name(MATMUL_SCALAR), "scalar");
+    CHECK_EQ_STR(matmul_backend_name(MATMUL_AVX2), "avx2");
+    CHECK_EQ_STR(matmul_backend_name((enum matmul_backend)7), "?");
+    CHECK(matmul_set_backend(MATMUL_SCALAR) == 0);
+    CHECK_EQ_INT(matmul_backend(), MATMUL_SCALAR);
+    CHECK(!matmul_backend_supported((enum matmul_backend)7));
+    CHECK(matmul_set_backend((enum matmul_backend)7) == -1);
+    CHECK(strstr(err_msg(), "not supported") != NULL);
+    CHECK_EQ_INT(matmul_backend(), MATMUL_SCALAR); /* a refused setting changes nothing */
+    if (matmul_backend_supported(MATMUL_AVX2)) {
+        CHECK(matmul_set_backend(MATMUL_AVX2) == 0);
+        CHECK_EQ_INT(matmul_backend(), MATMUL_AVX2);
+    } else {
+        CHECK(matmul_set_backend(MATMUL_AVX2) == -1);
+    }
+    matmul_set_backend(saved);
+}
+
+/* The shared-input API: too little scratch is refused; an input used before it was prepared
+ * for a type that needs preparing gives NaN rather than garbage. */
+TEST(matmul_input_api) {
+    const int64_t n_in = 256, n_out = 3;
+    uint8_t *w = make_weights(QT_Q8_0, n_in, n_out, 3);
+    float *x = make_inputs(n_in * 2, 4), y[3 * 2], want[3 * 2];
+    const size_t size = matmul_input_size(n_in, 2);
+    void *scratch = malloc(size + 1);
+    const enum matmul_backend saved = matmul_backend();
+    CHECK(matmul_input_init(scratch, size - 1, x, n_in, 2) == NULL);
+    CHECK(strstr(err_msg(), "scratch") != NULL);
+    for (int be = 0; be <= MATMUL_AVX2; be++) {
+        if (!use_backend(be)) continue;
+        /* any alignment of the scratch works */
+        matmul_input *in = matmul_input_init((uint8_t *)scratch + 1, size, x, n_in, 2);
+        CHECK(in != NULL);
+        if (!in) continue;
+        matmul_rows(QT_Q8_0, w, n_out, in, y, 0, n_out);
+        if (be == MATMUL_AVX2) CHECK(isnan(y[0]) && isnan(y[5]));
+        matmul_input_prepare(in, QT_Q8_0);
+        matmul_input_prepare(in, QT_Q4_0); /* the same form: nothing more to do */
+        matmul_rows(QT_Q8_0, w, n_out, in, y, 0, n_out);
+        matmul_mat(QT_Q8_0, w, n_in, n_out, x, 2, want);
+        CHECK(memcmp(y, want, sizeof y) == 0);
+    }
+    matmul_set_backend(saved);
+    free(scratch);
+    free(w);
+    free(x);
 }

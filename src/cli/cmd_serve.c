@@ -1,0 +1,156 @@
+/* veil serve MODEL: the one-node OpenAI-compatible HTTP server (src/api/server.h) over the
+ * continuous-batching scheduler (src/engine/sched.h). Parses flags, loads the model, starts
+ * both, prints "ready: http://HOST:PORT" once requests will be served, runs until SIGTERM or
+ * SIGINT has drained, exits 0. */
+#include "api/server.h"
+#include "base/err.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "model/chat_template.h"
+#include "model/model.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: veil serve MODEL.gguf [--listen HOST:PORT] [options]\n\n"
+            "Serves the model over an OpenAI-compatible HTTP API: GET /v1/models,\n"
+            "POST /v1/chat/completions, POST /v1/completions, GET /health, GET /metrics.\n"
+            "Prints 'ready: http://HOST:PORT' on stdout when it accepts requests. SIGTERM or\n"
+            "SIGINT stops accepting, finishes running requests (see --drain-timeout), exits 0.\n\n"
+            "  --listen HOST:PORT     address to listen on (default 127.0.0.1:8080; port 0 picks\n"
+            "                         a free one; IPv6 as [::1]:8080)\n"
+            "  --model-name NAME      the model id clients use (default: the GGUF general.name)\n"
+            "  --chat-template NAME   chatml, llama3, llama2 or plain (default: chosen from the\n"
+            "                         GGUF tokenizer.chat_template; plain when there is none)\n"
+            "  --ctx N                context per sequence in tokens (default: the model's)\n"
+            "  --kv-mem SIZE          KV cache budget, e.g. 512M (default: room for --max-running\n"
+            "                         full contexts, at most 1G)\n"
+            "  --max-batch N          tokens per forward pass (default 64)\n"
+            "  --max-running N        sequences decoding at once (default 64, at most --max-batch)\n"
+            "  --max-queue N          requests waiting for KV memory; beyond that 503 (default 256)\n"
+            "  --threads N            compute threads (default: one per CPU)\n"
+            "  --no-prefix-cache      do not reuse the KV of earlier prompts' common prefixes\n"
+            "  --max-body SIZE        largest request body, e.g. 1M (default 1M); larger is 413\n"
+            "  --drain-timeout S      seconds to let running requests finish on SIGTERM (default 30)\n"
+            "  --heartbeat S          SSE keep-alive comment after S idle seconds (default 5)\n"
+            "  --io-timeout S         drop connections idle or stuck for S seconds (default 60)\n"
+            "  -h, --help             show this help\n");
+}
+
+/* HOST:PORT or [HOST]:PORT. */
+static bool parse_listen(const char *s, char *host, size_t cap, uint16_t *port) {
+    const char *colon = strrchr(s, ':');
+    const char *h = s, *h_end = colon;
+    long long p;
+    if (!colon) goto bad;
+    if (*s == '[') {
+        h = s + 1;
+        h_end = strchr(s, ']');
+        if (!h_end || h_end + 1 != colon) goto bad;
+    }
+    if (h_end <= h || (size_t)(h_end - h) >= cap) goto bad;
+    memcpy(host, h, (size_t)(h_end - h));
+    host[h_end - h] = 0;
+    if (!args_long("--listen port", colon + 1, 0, 65535, &p)) return false;
+    *port = (uint16_t)p;
+    return true;
+bad:
+    fprintf(stderr, "veil serve: --listen expects HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n", s);
+    return false;
+}
+
+enum { O_LISTEN = 256, O_NAME, O_TMPL, O_CTX, O_KV, O_BATCH, O_RUNNING, O_QUEUE, O_THREADS,
+       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME };
+
+int cmd_serve(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, O_LISTEN}, {"model-name", required_argument, 0, O_NAME},
+        {"chat-template", required_argument, 0, O_TMPL}, {"ctx", required_argument, 0, O_CTX},
+        {"kv-mem", required_argument, 0, O_KV}, {"max-batch", required_argument, 0, O_BATCH},
+        {"max-running", required_argument, 0, O_RUNNING},
+        {"max-queue", required_argument, 0, O_QUEUE}, {"threads", required_argument, 0, O_THREADS},
+        {"no-prefix-cache", no_argument, 0, O_NOPREFIX}, {"max-body", required_argument, 0, O_BODY},
+        {"drain-timeout", required_argument, 0, O_DRAIN}, {"heartbeat", required_argument, 0, O_HEART},
+        {"io-timeout", required_argument, 0, O_IOTIME}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    char host[256] = "127.0.0.1";
+    const char *name = NULL, *tmpl_name = NULL;
+    server_config sc = {.host = host, .port = 8080, .max_body = 1 << 20, .drain_timeout_s = 30,
+                        .heartbeat_s = 5, .io_timeout_s = 60};
+    sched_config cfg;
+    uint64_t u;
+    long long v;
+    float f;
+    int c, rc = 1;
+    model *m = NULL;
+    tokenizer *tok = NULL;
+    sched *s = NULL;
+    server *srv = NULL;
+    sched_config_default(&cfg);
+    if (args_want_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case O_LISTEN: ok = parse_listen(optarg, host, sizeof host, &sc.port); break;
+        case O_NAME: name = optarg; break;
+        case O_TMPL: tmpl_name = optarg; break;
+        case O_CTX: ok = args_long("--ctx", optarg, 2, 1 << 24, &v); cfg.n_ctx = (int32_t)v; break;
+        case O_KV: ok = args_size("--kv-mem", optarg, (uint64_t)1 << 40, &u); cfg.kv_bytes = (size_t)u; break;
+        case O_BATCH: ok = args_long("--max-batch", optarg, 1, 1 << 16, &v); cfg.max_batch = (int32_t)v; break;
+        case O_RUNNING: ok = args_long("--max-running", optarg, 1, 1 << 16, &v); cfg.max_running = (int32_t)v; break;
+        case O_QUEUE: ok = args_long("--max-queue", optarg, 0, 1 << 20, &v); cfg.max_queue = (int32_t)v; break;
+        case O_THREADS: ok = args_long("--threads", optarg, 1, 1024, &v); cfg.n_threads = (int)v; break;
+        case O_NOPREFIX: cfg.prefix_cache = false; break;
+        case O_BODY: ok = args_size("--max-body", optarg, (uint64_t)1 << 30, &u); sc.max_body = (size_t)u; break;
+        case O_DRAIN: ok = args_float("--drain-timeout", optarg, 0, 86400, &f); sc.drain_timeout_s = f; break;
+        case O_HEART: ok = args_float("--heartbeat", optarg, 0.001, 3600, &f); sc.heartbeat_s = f; break;
+        case O_IOTIME: ok = args_long("--io-timeout", optarg, 1, 86400, &v); sc.io_timeout_s = (int)v; break;
+        default: usage(stderr); return 2;
+        }
+        if (!ok) return 2;
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    if (tmpl_name && chat_tmpl_from_name(tmpl_name, &sc.tmpl) != 0) {
+        fprintf(stderr, "veil serve: %s\n", err_msg());
+        return 2;
+    }
+    if (!(m = model_load(argv[optind])) || !(tok = tok_load(m->file))) goto fail;
+    if (cfg.n_ctx > m->hp.n_ctx_train) {
+        err_set("--ctx %d exceeds the model's context length %d", cfg.n_ctx, m->hp.n_ctx_train);
+        goto fail;
+    }
+    if (!tmpl_name) {
+        gguf_str src = {0};
+        sc.tmpl = gguf_get_str(m->file, "tokenizer.chat_template", &src) == 1
+                      ? chat_tmpl_detect(src.ptr, src.len) : CHAT_TMPL_PLAIN;
+    }
+    sc.model_name = name ? name : m->name;
+    sc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
+    if (!(s = sched_new(m, tok, &cfg)) || !(srv = server_new(s, tok, &sc))) goto fail;
+    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d\n", sc.model_name,
+            chat_tmpl_name(sc.tmpl), sc.n_ctx);
+    if (strchr(host, ':')) printf("ready: http://[%s]:%u\n", host, (unsigned)server_port(srv));
+    else printf("ready: http://%s:%u\n", host, (unsigned)server_port(srv));
+    fflush(stdout);
+    if (server_run(srv) != 0) goto fail;
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "veil serve: %s\n", err_msg());
+done:
+    sched_free(s);
+    server_free(srv);
+    tok_free(tok);
+    model_free(m);
+    return rc;
+}

@@ -1,0 +1,505 @@
+/* Token sampler; sampler.h gives the order of operations and the guarantees.
+ *
+ * Candidates are kept as a list of token ids in ascending order. Each cut (top-k, top-p) finds
+ * its threshold token (bucketing, then a quickselect inside one bucket) and then filters the
+ * list against the threshold, so the order the final draw walks in is always ascending id and
+ * the result does not depend on how the selection shuffled things. Nothing is sorted. */
+#include "model/sampler.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+/* Buckets for the top-k and top-p cuts: 32 per unit of logit below the best, 32 units deep;
+ * the last bucket takes everything further down. */
+#define SAMPLER_BUCKETS 1024
+#define SAMPLER_BUCKETS_PER_UNIT 32.0f
+
+struct sampler {
+    sampler_params p;
+    int32_t n_vocab;
+    uint64_t rng[4];
+    float *work;    /* adjusted logits */
+    float *prob;    /* softmax numerators of the candidates */
+    int32_t *cand;  /* surviving token ids, ascending */
+    int32_t *near;  /* candidates down to a cut's threshold bucket, ascending */
+    int32_t *sel;   /* scratch for selection */
+    int32_t *count; /* history counts; all zero between calls */
+    float *bias;    /* n_vocab additive biases, NULL until one is set */
+    int32_t n_last;   /* candidates the last sample drew from (cand[0, n_last)) */
+    double mass_last; /* and their total probability mass */
+    int32_t bucket_n[SAMPLER_BUCKETS];
+    double bucket_mass[SAMPLER_BUCKETS];
+};
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* xoshiro256**: small, fast, and specified exactly, so streams match across platforms. */
+static uint64_t xoshiro_next(uint64_t st[4]) {
+    uint64_t out = rotl64(st[1] * 5, 7) * 9;
+    uint64_t t = st[1] << 17;
+    st[2] ^= st[0];
+    st[3] ^= st[1];
+    st[1] ^= st[2];
+    st[0] ^= st[3];
+    st[2] ^= t;
+    st[3] = rotl64(st[3], 45);
+    return out;
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static double rng_uniform(sampler *s) { return (double)(xoshiro_next(s->rng) >> 11) * 0x1.0p-53; }
+
+void sampler_params_default(sampler_params *p) {
+    *p = (sampler_params){
+        .temperature = 0.8f,
+        .top_k = 40,
+        .top_p = 0.95f,
+        .min_p = 0.05f,
+        .repeat_penalty = 1.0f,
+        .repeat_last_n = 64,
+        .frequency_penalty = 0.0f,
+        .presence_penalty = 0.0f,
+        .seed = SAMPLER_DEFAULT_SEED,
+    };
+}
+
+int sampler_params_check(const sampler_params *p) {
+    /* Written so that NaN fails every test. */
+    if (!(isfinite(p->temperature) && p->temperature >= 0))
+        return err_set("sampler: temperature %g must be finite and >= 0 (0 = greedy)",
+                       p->temperature);
+    if (p->top_k < 0) return err_set("sampler: top_k %d must be >= 0 (0 = off)", p->top_k);
+    if (!(p->top_p > 0 && p->top_p <= 1))
+        return err_set("sampler: top_p %g must be in (0, 1] (1 = off)", p->top_p);
+    if (!(p->min_p >= 0 && p->min_p <= 1))
+        return err_set("sampler: min_p %g must be in [0, 1] (0 = off)", p->min_p);
+    if (!(isfinite(p->repeat_penalty) && p->repeat_penalty > 0))
+        return err_set("sampler: repeat_penalty %g must be finite and > 0 (1 = off)",
+                       p->repeat_penalty);
+    if (p->repeat_last_n < -1)
+        return err_set("sampler: repeat_last_n %d must be >= -1 (-1 = whole history)",
+                       p->repeat_last_n);
+    if (!isfinite(p->frequency_penalty))
+        return err_set("sampler: frequency_penalty %g must be finite", p->frequency_penalty);
+    if (!isfinite(p->presence_penalty))
+        return err_set("sampler: presence_penalty %g must be finite", p->presence_penalty);
+    return 0;
+}
+
+sampler *sampler_new(const sampler_params *p, int32_t n_vocab) {
+    sampler *s = NULL;
+    size_t n = (size_t)n_vocab;
+    if (sampler_params_check(p) != 0) goto fail;
+    if (n_vocab <= 0) {
+        err_set("sampler: n_vocab %d must be > 0", (int)n_vocab);
+        goto fail;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    s->work = malloc(n * sizeof *s->work);
+    s->prob = malloc(n * sizeof *s->prob);
+    s->cand = malloc(n * sizeof *s->cand);
+    s->near = malloc(n * sizeof *s->near);
+    s->sel = malloc(n * sizeof *s->sel);
+    s->count = calloc(n, sizeof *s->count);
+    if (!s->work || !s->prob || !s->cand || !s->near || !s->sel || !s->count) goto oom;
+    sampler_set_seed(s, p->seed);
+    return s;
+oom:
+    err_set("sampler: out of memory for a %d-token vocabulary", (int)n_vocab);
+fail:
+    sampler_free(s);
+    return NULL;
+}
+
+void sampler_free(sampler *s) {
+    if (!s) return;
+    free(s->work);
+    free(s->prob);
+    free(s->cand);
+    free(s->near);
+    free(s->sel);
+    free(s->count);
+    free(s->bias);
+    free(s);
+}
+
+void sampler_set_seed(sampler *s, uint64_t seed) {
+    /* splitmix64 is a bijection of its counter, so at most one of the four words is zero and
+     * xoshiro never gets the all-zero state it cannot leave. */
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
+}
+
+int sampler_set_logit_bias(sampler *s, int32_t token, float bias) {
+    if (token < 0 || token >= s->n_vocab)
+        return err_set("sampler: logit_bias token %d is outside the vocabulary (%d tokens)",
+                       (int)token, (int)s->n_vocab);
+    if (isnan(bias) || bias == INFINITY)
+        return err_set("sampler: logit_bias %g for token %d must be finite or -inf", bias,
+                       (int)token);
+    if (!s->bias) {
+        s->bias = calloc((size_t)s->n_vocab, sizeof *s->bias);
+        if (!s->bias) return err_set("sampler: out of memory for logit_bias");
+    }
+    s->bias[token] = bias;
+    return 0;
+}
+
+void sampler_clear_logit_bias(sampler *s) {
+    free(s->bias);
+    s->bias = NULL;
+}
+
+static float logit_clean(float x) {
+    if (isnan(x)) return -INFINITY;
+    return x == INFINITY ? FLT_MAX : x;
+}
+
+static bool penalties_on(const sampler_params *p) {
+    return p->repeat_last_n != 0 &&
+           (p->repeat_penalty != 1 || p->frequency_penalty != 0 || p->presence_penalty != 0);
+}
+
+int sampler_adjust_logits(sampler *s, const float *logits, const int32_t *history,
+                          size_t n_history, float *out) {
+    const sampler_params *p = &s->p;
+    int32_t n = s->n_vocab;
+    if (out != logits) memcpy(out, logits, (size_t)n * sizeof *out);
+    if (s->bias)
+        for (int32_t i = 0; i < n; i++) out[i] += s->bias[i];
+    if (penalties_on(p) && n_history > 0) {
+        size_t w = n_history;
+        if (p->repeat_last_n > 0 && (size_t)p->repeat_last_n < n_history)
+            w = (size_t)p->repeat_last_n;
+        const int32_t *win = history + (n_history - w);
+        /* Check everything before counting so an error leaves count[] all zero. */
+        for (size_t i = 0; i < w; i++)
+            if (win[i] < 0 || win[i] >= n)
+                return err_set("sampler: history token %d at position %zu is outside the "
+                               "vocabulary (%d tokens)",
+                               (int)win[i], n_history - w + i, (int)n);
+        for (size_t i = 0; i < w; i++) s->count[win[i]]++;
+        /* Each distinct token is penalised once, at its first occurrence, and its count is
+         * zeroed there, which also marks it done. */
+        for (size_t i = 0; i < w; i++) {
+            int32_t t = win[i], c = s->count[t];
+            if (c == 0) continue;
+            float l = out[t];
+            if (p->repeat_penalty != 1) l = l > 0 ? l / p->repeat_penalty : l * p->repeat_penalty;
+            out[t] = l - ((float)c * p->frequency_penalty + p->presence_penalty);
+            s->count[t] = 0;
+        }
+    }
+    for (int32_t i = 0; i < n; i++) out[i] = logit_clean(out[i]);
+    return 0;
+}
+
+/* Ranking used by every cut: higher logit first, then lower id. A strict total order, so the
+ * k-th token (and any threshold) is unique. Probabilities are monotone in the logit, so "most
+ * likely" for top-p is the same ranking. */
+static bool ranks_before(const float *v, int32_t a, int32_t b) {
+    return v[a] > v[b] || (v[a] == v[b] && a < b);
+}
+
+/* Moves idx[piv] to its ranked place within idx[lo, hi): tokens ranking before it to its left,
+ * the rest to its right. Returns that place. */
+static int32_t partition(const float *v, int32_t *idx, int32_t lo, int32_t hi, int32_t piv) {
+    int32_t pv = idx[piv], store = lo;
+    idx[piv] = idx[hi - 1];
+    for (int32_t i = lo; i < hi - 1; i++) {
+        if (ranks_before(v, idx[i], pv)) {
+            int32_t t = idx[i];
+            idx[i] = idx[store];
+            idx[store++] = t;
+        }
+    }
+    idx[hi - 1] = idx[store];
+    idx[store] = pv;
+    return store;
+}
+
+/* A pseudo-random pivot so no input order makes selection quadratic; its own fixed stream, so
+ * selection never touches the sampling RNG. */
+static int32_t pick_pivot(uint64_t *st, int32_t lo, int32_t hi) {
+    return lo + (int32_t)(splitmix64(st) % (uint64_t)(hi - lo));
+}
+
+/* The token of rank k (0-based) among idx[0, n); reorders idx. */
+static int32_t select_rank(const float *v, int32_t *idx, int32_t n, int32_t k) {
+    uint64_t st = 0;
+    int32_t lo = 0, hi = n;
+    for (;;) {
+        int32_t pos = partition(v, idx, lo, hi, pick_pivot(&st, lo, hi));
+        if (pos == k) return idx[pos];
+        if (pos > k) hi = pos;
+        else lo = pos + 1;
+    }
+}
+
+/* The lowest-ranked token of the shortest top-ranked run of idx[0, n) whose mass (sum of p)
+ * reaches need; the whole run when rounding leaves it short. Reorders idx. */
+static int32_t select_mass(const float *v, const float *p, int32_t *idx, int32_t n, double need) {
+    uint64_t st = 0;
+    int32_t lo = 0, hi = n;
+    for (;;) {
+        int32_t pos = partition(v, idx, lo, hi, pick_pivot(&st, lo, hi));
+        double left = 0;
+        for (int32_t i = lo; i < pos; i++) left += p[idx[i]];
+        if (pos > lo && left >= need) {
+            hi = pos;
+            continue;
+        }
+        need -= left;
+        if (p[idx[pos]] >= need || pos + 1 >= hi) return idx[pos];
+        need -= p[idx[pos]];
+        lo = pos + 1;
+    }
+}
+
+/* Both cuts first bucket the candidates by how far their logit is below the best one (a pass
+ * of cheap arithmetic), find the bucket the threshold falls in, list the candidates down to
+ * that bucket (usually few), and run the selection above only on the threshold bucket's
+ * tokens. Higher buckets hold strictly higher logits, so this finds the same threshold that a
+ * selection over all candidates would. */
+static int bucket_of(float lmax, float l) {
+    float x = (lmax - l) * SAMPLER_BUCKETS_PER_UNIT;
+    return x < SAMPLER_BUCKETS - 1 ? (int)x : SAMPLER_BUCKETS - 1;
+}
+
+/* Lists the n candidates in buckets 0..b in s->near (ascending) and those in bucket b in
+ * s->sel; returns how many are in b and sets *n_near. */
+static int32_t collect_through(sampler *s, int32_t n, float lmax, int b, int32_t *n_near) {
+    int32_t nn = 0, m = 0;
+    for (int32_t j = 0; j < n; j++) {
+        int32_t t = s->cand[j];
+        int bt = bucket_of(lmax, s->work[t]);
+        if (bt > b) continue;
+        s->near[nn++] = t;
+        if (bt == b) s->sel[m++] = t;
+    }
+    *n_near = nn;
+    return m;
+}
+
+/* Makes the candidates the listed ones (s->near) that rank at or before token t; returns how
+ * many. Order is preserved. */
+static int32_t keep_through(sampler *s, int32_t n_near, int32_t t) {
+    int32_t m = 0;
+    for (int32_t j = 0; j < n_near; j++)
+        if (s->near[j] == t || ranks_before(s->work, s->near[j], t)) s->cand[m++] = s->near[j];
+    return m;
+}
+
+/* Keeps the top k of the n candidates. */
+static int32_t cut_top_k(sampler *s, int32_t n, float lmax, int32_t k) {
+    int32_t *cnt = s->bucket_n, m, n_near;
+    int b = 0;
+    memset(cnt, 0, sizeof s->bucket_n);
+    for (int32_t j = 0; j < n; j++) cnt[bucket_of(lmax, s->work[s->cand[j]])]++;
+    k--; /* now the rank (0-based) of the last token kept */
+    for (; k >= cnt[b]; b++) k -= cnt[b];
+    m = collect_through(s, n, lmax, b, &n_near);
+    return keep_through(s, n_near, select_rank(s->work, s->sel, m, k));
+}
+
+/* Keeps the shortest top-ranked run of the n candidates whose probability mass reaches need. */
+static int32_t cut_top_p(sampler *s, int32_t n, float lmax, double need) {
+    const int deepest = SAMPLER_BUCKETS - 1;
+    int32_t m, n_near;
+    int b, end = deepest;
+    memset(s->bucket_n, 0, sizeof s->bucket_n);
+    memset(s->bucket_mass, 0, sizeof s->bucket_mass);
+    for (int32_t j = 0; j < n; j++) {
+        int32_t t = s->cand[j];
+        int bt = bucket_of(lmax, s->work[t]);
+        s->bucket_n[bt]++;
+        /* The deepest bucket's mass is never needed: the walk below stops there anyway. */
+        if (bt < deepest) s->bucket_mass[bt] += s->prob[t];
+    }
+    /* The walk ends at the last bucket holding anything (bucket 0 holds the best token); if
+     * rounding leaves the mass short there, select_mass keeps that whole bucket. */
+    while (!s->bucket_n[end]) end--;
+    for (b = 0; b < end && s->bucket_mass[b] < need; b++) need -= s->bucket_mass[b];
+    m = collect_through(s, n, lmax, b, &n_near);
+    return keep_through(s, n_near, select_mass(s->work, s->prob, s->sel, m, need));
+}
+
+/* Four floats at a time (one SSE/NEON register) through GCC/clang vector extensions: the
+ * softmax over a whole vocabulary is the sampler's biggest loop, and a plain loop calling
+ * expf() is several times slower. */
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+typedef double f64x4 __attribute__((vector_size(32)));
+
+/* e^x in each lane, for x <= 0 or -inf. Relative error about 1e-7; e^0 is exactly 1; below
+ * -87 the answer is 0 (no subnormals), so a banned token's probability is exactly 0. Cody-Waite
+ * reduction x = n ln2 + r with |r| <= ln2/2, then a degree-7 Taylor polynomial times 2^n. */
+static f32x4 exp_nonpos4(f32x4 x) {
+    i32x4 tiny = x < -87.0f;
+    f32x4 xc = (f32x4)((i32x4)x & ~tiny);
+    f32x4 fn = (xc * 1.44269504f + 0x1.8p23f) - 0x1.8p23f; /* round to nearest integer */
+    f32x4 r = (xc - fn * 0.693359375f) - fn * -2.12194440e-4f;
+    f32x4 e = r * (1.0f / 5040) + 1.0f / 720;
+    e = e * r + 1.0f / 120;
+    e = e * r + 1.0f / 24;
+    e = e * r + 1.0f / 6;
+    e = e * r + 0.5f;
+    e = e * r + 1.0f;
+    e = e * r + 1.0f;
+    f32x4 scale = (f32x4)((__builtin_convertvector(fn, i32x4) + 127) << 23);
+    return (f32x4)((i32x4)(e * scale) & ~tiny);
+}
+
+/* prob[t] = e^((v[t] - lmax) / temp) for the n tokens ids[0, n), or for tokens 0..n-1 when
+ * ids is NULL; returns the sum, accumulated in a fixed order. */
+static double softmax_num(const float *v, float *prob, const int32_t *ids, int32_t n,
+                          float lmax, float temp) {
+    f64x4 acc = {0};
+    for (int32_t j = 0; j < n; j += 4) {
+        int lanes = n - j < 4 ? (int)(n - j) : 4;
+        f32x4 x, e;
+        if (!ids && lanes == 4) {
+            memcpy(&x, v + j, sizeof x);
+        } else {
+            for (int l = 0; l < 4; l++) /* -inf pads: e^-inf is 0 and adds nothing */
+                x[l] = l < lanes ? v[ids ? ids[j + l] : j + l] : -INFINITY;
+        }
+        e = exp_nonpos4((x - lmax) / temp);
+        if (!ids && lanes == 4) {
+            memcpy(prob + j, &e, sizeof e);
+        } else {
+            for (int l = 0; l < lanes; l++) prob[ids ? ids[j + l] : j + l] = e[l];
+        }
+        acc += __builtin_convertvector(e, f64x4);
+    }
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
+                       size_t n_history) {
+    const sampler_params *p = &s->p;
+    const float *v = s->work;
+    float *prob = s->prob, lmax = -INFINITY;
+    int32_t *cand = s->cand, n = 0, n_finite, best = -1;
+    double total, mass, acc = 0;
+    s->n_last = 0;
+    if (sampler_adjust_logits(s, logits, history, n_history, s->work) != 0) return -1;
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        if (!(v[i] > -INFINITY)) continue;
+        cand[n++] = i;
+        if (v[i] > lmax) {
+            lmax = v[i];
+            best = i;
+        }
+    }
+    if (n == 0) {
+        err_set("sampler: no token has a finite logit (all %d are -inf or NaN after bias and "
+                "penalties)",
+                (int)s->n_vocab);
+        return -1;
+    }
+    if (p->temperature == 0) {
+        cand[0] = best;
+        prob[best] = 1;
+        s->n_last = 1;
+        s->mass_last = 1;
+        return best;
+    }
+
+    n_finite = n;
+    if (p->top_k > 0 && p->top_k < n) n = cut_top_k(s, n, lmax, p->top_k);
+
+    /* Softmax numerators relative to the best token, whose p is exactly 1; the sum stays
+     * unnormalised since only ratios matter from here on. Without a top-k cut every token is
+     * a candidate, and the dense loop is faster. */
+    if (n == n_finite) total = softmax_num(v, prob, NULL, s->n_vocab, lmax, p->temperature);
+    else total = softmax_num(v, prob, cand, n, lmax, p->temperature);
+
+    if (p->top_p < 1) n = cut_top_p(s, n, lmax, p->top_p * total);
+    if (p->min_p > 0) {
+        int32_t m = 0;
+        for (int32_t j = 0; j < n; j++)
+            if (prob[cand[j]] >= p->min_p) cand[m++] = cand[j];
+        n = m;
+    }
+
+    mass = total;
+    if (p->top_p < 1 || p->min_p > 0) {
+        mass = 0;
+        for (int32_t j = 0; j < n; j++) mass += prob[cand[j]];
+    }
+    s->n_last = n;
+    s->mass_last = mass;
+    double r = rng_uniform(s) * mass;
+    /* r can round up to mass itself; then the last token with any mass is the answer. The
+     * best token is always kept and has p == 1, so there is one. */
+    int32_t last = best;
+    for (int32_t j = 0; j < n; j++) {
+        if (prob[cand[j]] <= 0) continue;
+        acc += prob[cand[j]];
+        last = cand[j];
+        if (r < acc) return last;
+    }
+    return last;
+}
+
+int32_t sampler_last_candidates(const sampler *s, int32_t *ids, float *probs, int32_t max) {
+    for (int32_t j = 0; j < s->n_last && j < max; j++) {
+        if (ids) ids[j] = s->cand[j];
+        if (probs) probs[j] = (float)(s->prob[s->cand[j]] / s->mass_last);
+    }
+    return s->n_last;
+}
+
+int sampler_logprobs(const float *logits, int32_t n_vocab, int32_t token, float *token_logprob,
+                     sampler_logprob *top, int32_t n_top) {
+    float m = -INFINITY;
+    double sum = 0, log_sum;
+    int32_t k = 0;
+    if (n_vocab <= 0) return err_set("sampler_logprobs: n_vocab %d must be > 0", (int)n_vocab);
+    if (token < -1 || token >= n_vocab)
+        return err_set("sampler_logprobs: token %d is outside the vocabulary (%d tokens)",
+                       (int)token, (int)n_vocab);
+    if (n_top < 0 || n_top > SAMPLER_MAX_TOP_LOGPROBS)
+        return err_set("sampler_logprobs: n_top %d must be in [0, %d]", (int)n_top,
+                       SAMPLER_MAX_TOP_LOGPROBS);
+    for (int32_t i = 0; i < n_vocab; i++) {
+        float c = logit_clean(logits[i]);
+        if (c > m) m = c;
+    }
+    if (m == -INFINITY)
+        return err_set("sampler_logprobs: no token has a finite logit (all %d are -inf or NaN)",
+                       (int)n_vocab);
+    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)logit_clean(logits[i]) - m);
+    log_sum = log(sum);
+    /* logprob = (l - m) - log_sum keeps the small terms that l - (m + log_sum) would lose
+     * when m is huge. */
+    if (token >= 0 && token_logprob)
+        *token_logprob = (float)(((double)logit_clean(logits[token]) - m) - log_sum);
+    /* Insertion into a short sorted list (logits for now); strict > keeps lower ids first. */
+    for (int32_t i = 0; i < n_vocab && n_top > 0; i++) {
+        float c = logit_clean(logits[i]);
+        int32_t j;
+        if (c == -INFINITY || (k == n_top && !(c > top[k - 1].logprob))) continue;
+        j = k < n_top ? k++ : n_top - 1;
+        for (; j > 0 && c > top[j - 1].logprob; j--) top[j] = top[j - 1];
+        top[j] = (sampler_logprob){.id = i, .logprob = c};
+    }
+    for (int32_t j = 0; j < k; j++)
+        top[j].logprob = (float)(((double)top[j].logprob - m) - log_sum);
+    return k;
+}

@@ -1,0 +1,42 @@
+// Prints the test vectors in ton_vectors.h, computed by TON's reference JavaScript libraries.
+// Not run by the tests (they need no network): rerun by hand to check or extend the vectors,
+//   npm install @ton/core@0.63.1 @ton/crypto@3.3.0 @ton/ton@16.3.0 && node ton_vectors.mjs
+import { beginCell, Cell, Address, contractAddress } from '@ton/core';
+import { keyPairFromSeed, sign } from '@ton/crypto';
+import { WalletContractV4 } from '@ton/ton';
+const h = c => c.hash().toString('hex');
+const out = {};
+out.empty = [h(beginCell().endCell()), beginCell().endCell().depth()];
+out.bit1 = h(beginCell().storeUint(1,1).endCell());
+out.bit0 = h(beginCell().storeUint(0,1).endCell());
+out.deadbeef = h(beginCell().storeUint(0xdeadbeef,32).endCell());
+let b = beginCell(); for (let i=0;i<1023;i++) b.storeBit(1); out.full1023 = h(b.endCell());
+out.int8m1 = h(beginCell().storeInt(-1,8).endCell());
+out.int17m5 = h(beginCell().storeInt(-5,17).endCell());
+out.coins = [0n,1n,1000000000n,18446744073709551615n].map(v=>h(beginCell().storeCoins(v).endCell()));
+const leaf = beginCell().storeUint(0xabc,12).endCell();
+const mid = beginCell().storeUint(7,3).storeRef(leaf).endCell();
+const root = beginCell().storeUint(0x12345678,32).storeRef(mid).storeRef(leaf).storeRef(beginCell().endCell()).endCell();
+out.tree = [h(root), root.depth(), h(mid), mid.depth()];
+out.boc_plain = root.toBoc({idx:false, crc32:false}).toString('hex');
+out.boc_crc = root.toBoc({idx:false, crc32:true}).toString('hex');
+out.boc_idx_crc = root.toBoc({idx:true, crc32:true}).toString('hex');
+out.boc_empty = beginCell().endCell().toBoc({idx:false,crc32:false}).toString('hex');
+const a = Address.parse('0:' + '83dfd552e63729b472fcbcc8c45ebcc6691702558b68ec7527e1ba403a0f31a8');
+out.addr = [h(beginCell().storeAddress(a).endCell()), a.toString({bounceable:true,testOnly:false}), a.toString({bounceable:false,testOnly:false}), a.toString({bounceable:true,testOnly:true}), a.toString({bounceable:true,urlSafe:false})];
+const am = Address.parse('-1:' + '3333333333333333333333333333333333333333333333333333333333333333');
+out.addrm = [h(beginCell().storeAddress(am).endCell()), am.toString()];
+out.addrnone = h(beginCell().storeAddress(null).endCell());
+const seed = Buffer.alloc(32); for (let i=0;i<32;i++) seed[i]=i+1;
+const kp = keyPairFromSeed(seed);
+out.pk = kp.publicKey.toString('hex');
+const w = WalletContractV4.create({workchain:0, publicKey: kp.publicKey});
+out.wallet = [w.address.toRawString(), w.address.toString(), h(w.init.code), w.init.code.depth(), h(w.init.data)];
+const chan = Address.parse('0:' + '11'.repeat(32));
+const payload = beginCell().storeUint(0xbb63ff93,32).storeUint(0x1122334455667788n,64).storeUint(1000000n,64).storeAddress(chan).endCell();
+const sig = sign(payload.hash(), kp.secretKey);
+const body = beginCell().storeUint(0xbb63ff93,32).storeUint(0x1122334455667788n,64).storeAddress(null).storeBuffer(sig).storeRef(payload).endCell();
+out.voucher = [h(payload), sig.toString('hex'), h(body), body.toBoc({idx:false,crc32:false}).toString('hex')];
+const si = contractAddress(0, {code: mid, data: leaf});
+out.stateinit = si.toRawString();
+console.log(JSON.stringify(out, null, 1));
