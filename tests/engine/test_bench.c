@@ -357,6 +357,7 @@ TEST(bench_json_parses) {
               1e-5 * json_num(js, "tg_bw_fraction") + 1e-12);
         CHECK(strstr(js, "\"profile\":{") && strstr(js, "\"ffn_down\":"));
         CHECK(strstr(js, "\"weight_type\":\"Q4_0\""));
+        CHECK(strstr(js, "\"kernels\":\"scalar\"") || strstr(js, "\"kernels\":\"avx2\""));
     }
     free(js);
     /* unknown bandwidth: null, still valid JSON */
