@@ -7,7 +7,10 @@
 #
 # Environment: VEIL (binary, default build/veil), OUT (models and results, default
 # /tmp/veil-bench), THREADS (default 2), BENCH_ARGS (extra veil bench flags), MEMBW (GB/s;
-# measured once when unset, so every row divides by the same figure).
+# measured once when unset, so every row divides by the same figure), RUN (a command prefix
+# for the measurements, e.g. "chrt -f 10" to keep other processes off the cores), PAUSE
+# (seconds to wait between runs, so that a real-time RUN leaves others some time), and
+# VEIL_KERNELS (veil's kernel choice: unset = the best the CPU has, "scalar" = portable).
 set -eu
 VEIL=${VEIL:-build/veil}
 OUT=${OUT:-/tmp/veil-bench}
@@ -15,10 +18,13 @@ THREADS=${THREADS:-2}
 SHAPES=${SHAPES:-"d1024-l16 tinyllama-1.1b"}
 TYPES=${TYPES:-"Q4_0 Q8_0 Q4_K F16"}
 BENCH_ARGS=${BENCH_ARGS:-"--tg 16 --reps 2 --profile"}
+RUN=${RUN:-}
+PAUSE=${PAUSE:-0}
 mkdir -p "$OUT"
 
 if [ -z "${MEMBW:-}" ]; then
-    MEMBW=$("$VEIL" bench --membw --threads "$THREADS" --json | sed 's/.*"membw_gbs":\([0-9.e+-]*\).*/\1/')
+    # shellcheck disable=SC2086
+    MEMBW=$($RUN "$VEIL" bench --membw --threads "$THREADS" --json | sed 's/.*"membw_gbs":\([0-9.e+-]*\).*/\1/')
 fi
 echo "membw $MEMBW GB/s ($THREADS threads)" >&2
 
@@ -31,8 +37,9 @@ for shape in $SHAPES; do
         load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo null)
         echo "bench $shape $type (load $load)" >&2
         # shellcheck disable=SC2086
-        "$VEIL" bench "$model" --threads "$THREADS" --membw "$MEMBW" --json $BENCH_ARGS |
+        $RUN "$VEIL" bench "$model" --threads "$THREADS" --membw "$MEMBW" --json $BENCH_ARGS |
             sed "s/}\$/,\"loadavg\":$load}/" >> "$OUT/results.jsonl"
+        sleep "$PAUSE"
     done
 done
 

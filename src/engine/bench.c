@@ -4,6 +4,7 @@
 
 #include "base/err.h"
 #include "base/rng.h"
+#include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/threadpool.h"
 
@@ -253,7 +254,8 @@ void bench_print_text(FILE *f, const bench_report *r) {
     fprintf(f, "model       %s (%s: %s, %d layers, dim %d, %s, %.1f MB)\n", r->path, r->name,
             model_arch_name(r->hp->arch), r->hp->n_layer, r->hp->n_embd, r->weight_type,
             (double)r->file_bytes / mb);
-    fprintf(f, "setup       %d threads, best of %d runs\n", r->n_threads, p->reps);
+    fprintf(f, "setup       %d threads, %s kernels, best of %d runs\n", r->n_threads,
+            matmul_backend_name(matmul_backend()), p->reps);
     fprintf(f, "pp %-8d %10.2f tokens/s   (one prompt, batches of %d)\n", p->n_pp, x->pp_tps, BENCH_PP_BATCH);
     fprintf(f, "tg %-8d %10.2f tokens/s   (one sequence)", p->n_tg, x->tg_tps);
     if (r->membw_gbs > 0)
@@ -323,9 +325,11 @@ void bench_print_json(FILE *f, const bench_report *r) {
     fputs(",\"name\":", f);
     json_str(f, r->name);
     fprintf(f, ",\"arch\":\"%s\",\"weight_type\":\"%s\",\"n_layer\":%d,\"n_embd\":%d,"
-               "\"file_bytes\":%llu,\"threads\":%d,\"reps\":%d,\"pp\":%d,\"tg\":%d,\"batch\":%d",
+               "\"file_bytes\":%llu,\"threads\":%d,\"kernels\":\"%s\",\"reps\":%d,\"pp\":%d,"
+               "\"tg\":%d,\"batch\":%d",
             model_arch_name(r->hp->arch), r->weight_type, r->hp->n_layer, r->hp->n_embd,
-            (unsigned long long)r->file_bytes, r->n_threads, p->reps, p->n_pp, p->n_tg, p->batch);
+            (unsigned long long)r->file_bytes, r->n_threads, matmul_backend_name(matmul_backend()),
+            p->reps, p->n_pp, p->n_tg, p->batch);
     fputs(",\"pp_tps\":", f);
     json_num(f, x->pp_tps);
     fputs(",\"tg_tps\":", f);

@@ -78,9 +78,10 @@ typedef struct bench_report {
 const char *bench_weight_type(const model *m);
 /* Human-readable lines. */
 void bench_print_text(FILE *f, const bench_report *r);
-/* One JSON object on one line: at least pp_tps, tg_tps, tg_batch_tps, batch, bytes_per_token,
- * membw_gbs (null when unknown), tg_bw_fraction (null when unknown), peak_rss_bytes; with
- * profile, "profile": {"pp": {op: ms per token...}, "tg": {...}}. */
+/* One JSON object on one line: at least kernels (the matmul backend), pp_tps, tg_tps,
+ * tg_batch_tps, batch, bytes_per_token, membw_gbs (null when unknown), tg_bw_fraction (null
+ * when unknown), peak_rss_bytes; with profile, "profile": {"pp": {op: ms per token...},
+ * "tg": {...}}. */
 void bench_print_json(FILE *f, const bench_report *r);
 
 #endif

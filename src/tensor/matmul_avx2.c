@@ -15,13 +15,14 @@
  * (Q4_K adds a second step per block: y = fma((float)-M_b, dmin_b * dx_b, y)), where S_b and
  * M_b are the block's exact integer dot products of weight and activation quants (below), dw_b
  * the weight block's scale and dx_b the activation block's. Every step is one IEEE operation
- * per output, so the result does not depend on how outputs are grouped into vector lanes:
- *   - one token: the 8 lanes of a vector are 8 weight rows (row_kernel);
- *   - 8 tokens at a time: the 8 lanes are 8 tokens of one row (tok_kernel),
- * and both give bit-identical outputs. The integer sums come from _mm256_maddubs_epi16
- * (unsigned x signed bytes; no pair sum can saturate for these ranges), widened and added in
- * 32 bits, and a transpose-and-add (reduce8) that turns 8 vectors of partial sums into one
- * vector of 8 totals (Q4_0's small products are added in 16 bits first: reduce8_16).
+ * per output, so the result does not depend on how outputs are grouped into vector lanes (8
+ * rows of one token, 8 tokens of one row, or 4 x 2 and 2 x 4 for small batches: see
+ * q8_0_pairs): one-token and batched products give bit-identical outputs, and a scalar
+ * evaluation of the recurrence (the tests have one) gives them too. The integer sums come
+ * from _mm256_maddubs_epi16 (unsigned x signed bytes; no pair sum can saturate for these
+ * ranges), widened and added in 32 bits, and a transpose-and-add (reduce8) that turns 8
+ * vectors of partial sums into one vector of 8 totals (Q4_0's small products are added in 16
+ * bits first: reduce8_16).
  *   Q8_0 x Q8_0: S = sum w*x; Q4_0 x Q8_0: S = sum (n - 8) * x = sum n*x - 8 * sum x (n the
  *   nibble). Q4_K x Q8_K: S = sum_j sc_j * sum_{i in j} n_i x_i, M = sum_j m_j * sum_{i in j} x_i,
  *   dw = d, and the min term uses dmin. Q6_K x Q8_K: S = sum_s sc_s * (sum_{i in s} q_i x_i
@@ -58,8 +59,6 @@ static uint16_t rd16(const uint8_t *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
-
-static float half(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
 
 /* Lane i of the result = the sum of the 8 lanes of s[i] (32-bit integers). */
 INLINE __m256i reduce8(const __m256i s[8]) {
@@ -331,7 +330,6 @@ typedef struct wq4k {
     __m256i q[8];   /* sub-block j's 32 nibbles as bytes */
     __m256i sc[8];  /* sub-block j's scale in every 16-bit lane */
     __m256i mrep;   /* m0 m0 m1 m1 ... m7 m7: the min of each 16 values */
-    float d, dmin;
 } wq4k;
 
 INLINE void wq4k_load(const uint8_t *blk, wq4k *w) {
@@ -347,8 +345,6 @@ INLINE void wq4k_load(const uint8_t *blk, wq4k *w) {
     UNROLL
     for (int j = 0; j < 8; j++) w->sc[j] = bcast16(scb, j);
     w->mrep = _mm256_set_m128i(_mm_unpackhi_epi16(m, m), _mm_unpacklo_epi16(m, m));
-    w->d = half(blk);
-    w->dmin = half(blk + 2);
 }
 
 /* Partial sums of S and M for one super-block and one token's activation block. */
@@ -368,7 +364,6 @@ typedef struct wq6k {
     __m256i q[8];   /* values 32k..32k+31 as unsigned 6-bit bytes */
     __m256i sc[8];  /* the scales of those two sub-blocks of 16: 8 lanes each */
     __m256i sc16;   /* the 16 scales in order */
-    float d;
 } wq6k;
 
 INLINE void wq6k_load(const uint8_t *blk, wq6k *w) {
@@ -400,7 +395,6 @@ INLINE void wq6k_load(const uint8_t *blk, wq6k *w) {
                                               _mm_set1_epi16((short)((2 * i + 1) << 8 | 2 * i)));
         w->sc[k] = _mm256_shuffle_epi8(k < 4 ? a : b, mask);
     }
-    w->d = half(blk + 208);
 }
 
 INLINE __m256i wq6k_dot(const wq6k *w, const int8_t *xq, const int16_t *bsums) {

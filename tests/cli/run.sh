@@ -278,6 +278,52 @@ else
   done
 fi
 
+# ---------------------------------------------------------------- quantize
+
+# TYPE FTYPE: the bundled model converted to TYPE (any case) loads, says it is FTYPE and runs
+t_quantize_bundled() {
+  local out=$TMP/q-$1.gguf
+  v quantize "$MODEL" "$out" "$1" && want_rc 0 && want_out "converted to" || return 1
+  v info "$out" && want_rc 0 && want_out_re "general\.file_type .* $2\$" &&
+    want_out_re "^ *blk\.0\.attn_q\.weight +$(tr a-z A-Z <<<"$1") " || return 1
+  v eval "$out" --tokens 1,403,407 && want_rc 0 && want_out "pos 2:"
+}
+
+t_quantize_bad_type() {
+  rm -f "$TMP/q-bad.gguf"
+  v quantize "$MODEL" "$TMP/q-bad.gguf" Q5_K && want_rc 2 && want_err "Q5_K" || return 1
+  [ ! -e "$TMP/q-bad.gguf" ] || why "an output was written"
+}
+
+check quantize_q8_0 t_quantize_bundled Q8_0 7
+check quantize_q4_0_lower_case t_quantize_bundled q4_0 2
+check quantize_bf16 t_quantize_bundled bf16 32
+check quantize_bad_type t_quantize_bad_type
+
+# ---------------------------------------------------------------- bench
+
+# SHAPE: a made model of a (test-only) shape measures, and generates text with veil run
+t_bench_made_model() {
+  local m=$TMP/made-$1.gguf
+  v bench --make-model "$1" Q4_0 "$m" --threads 2 && want_rc 0 && want_out "wrote $m" || return 1
+  v bench "$m" --pp 4 --tg 2 --batch 2 --reps 1 --membw 10 --json && want_rc 0 || return 1
+  local k
+  for k in pp_tps tg_tps tg_batch_tps bytes_per_token membw_gbs peak_rss_bytes; do
+    want_out_re "\"$k\":[0-9]" || return 1
+  done
+  v bench "$m" --pp 4 --tg 2 --batch 2 --reps 1 --membw 10 --profile && want_rc 0 &&
+    want_out "tokens/s" && want_out "ffn_gate_up" || return 1
+  v run "$m" -p "hello world" -n 4 --temp 0 && want_rc 0
+}
+
+t_bench_bad_shape() { v bench --make-model nope Q4_0 "$TMP/x.gguf" && want_rc 2 && want_err "nope"; }
+t_bench_membw() { v bench --membw --json && want_rc 0 && want_out_re '^\{"membw_gbs":[0-9]'; }
+
+check bench_made_llama t_bench_made_model test-llama
+check bench_made_qwen3 t_bench_made_model test-qwen3
+check bench_bad_shape t_bench_bad_shape
+check bench_membw t_bench_membw
+
 # ---------------------------------------------------------------- wallet
 
 # the key of tests/ledger/ton_vectors.h (seed 01..20) and its wallet v4r2 address per @ton/ton

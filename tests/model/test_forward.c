@@ -359,3 +359,29 @@ TEST(forward_multi_sequence_batch) {
     NEED_SHARED();
     on_each_backend(multi_sequence);
 }
+
+/* BF16 (no llama.cpp reference file): the F32 model converted by `veil quantize` must stay
+ * within bf16's rounding of the F32 reference (F16 stays within 0.014 here; bf16 has 3 fewer
+ * mantissa bits), while a wrong decoding would be off by whole units. */
+#include "model/quantize.h"
+
+TEST(forward_bf16_close_to_f32) {
+    NEED_SHARED();
+    char out[512];
+    ref_file r;
+    float *logits = NULL;
+    int32_t greedy[64];
+    snprintf(out, sizeof out, "%s/tiny-qwen3-BF16.gguf", test_tmpdir());
+    quantize_params qp = {.type = QT_BF16, .n_threads = 2};
+    CHECK_MSG(quantize_file(test_shared_path("reference/llamacpp/tiny-qwen3-F32.gguf"), out, &qp) == 0,
+              "%s", err_msg());
+    CHECK(ref_load(test_shared_path("reference/llamacpp/tiny-qwen3-F32.ref.txt"), &r));
+    if (r.logits && run_model(out, &r, &logits, greedy)) {
+        diff d = compare(logits, r.logits, (size_t)r.n_prompt * r.n_vocab);
+        CHECK_MSG(d.max <= 0.25 && d.mean <= 0.03, "bf16 vs f32: max %g mean %g", d.max, d.mean);
+        CHECK_MSG(d.max > 0, "bf16 gave exactly the f32 logits: not converted?");
+        check_greedy("tiny-qwen3-BF16", &r, greedy, 0.25);
+    }
+    free(logits);
+    free(r.logits);
+}
