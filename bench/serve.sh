@@ -9,7 +9,11 @@
 # THREADS defaults to veil's own default (one per CPU). Environment: VEIL (binary, default
 # build/veil), CONC (levels, default 1,4,16,64), MAX_TOKENS (default 64), REQUESTS (per level;
 # default 2 x concurrency, at least 8), SERVE_ARGS (extra `veil serve` flags), LOAD_ARGS (extra
-# serve_load.mjs flags).
+# serve_load.mjs flags, e.g. "--ramp 6").
+#
+# On a shared machine, `chrt -r 10 bash bench/serve.sh ...` (root) keeps other processes off
+# the cores for the run. SCHED_RR, not FIFO: under FIFO the server was seen to stall (see
+# bench/README.md, "Serving").
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
@@ -65,7 +69,11 @@ load_rc=0
 node "$HERE/serve_load.mjs" --url "$url" --concurrency "$CONC" --max-tokens "$MAX_TOKENS" \
     --requests "$REQUESTS" --pid "$pid" ${EOS:+--ban "$EOS"} ${LOAD_ARGS:-} || load_rc=$?
 
-hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
+if ! hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status" 2>/dev/null); then
+    echo "serve.sh: veil serve died during the run:" >&2
+    cat "$tmp/stderr" >&2
+    exit 1
+fi
 echo "server peak RSS (VmHWM): $((hwm / 1024)) MiB" >&2
 kill -TERM "$pid"
 serve_rc=0
