@@ -20,6 +20,10 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# node and npm run the end-to-end tests (the official openai SDK, pinned by a lock file); a
+# machine that already has a node of its own keeps it.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps: installing ${missing[*]}" >&2

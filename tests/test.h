@@ -20,6 +20,10 @@ const char *test_shared_dir(void);
 const char *test_shared_path(const char *rel);
 /* A fresh temporary directory for this test run (removed at exit). */
 const char *test_tmpdir(void);
+/* test_tmpdir()/name in one of 8 rotating static buffers. */
+const char *test_tmp_path(const char *name);
+/* True when both files exist and hold the same bytes. */
+bool test_same_file(const char *a, const char *b);
 
 #define TEST(name)                                                                       \
     static void name(void);                                                              \

@@ -81,6 +81,27 @@ const char *test_tmpdir(void) {
     return tmpdir;
 }
 
+const char *test_tmp_path(const char *name) {
+    static char buf[8][512];
+    static int slot;
+    slot = (slot + 1) % 8;
+    snprintf(buf[slot], sizeof buf[slot], "%s/%s", test_tmpdir(), name);
+    return buf[slot];
+}
+
+bool test_same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = false;
+        if (ca == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 static int selected(const char *name, int argc, char **argv) {
     if (argc < 2) return 1;
     for (int i = 1; i < argc; i++)

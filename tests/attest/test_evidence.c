@@ -16,14 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int slot;
-    slot = (slot + 1) % 4;
-    snprintf(buf[slot], sizeof buf[slot], "%s/%s", test_tmpdir(), name);
-    return buf[slot];
-}
-
 static void write_text(const char *path, const char *text, int mode) {
     FILE *f = fopen(path, "w");
     if (!f) return;
@@ -139,7 +131,7 @@ TEST(evidence_bind_hashes_both_keys) {
 TEST(sim_platform_key_load_or_create) {
     keypair k, k2;
     struct stat st;
-    const char *path = tmp_path("platform.key");
+    const char *path = test_tmp_path("platform.key");
     /* the first start makes the key (mode 0600), later ones load the same key */
     CHECK(sim_key_load_or_create(path, &k) == 0);
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
@@ -152,9 +144,9 @@ TEST(sim_platform_key_load_or_create) {
     CHECK(strstr(err_msg(), "chmod 600") != NULL);
     chmod(path, 0600);
     /* anything but a key file is an error, never overwritten */
-    write_text(tmp_path("not-a.key"), "hello\n", 0600);
-    CHECK(sim_key_load_or_create(tmp_path("not-a.key"), &k2) == -1);
-    CHECK(sim_key_load_or_create(tmp_path("no-such-dir/x.key"), &k2) == -1);
+    write_text(test_tmp_path("not-a.key"), "hello\n", 0600);
+    CHECK(sim_key_load_or_create(test_tmp_path("not-a.key"), &k2) == -1);
+    CHECK(sim_key_load_or_create(test_tmp_path("no-such-dir/x.key"), &k2) == -1);
     keys_wipe(&k);
     keys_wipe(&k2);
 }
@@ -180,13 +172,13 @@ TEST(sim_signature_covers_every_field) {
 }
 
 TEST(sim_measure_file_is_sha256) {
-    const char *path = tmp_path("image.bin");
+    const char *path = test_tmp_path("image.bin");
     uint8_t m[32], want[32];
     write_text(path, "abc", 0644);
     CHECK(sim_measure_file(path, m) == 0);
     crypto_hash_sha256(want, (const uint8_t *)"abc", 3);
     CHECK(memcmp(m, want, 32) == 0);
-    CHECK(sim_measure_file(tmp_path("no-such-image"), m) == -1);
+    CHECK(sim_measure_file(test_tmp_path("no-such-image"), m) == -1);
 }
 
 struct collected {
@@ -202,7 +194,7 @@ static int collect(void *ctx, const uint8_t value[32]) {
 }
 
 TEST(hexfile_comments_and_errors) {
-    const char *path = tmp_path("list.txt");
+    const char *path = test_tmp_path("list.txt");
     struct collected c = {.n = 0};
     uint8_t want[32];
     char hex[65];
@@ -230,7 +222,7 @@ TEST(hexfile_comments_and_errors) {
     write_text(path, "\n\na0a1a2a3a4a5a6a7a8a9aaabacadaeafa0a1a2a3a4a5a6a7a8a9aaabacadaeaf\n", 0644);
     CHECK(hexfile_read(path, collect, &c) == -1);
     CHECK(strstr(err_msg(), "list.txt:3: too many") != NULL);
-    CHECK(hexfile_read(tmp_path("absent.txt"), collect, &c) == -1);
+    CHECK(hexfile_read(test_tmp_path("absent.txt"), collect, &c) == -1);
 }
 
 TEST(tdx_quote_fields) {
@@ -269,7 +261,7 @@ TEST(tdx_quote_fields) {
 TEST(tdx_unavailable_is_a_clear_error) {
     uint8_t inblob[64] = {0}, *quote = NULL;
     size_t len;
-    const char *missing = tmp_path("no-tsm/report");
+    const char *missing = test_tmp_path("no-tsm/report");
     CHECK(provider_tdx_open(missing) == NULL);
     CHECK(strstr(err_msg(), "TDX attestation unavailable") != NULL);
     CHECK(strstr(err_msg(), "not present") != NULL);

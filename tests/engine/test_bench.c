@@ -13,14 +13,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", test_tmpdir(), name);
-    return buf[i];
-}
-
 static bool make(const char *shape, uint32_t type, const char *path, int threads, uint64_t seed) {
     const randmodel_shape *s = randmodel_find(shape);
     CHECK(s != NULL);
@@ -56,7 +48,7 @@ static void want_tensor(const gguf *g, const char *name, uint64_t ne0, uint64_t 
 
 static void check_made_model(const char *shape, uint32_t type) {
     const randmodel_shape *s = randmodel_find(shape);
-    const char *path = tmp_path("made.gguf");
+    const char *path = test_tmp_path("made.gguf");
     if (!make(shape, type, path, 2, 5)) return;
     gguf *g = gguf_open(path);
     CHECK_MSG(g != NULL, "%s", err_msg());
@@ -137,26 +129,13 @@ TEST(bench_make_model_llama_shapes) { check_made_model("test-llama", QT_F32); }
 TEST(bench_make_model_llama_q4_k) { check_made_model("test-llama", QT_Q4_K); }
 TEST(bench_make_model_qwen3_shapes) { check_made_model("test-qwen3", QT_Q8_0); }
 
-static bool same_file(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    bool same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) same = false;
-        if (ca == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 TEST(bench_make_model_deterministic) {
-    const char *a = tmp_path("a.gguf"), *b = tmp_path("b.gguf"), *c = tmp_path("c.gguf");
+    const char *a = test_tmp_path("a.gguf"), *b = test_tmp_path("b.gguf"), *c = test_tmp_path("c.gguf");
     make("test-llama", QT_Q4_0, a, 1, 9);
     make("test-llama", QT_Q4_0, b, 3, 9);
     make("test-llama", QT_Q4_0, c, 3, 10);
-    CHECK(same_file(a, b));
-    CHECK(!same_file(a, c));
+    CHECK(test_same_file(a, b));
+    CHECK(!test_same_file(a, c));
     const randmodel_shape *s = randmodel_find("test-llama");
     CHECK(randmodel_write(s, QT_Q5_K, a, 1, 1, NULL, NULL) == -1);
 }
@@ -174,7 +153,7 @@ static void count_progress(void *ud, const char *phase, int run, int reps) {
 static bool finite_pos(double x) { return isfinite(x) && x > 0; }
 
 TEST(bench_model_figures) {
-    const char *path = tmp_path("bench.gguf");
+    const char *path = test_tmp_path("bench.gguf");
     if (!make("test-llama", QT_Q8_0, path, 2, 3)) return;
     model *m = model_load(path);
     CHECK_MSG(m != NULL, "%s", err_msg());
@@ -345,7 +324,7 @@ static char *report_json(const bench_report *r) {
 }
 
 TEST(bench_json_parses) {
-    const char *path = tmp_path("json.gguf");
+    const char *path = test_tmp_path("json.gguf");
     if (!make("test-qwen3", QT_Q4_0, path, 2, 4)) return;
     model *m = model_load(path);
     CHECK_MSG(m != NULL, "%s", err_msg());
@@ -409,7 +388,7 @@ static uint64_t rss_now(void) {
 }
 
 TEST(bench_weights_stay_mapped) {
-    const char *path = tmp_path("mem.gguf");
+    const char *path = test_tmp_path("mem.gguf");
     if (access("/proc/self/statm", R_OK) != 0) SKIP("no /proc/self/statm");
     if (!make("test-mem", QT_F32, path, 2, 6)) return;
     /* Growth of the resident set while a model is loaded and has run: the mapped file (every

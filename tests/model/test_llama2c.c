@@ -51,14 +51,6 @@ static unsigned char *read_file(const char *path, size_t *size) {
     return p;
 }
 
-static const char *tmp_path(const char *name) {
-    static char path[4][512];
-    static int slot;
-    slot = (slot + 1) % 4;
-    snprintf(path[slot], sizeof path[slot], "%s/%s", test_tmpdir(), name);
-    return path[slot];
-}
-
 /* ---- synthetic checkpoints ---------------------------------------------------------------- */
 
 enum { T_TOK, T_ATT, T_WQ, T_WK, T_WV, T_WO, T_FFN, T_W1, T_W2, T_W3, T_FIN, T_FREQ, T_CLS };
@@ -256,7 +248,7 @@ TEST(llama2c_synthetic_tokens) {
 /* Writes `b` to a file, expects llama2c_open to fail with a message naming the file and
  * containing `want`. */
 static void expect_ckpt_error(const void *p, size_t n, const char *want, const char *what) {
-    const char *path = tmp_path("bad.bin");
+    const char *path = test_tmp_path("bad.bin");
     llama2c_model m;
     CHECK(write_file(path, p, n));
     int rc = llama2c_open(&m, path);
@@ -306,7 +298,7 @@ TEST(llama2c_bad_header) {
     expect_ckpt_error(b.p, b.len, "trailing", "shared flag with wcls present");
     free(b.p);
     llama2c_model m;
-    CHECK(llama2c_open(&m, tmp_path("does-not-exist.bin")) == -1);
+    CHECK(llama2c_open(&m, test_tmp_path("does-not-exist.bin")) == -1);
     CHECK(strstr(err_msg(), "does-not-exist.bin") != NULL);
 }
 
@@ -328,7 +320,7 @@ TEST(llama2c_truncated_synthetic) {
 
 static void expect_vocab_error(const void *p, size_t n, uint32_t n_vocab, const char *want,
                                const char *what) {
-    const char *path = tmp_path("bad-tok.bin");
+    const char *path = test_tmp_path("bad-tok.bin");
     llama2c_vocab v;
     CHECK(write_file(path, p, n));
     int rc = llama2c_vocab_load(&v, path, n_vocab);

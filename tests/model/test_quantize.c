@@ -14,27 +14,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", test_tmpdir(), name);
-    return buf[i];
-}
-
-static bool same_file(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    bool same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) same = false;
-        if (ca == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 TEST(quantize_ftype_codes) {
     /* llama.cpp's LLAMA_FTYPE_MOSTLY_* numbers */
     CHECK_EQ_INT(quantize_ftype(QT_F16), 1);
@@ -111,7 +90,7 @@ TEST(quantize_matches_llamacpp_q8_0_q4_0) {
         {QT_Q4_0, "reference/llamacpp/tiny-llama-Q4_0.gguf", 2, 22},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        const char *out = tmp_path("tiny-q.gguf");
+        const char *out = test_tmp_path("tiny-q.gguf");
         snprintf(ref, sizeof ref, "%s", test_shared_path(cases[c].file));
         quantize_params p = {cases[c].type, 2, NULL, NULL};
         CHECK_MSG(quantize_file(in, out, &p) == 0, "%s", err_msg());
@@ -172,7 +151,7 @@ TEST(quantize_k_quants_logits_near_f32) {
         {QT_Q6_K, 0.5, 0.1}, {QT_Q4_K, 2.0, 0.35}, {QT_Q8_0, 0.2, 0.04},
     };
     for (size_t c = 0; ref && c < sizeof cases / sizeof cases[0]; c++) {
-        const char *out = tmp_path("tiny-k.gguf");
+        const char *out = test_tmp_path("tiny-k.gguf");
         quantize_params p = {cases[c].type, 2, NULL, NULL};
         CHECK_MSG(quantize_file(in, out, &p) == 0, "%s", err_msg());
         float *q = logits_of(out, &nq);
@@ -239,7 +218,7 @@ static void note(void *ud, const quantize_tensor *t) {
 }
 
 TEST(quantize_fallbacks_and_kept_tensors) {
-    const char *in = tmp_path("mixed.gguf"), *out = tmp_path("mixed-q4k.gguf");
+    const char *in = test_tmp_path("mixed.gguf"), *out = test_tmp_path("mixed-q4k.gguf");
     write_mixed(in, 0.5f);
     seen s = {0};
     quantize_params p = {QT_Q4_K, 3, note, &s};
@@ -277,7 +256,7 @@ out:
 }
 
 TEST(quantize_bad_value_names_tensor_and_row) {
-    const char *in = tmp_path("nan.gguf"), *out = tmp_path("nan-q8.gguf");
+    const char *in = test_tmp_path("nan.gguf"), *out = test_tmp_path("nan-q8.gguf");
     write_mixed(in, NAN);
     unlink(out);
     quantize_params p = {QT_Q8_0, 2, NULL, NULL};
@@ -285,16 +264,16 @@ TEST(quantize_bad_value_names_tensor_and_row) {
     CHECK_MSG(strstr(err_msg(), "mid.weight") && strstr(err_msg(), "row 1") && strstr(err_msg(), "NaN"),
               "message: %s", err_msg());
     CHECK(access(out, F_OK) != 0); /* nothing written under the final name */
-    CHECK(quantize_file(tmp_path("missing.gguf"), out, &p) == -1);
+    CHECK(quantize_file(test_tmp_path("missing.gguf"), out, &p) == -1);
     p.type = QT_Q5_K;
     CHECK(quantize_file(in, out, &p) == -1);
 }
 
 TEST(quantize_same_bytes_for_any_thread_count) {
-    const char *in = tmp_path("mixed.gguf"), *a = tmp_path("t1.gguf"), *b = tmp_path("t3.gguf");
+    const char *in = test_tmp_path("mixed.gguf"), *a = test_tmp_path("t1.gguf"), *b = test_tmp_path("t3.gguf");
     write_mixed(in, 0.25f);
     quantize_params p1 = {QT_Q6_K, 1, NULL, NULL}, p3 = {QT_Q6_K, 3, NULL, NULL};
     CHECK(quantize_file(in, a, &p1) == 0);
     CHECK(quantize_file(in, b, &p3) == 0);
-    CHECK(same_file(a, b));
+    CHECK(test_same_file(a, b));
 }
