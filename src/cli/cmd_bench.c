@@ -18,7 +18,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: veil bench MODEL.gguf [--threads N] [--batch B] [--pp N] [--tg N] [--reps R]\n"
-            "                  [--membw GBS] [--json] [--profile]\n"
+            "                  [--kv-type f32|f16] [--membw GBS] [--json] [--profile]\n"
             "       veil bench --membw [--threads N] [--json]\n"
             "       veil bench --make-model SHAPE TYPE OUT.gguf [--threads N] [--seed S]\n\n"
             "Measures prompt processing (one prompt of --pp tokens, default 128, in batches of %d),\n"
@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "                    with a model: use GBS instead of measuring\n"
             "      --json        one JSON object instead of text\n"
             "      --profile     time per operation for pp and tg\n"
+            "      --kv-type T   KV cache elements: f32 (default) or f16\n"
             "      --make-model  write a random-weight model (gaussian, std 0.02) of a named shape\n"
             "                    with matrices in TYPE (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)\n"
             "      --seed S      its random seed (default 1)\n"
@@ -51,6 +52,7 @@ typedef struct opts {
     unsigned long long seed;
     double membw;      /* given GB/s; 0 = measure */
     bool membw_flag, json, profile, make_model;
+    model_kv_type kv_type;
     const char *pos[4];
     int n_pos;
 } opts;
@@ -107,6 +109,13 @@ static int parse(int argc, char **argv, opts *o) {
             uint64_t seed;
             if (!v || !args_u64("--seed", v, &seed)) return 2;
             o->seed = seed;
+        } else if (strncmp(a, "--kv-type", len) == 0 && len == 9) {
+            const char *v = flag_value(argc, argv, &i, "--kv-type");
+            if (!v) return 2;
+            if (model_kv_type_parse(v, &o->kv_type)) {
+                fprintf(stderr, "veil bench: --kv-type: %s\n", err_msg());
+                return 2;
+            }
         } else if (strcmp(a, "--json") == 0) o->json = true;
         else if (strcmp(a, "--profile") == 0) o->profile = true;
         else if (strcmp(a, "--make-model") == 0) o->make_model = true;
@@ -187,6 +196,7 @@ static int bench_file(const opts *o) {
     if (o->tg) p.n_tg = (int32_t)o->tg;
     if (o->reps) p.reps = (int32_t)o->reps;
     p.profile = o->profile;
+    p.kv_type = o->kv_type;
     bool tty = isatty(STDERR_FILENO);
     if (tty) p.progress = on_progress;
     model *m = model_load(o->pos[0]);

@@ -29,6 +29,8 @@ static void usage(FILE *f) {
             "  --ctx N                context per sequence in tokens (default: the model's)\n"
             "  --kv-mem SIZE          KV cache budget, e.g. 512M (default: room for --max-running\n"
             "                         full contexts, at most 1G)\n"
+            "  --kv-type TYPE         f16 or f32: element type of cached keys and values (default\n"
+            "                         f16: half the memory; f32 matches `veil run` exactly)\n"
             "  --max-batch N          tokens per forward pass (default 64)\n"
             "  --max-running N        sequences decoding at once (default 64, at most --max-batch)\n"
             "  --max-queue N          requests waiting for KV memory; beyond that 503 (default 256)\n"
@@ -64,13 +66,14 @@ bad:
 }
 
 enum { O_LISTEN = 256, O_NAME, O_TMPL, O_CTX, O_KV, O_BATCH, O_RUNNING, O_QUEUE, O_THREADS,
-       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME };
+       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE };
 
 int cmd_serve(int argc, char **argv) {
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN}, {"model-name", required_argument, 0, O_NAME},
         {"chat-template", required_argument, 0, O_TMPL}, {"ctx", required_argument, 0, O_CTX},
-        {"kv-mem", required_argument, 0, O_KV}, {"max-batch", required_argument, 0, O_BATCH},
+        {"kv-mem", required_argument, 0, O_KV}, {"kv-type", required_argument, 0, O_KVTYPE},
+        {"max-batch", required_argument, 0, O_BATCH},
         {"max-running", required_argument, 0, O_RUNNING},
         {"max-queue", required_argument, 0, O_QUEUE}, {"threads", required_argument, 0, O_THREADS},
         {"no-prefix-cache", no_argument, 0, O_NOPREFIX}, {"max-body", required_argument, 0, O_BODY},
@@ -103,6 +106,12 @@ int cmd_serve(int argc, char **argv) {
         case O_TMPL: tmpl_name = optarg; break;
         case O_CTX: ok = args_long("--ctx", optarg, 2, 1 << 24, &v); cfg.n_ctx = (int32_t)v; break;
         case O_KV: ok = args_size("--kv-mem", optarg, (uint64_t)1 << 40, &u); cfg.kv_bytes = (size_t)u; break;
+        case O_KVTYPE:
+            if (model_kv_type_parse(optarg, &cfg.kv_type)) {
+                fprintf(stderr, "veil serve: --kv-type: %s\n", err_msg());
+                ok = false;
+            }
+            break;
         case O_BATCH: ok = args_long("--max-batch", optarg, 1, 1 << 16, &v); cfg.max_batch = (int32_t)v; break;
         case O_RUNNING: ok = args_long("--max-running", optarg, 1, 1 << 16, &v); cfg.max_running = (int32_t)v; break;
         case O_QUEUE: ok = args_long("--max-queue", optarg, 0, 1 << 20, &v); cfg.max_queue = (int32_t)v; break;

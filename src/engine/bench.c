@@ -133,7 +133,7 @@ int bench_model(const model *m, const bench_params *p, bench_result *r) {
                                                                          : (size_t)p->n_pp;
     s.runner = model_runner_new(m, max_batch, p->n_threads);
     if (!s.runner) goto out;
-    s.one = model_seq_new(m, n_ctx);
+    s.one = model_seq_new(m, n_ctx, p->kv_type);
     if (!s.one) goto out;
     s.many = calloc((size_t)p->batch, sizeof *s.many);
     s.batch = malloc((size_t)max_batch * sizeof *s.batch);
@@ -144,11 +144,12 @@ int bench_model(const model *m, const bench_params *p, bench_result *r) {
         goto out;
     }
     for (int32_t b = 0; b < p->batch; b++)
-        if (!(s.many[b] = model_seq_new(m, p->n_tg))) goto out;
+        if (!(s.many[b] = model_seq_new(m, p->n_tg, p->kv_type))) goto out;
     rng g = rng_stream(p->seed, 0, 0);
     for (size_t i = 0; i < n_ids; i++) s.ids[i] = (int32_t)rng_below(&g, (uint64_t)m->hp.n_vocab);
     r->bytes_per_token = bench_bytes_per_token(m);
-    r->kv_bytes = model_seq_bytes(m, n_ctx) + (size_t)p->batch * model_seq_bytes(m, p->n_tg);
+    r->kv_bytes = model_seq_bytes(m, n_ctx, p->kv_type) +
+                  (size_t)p->batch * model_seq_bytes(m, p->n_tg, p->kv_type);
     if (best_of(&s, "pp", 0, &r->pp_prof, p->n_pp, &r->pp_tps) ||
         best_of(&s, "tg", 1, &r->tg_prof, p->n_tg, &r->tg_tps) ||
         best_of(&s, "batch", p->batch, NULL, (double)p->n_tg * p->batch, &r->tg_batch_tps))
@@ -254,8 +255,8 @@ void bench_print_text(FILE *f, const bench_report *r) {
     fprintf(f, "model       %s (%s: %s, %d layers, dim %d, %s, %.1f MB)\n", r->path, r->name,
             model_arch_name(r->hp->arch), r->hp->n_layer, r->hp->n_embd, r->weight_type,
             (double)r->file_bytes / mb);
-    fprintf(f, "setup       %d threads, %s kernels, best of %d runs\n", r->n_threads,
-            matmul_backend_name(matmul_backend()), p->reps);
+    fprintf(f, "setup       %d threads, %s kernels, %s KV cache, best of %d runs\n", r->n_threads,
+            matmul_backend_name(matmul_backend()), model_kv_type_name(p->kv_type), p->reps);
     fprintf(f, "pp %-8d %10.2f tokens/s   (one prompt, batches of %d)\n", p->n_pp, x->pp_tps, BENCH_PP_BATCH);
     fprintf(f, "tg %-8d %10.2f tokens/s   (one sequence)", p->n_tg, x->tg_tps);
     if (r->membw_gbs > 0)
@@ -326,10 +327,10 @@ void bench_print_json(FILE *f, const bench_report *r) {
     json_str(f, r->name);
     fprintf(f, ",\"arch\":\"%s\",\"weight_type\":\"%s\",\"n_layer\":%d,\"n_embd\":%d,"
                "\"file_bytes\":%llu,\"threads\":%d,\"kernels\":\"%s\",\"reps\":%d,\"pp\":%d,"
-               "\"tg\":%d,\"batch\":%d",
+               "\"tg\":%d,\"batch\":%d,\"kv_type\":\"%s\"",
             model_arch_name(r->hp->arch), r->weight_type, r->hp->n_layer, r->hp->n_embd,
             (unsigned long long)r->file_bytes, r->n_threads, matmul_backend_name(matmul_backend()),
-            p->reps, p->n_pp, p->n_tg, p->batch);
+            p->reps, p->n_pp, p->n_tg, p->batch, model_kv_type_name(p->kv_type));
     fputs(",\"pp_tps\":", f);
     json_num(f, x->pp_tps);
     fputs(",\"tg_tps\":", f);

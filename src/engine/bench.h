@@ -22,6 +22,7 @@ typedef struct bench_params {
     int32_t batch;  /* concurrent sequences for batched decode, each advancing n_tg tokens */
     int32_t reps;
     bool profile;   /* add per-op times (model_runner_set_profile) for pp and tg */
+    model_kv_type kv_type; /* KV cache elements (default F32) */
     uint64_t seed;
     /* Called before each run (may be NULL): phase "pp", "tg" or "batch", run 1..reps. */
     void (*progress)(void *ud, const char *phase, int run, int reps);

@@ -18,8 +18,8 @@
 
 typedef struct kvcache kvcache;
 
-/* n_blocks of storage for model m. NULL + err_msg(). */
-kvcache *kvcache_new(const model *m, int32_t n_blocks);
+/* n_blocks of storage (elements of `type`) for model m. NULL + err_msg(). */
+kvcache *kvcache_new(const model *m, int32_t n_blocks, model_kv_type type);
 void kvcache_free(kvcache *c);
 model_kv *kvcache_storage(kvcache *c);
 

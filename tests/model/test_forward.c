@@ -321,7 +321,7 @@ static void multi_sequence(const char *backend) {
     model_ctx *ca = model_ctx_new_threads(m, 64, 2), *cb = model_ctx_new_threads(m, 64, 1);
     CHECK(model_forward(ca, a, 20, 0, alone_a, true) == 0);
     CHECK(model_forward(cb, b, 13, 0, alone_b, true) == 0);
-    model_seq *sa = model_seq_new(m, 64), *sb = model_seq_new(m, 64);
+    model_seq *sa = model_seq_new(m, 64, MODEL_KV_F32), *sb = model_seq_new(m, 64, MODEL_KV_F32);
     model_runner *r = model_runner_new(m, 33, 2);
     model_token batch[33];
     int n = 0, ia = 0, ib = 0;
