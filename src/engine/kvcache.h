@@ -14,12 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/device.h"
 #include "model/forward.h"
 
 typedef struct kvcache kvcache;
 
-/* n_blocks of storage for model m. NULL + err_msg(). */
-kvcache *kvcache_new(const model *m, int32_t n_blocks);
+/* n_blocks of storage for model m on device d (NULL = the CPU). NULL + err_msg(). */
+kvcache *kvcache_new(const model *m, device *d, int32_t n_blocks);
 void kvcache_free(kvcache *c);
 model_kv *kvcache_storage(kvcache *c);
 

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/device.h"
 #include "model/model.h"
 #include "model/sampler.h"
 #include "model/tokenizer.h"
@@ -32,6 +33,8 @@ typedef struct sched_config {
     int32_t n_ctx;          /* per-sequence context limit; 0 = the model's */
     size_t kv_bytes;        /* KV pool budget; 0 = enough for max_running full contexts, capped at 1 GiB */
     int n_threads;          /* 0 = one per CPU */
+    device *device;         /* where the forward pass runs (it must outlive the scheduler);
+                             * NULL = the CPU with n_threads */
     bool prefix_cache;      /* default true */
 } sched_config;
 
