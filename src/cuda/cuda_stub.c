@@ -4,8 +4,8 @@
 
 #include "base/err.h"
 
-static const char *why = "veil was built without CUDA (no nvcc found at build time; install the "
-                         "CUDA toolkit and rebuild, see README 'GPU')";
+static const char *why = "veil was built without CUDA (no nvcc at build time, make CUDA=0, or a "
+                         "sanitizer build; see README 'GPU')";
 
 bool cuda_built(void) { return false; }
 
