@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/chat_template.h"
+#include "engine/device.h"
 #include "model/model.h"
 
 #include <getopt.h>
@@ -35,6 +36,7 @@ static void usage(FILE *f) {
             "  --max-running N        sequences decoding at once (default 64, at most --max-batch)\n"
             "  --max-queue N          requests waiting for KV memory; beyond that 503 (default 256)\n"
             "  --threads N            compute threads (default: one per CPU)\n"
+            "  --device DEV           cpu (default), cuda or cuda:N\n"
             "  --no-prefix-cache      do not reuse the KV of earlier prompts' common prefixes\n"
             "  --max-body SIZE        largest request body, e.g. 1M (default 1M); larger is 413\n"
             "  --drain-timeout S      seconds to let running requests finish on SIGTERM (default 30)\n"
@@ -66,7 +68,7 @@ bad:
 }
 
 enum { O_LISTEN = 256, O_NAME, O_TMPL, O_CTX, O_KV, O_BATCH, O_RUNNING, O_QUEUE, O_THREADS,
-       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE };
+       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE, O_DEVICE };
 
 int cmd_serve(int argc, char **argv) {
     static const struct option opts[] = {
@@ -78,9 +80,10 @@ int cmd_serve(int argc, char **argv) {
         {"max-queue", required_argument, 0, O_QUEUE}, {"threads", required_argument, 0, O_THREADS},
         {"no-prefix-cache", no_argument, 0, O_NOPREFIX}, {"max-body", required_argument, 0, O_BODY},
         {"drain-timeout", required_argument, 0, O_DRAIN}, {"heartbeat", required_argument, 0, O_HEART},
-        {"io-timeout", required_argument, 0, O_IOTIME}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"io-timeout", required_argument, 0, O_IOTIME}, {"device", required_argument, 0, O_DEVICE},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char host[256] = "127.0.0.1";
-    const char *name = NULL, *tmpl_name = NULL;
+    const char *name = NULL, *tmpl_name = NULL, *dev_spec = NULL;
     server_config sc = {.host = host, .port = 8080, .max_body = 1 << 20, .drain_timeout_s = 30,
                         .heartbeat_s = 5, .io_timeout_s = 60};
     sched_config cfg;
@@ -92,6 +95,7 @@ int cmd_serve(int argc, char **argv) {
     tokenizer *tok = NULL;
     sched *s = NULL;
     server *srv = NULL;
+    device *dev = NULL;
     sched_config_default(&cfg);
     if (args_want_help(argc, argv)) {
         usage(stdout);
@@ -121,6 +125,11 @@ int cmd_serve(int argc, char **argv) {
         case O_DRAIN: ok = args_float("--drain-timeout", optarg, 0, 86400, &f); sc.drain_timeout_s = f; break;
         case O_HEART: ok = args_float("--heartbeat", optarg, 0.001, 3600, &f); sc.heartbeat_s = f; break;
         case O_IOTIME: ok = args_long("--io-timeout", optarg, 1, 86400, &v); sc.io_timeout_s = (int)v; break;
+        case O_DEVICE:
+            ok = device_spec_valid(optarg);
+            if (!ok) fprintf(stderr, "veil serve: --device expects cpu, cuda or cuda:N, got '%s'\n", optarg);
+            dev_spec = optarg;
+            break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;
@@ -145,9 +154,11 @@ int cmd_serve(int argc, char **argv) {
     }
     sc.model_name = name ? name : m->name;
     sc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
+    if (!(dev = device_open(dev_spec, m, cfg.n_threads))) goto fail;
+    cfg.device = dev;
     if (!(s = sched_new(m, tok, &cfg)) || !(srv = server_new(s, tok, &sc))) goto fail;
-    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d\n", sc.model_name,
-            chat_tmpl_name(sc.tmpl), sc.n_ctx);
+    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d, on %s\n", sc.model_name,
+            chat_tmpl_name(sc.tmpl), sc.n_ctx, device_describe(dev));
     if (strchr(host, ':')) printf("ready: http://[%s]:%u\n", host, (unsigned)server_port(srv));
     else printf("ready: http://%s:%u\n", host, (unsigned)server_port(srv));
     fflush(stdout);
@@ -159,6 +170,7 @@ fail:
 done:
     sched_free(s);
     server_free(srv);
+    device_close(dev);
     tok_free(tok);
     model_free(m);
     return rc;
