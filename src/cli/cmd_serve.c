@@ -8,6 +8,9 @@
 #include "cli/commands.h"
 #include "model/chat_template.h"
 #include "model/model.h"
+#include "net/loop.h"
+
+#include <event2/event.h>
 
 #include <getopt.h>
 #include <stdio.h>
@@ -78,8 +81,10 @@ int cmd_serve(int argc, char **argv) {
         {"io-timeout", required_argument, 0, O_IOTIME}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char host[256] = "127.0.0.1";
     const char *name = NULL, *tmpl_name = NULL;
-    server_config sc = {.host = host, .port = 8080, .max_body = 1 << 20, .drain_timeout_s = 30,
-                        .heartbeat_s = 5, .io_timeout_s = 60};
+    server_config sc = {.name = "veil serve", .host = host, .port = 8080, .max_body = 1 << 20,
+                        .drain_timeout_s = 30, .heartbeat_s = 5, .io_timeout_s = 60};
+    gen_config gc = {0};
+    metrics mt;
     sched_config cfg;
     uint64_t u;
     long long v;
@@ -88,6 +93,8 @@ int cmd_serve(int argc, char **argv) {
     model *m = NULL;
     tokenizer *tok = NULL;
     sched *s = NULL;
+    struct event_base *base = NULL;
+    gen_engine *ge = NULL;
     server *srv = NULL;
     sched_config_default(&cfg);
     if (args_want_help(argc, argv)) {
@@ -120,7 +127,7 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (tmpl_name && chat_tmpl_from_name(tmpl_name, &sc.tmpl) != 0) {
+    if (tmpl_name && chat_tmpl_from_name(tmpl_name, &gc.tmpl) != 0) {
         fprintf(stderr, "veil serve: %s\n", err_msg());
         return 2;
     }
@@ -131,14 +138,20 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!tmpl_name) {
         gguf_str src = {0};
-        sc.tmpl = gguf_get_str(m->file, "tokenizer.chat_template", &src) == 1
+        gc.tmpl = gguf_get_str(m->file, "tokenizer.chat_template", &src) == 1
                       ? chat_tmpl_detect(src.ptr, src.len) : CHAT_TMPL_PLAIN;
     }
-    sc.model_name = name ? name : m->name;
-    sc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
-    if (!(s = sched_new(m, tok, &cfg)) || !(srv = server_new(s, tok, &sc))) goto fail;
-    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d\n", sc.model_name,
-            chat_tmpl_name(sc.tmpl), sc.n_ctx);
+    gc.model_name = name ? name : m->name;
+    gc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
+    metrics_init(&mt);
+    sc.metrics = &mt;
+    if (!(s = sched_new(m, tok, &cfg)) || !(base = loop_new()) ||
+        !(ge = gen_engine_new(base, s, tok, &gc, &mt)))
+        goto fail;
+    server_backend be = gen_backend(ge);
+    if (!(srv = server_new(base, &be, &sc))) goto fail;
+    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d\n", gc.model_name,
+            chat_tmpl_name(gc.tmpl), gc.n_ctx);
     if (strchr(host, ':')) printf("ready: http://[%s]:%u\n", host, (unsigned)server_port(srv));
     else printf("ready: http://%s:%u\n", host, (unsigned)server_port(srv));
     fflush(stdout);
@@ -148,8 +161,10 @@ int cmd_serve(int argc, char **argv) {
 fail:
     fprintf(stderr, "veil serve: %s\n", err_msg());
 done:
-    sched_free(s);
     server_free(srv);
+    sched_free(s);
+    gen_engine_free(ge);
+    if (base) event_base_free(base);
     tok_free(tok);
     model_free(m);
     return rc;
