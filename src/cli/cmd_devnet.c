@@ -16,7 +16,7 @@ static void usage(FILE *f) {
             "prompts. Prints 'ready: http://HOST:PORT' (the gateway's OpenAI API) once\n"
             "requests will be served. Ctrl-C or SIGTERM stops everything and exits 0.\n\n"
             "  --listen HOST:PORT     the gateway's address (default 127.0.0.1:8080; port 0: any)\n"
-            "  --model FILE           the model (default models/stories260K.gguf)\n"
+            "  --model FILE           the model (default: the bundled models/stories260K.gguf)\n"
             "  --workers N            worker processes (default 2)\n"
             "  --threads N            compute threads per worker (default 1)\n"
             "  --dir DIR              keep keys and allow-lists in DIR (default: a temporary one)\n"
@@ -32,7 +32,7 @@ int cmd_devnet(int argc, char **argv) {
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"dir", required_argument, 0, O_DIR}, {"log-dir", required_argument, 0, O_LOGS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    devnet_config cfg = {.model_path = "models/stories260K.gguf", .listen = "127.0.0.1:8080",
+    devnet_config cfg = {.listen = "127.0.0.1:8080",
                          .n_workers = 2, .threads = 1};
     char host[256];
     uint16_t port;

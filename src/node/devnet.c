@@ -170,6 +170,17 @@ int devnet_run(const devnet_config *cfg) {
     if (cfg->exe) snprintf(exe, sizeof exe, "%s", cfg->exe);
     else if ((k = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) exe[k] = 0;
     else return err_errno("cannot find the veil executable");
+    /* the bundled model: from the working directory (a checkout), else beside the binary */
+    const char *model_path = cfg->model_path;
+    char bundled[4200];
+    if (!model_path) {
+        char *slash = strrchr(exe, '/');
+        model_path = "models/stories260K.gguf";
+        if (access(model_path, R_OK) != 0 && slash) {
+            snprintf(bundled, sizeof bundled, "%.*s/../models/stories260K.gguf", (int)(slash - exe), exe);
+            model_path = bundled;
+        }
+    }
     if (cfg->dir) {
         snprintf(dir, sizeof dir, "%s", cfg->dir);
         if (mkdir(dir, 0700) != 0 && errno != EEXIST) return err_errno("cannot make %s", dir);
@@ -188,7 +199,7 @@ int devnet_run(const devnet_config *cfg) {
     keys_wipe(&platform);
     if (sim_measure_file(exe, m) != 0 || write_hex_file(meas, m, "SHA-256 of the veil executable") != 0)
         goto done;
-    if (sim_measure_file(cfg->model_path, m) != 0 || write_hex_file(models, m, cfg->model_path) != 0)
+    if (sim_measure_file(model_path, m) != 0 || write_hex_file(models, m, model_path) != 0)
         goto done;
     snprintf(threads, sizeof threads, "%d", cfg->threads);
     snprintf(nw, sizeof nw, "%d", cfg->n_workers);
@@ -210,7 +221,7 @@ int devnet_run(const devnet_config *cfg) {
     }
     for (int i = 0; i < cfg->n_workers; i++) {
         char name[32], wready[512];
-        char *wargs[] = {exe, "worker", "--model", (char *)cfg->model_path, "--proxy", wport,
+        char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
                          "--threads", threads, ATTEST, NULL};
         snprintf(name, sizeof name, "worker%d", i + 1);
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;

@@ -13,7 +13,7 @@
 #define VEIL_DEVNET_H
 
 typedef struct devnet_config {
-    const char *model_path;
+    const char *model_path;   /* NULL: the bundled model (./models, else beside the binary) */
     const char *listen;       /* the gateway's HOST:PORT */
     int n_workers;
     int threads;              /* per worker */
