@@ -21,16 +21,18 @@ static void usage(FILE *f) {
             "  --threads N            compute threads per worker (default 1)\n"
             "  --dir DIR              keep keys and allow-lists in DIR (default: a temporary one)\n"
             "  --log-dir DIR          each process logs to DIR/NAME.log (default: stderr)\n"
+            "  --dump-frames FILE     debugging: the proxy appends every frame's bytes to FILE\n"
             "  -h, --help             show this help\n");
 }
 
-enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS };
+enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP };
 
 int cmd_devnet(int argc, char **argv) {
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN}, {"model", required_argument, 0, O_MODEL},
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"dir", required_argument, 0, O_DIR}, {"log-dir", required_argument, 0, O_LOGS},
+        {"dump-frames", required_argument, 0, O_DUMP},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     devnet_config cfg = {.listen = "127.0.0.1:8080",
                          .n_workers = 2, .threads = 1};
@@ -52,6 +54,7 @@ int cmd_devnet(int argc, char **argv) {
         case O_THREADS: ok = args_long("--threads", optarg, 1, 1024, &v); cfg.threads = (int)v; break;
         case O_DIR: cfg.dir = optarg; break;
         case O_LOGS: cfg.log_dir = optarg; break;
+        case O_DUMP: cfg.dump_frames = optarg; break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;

@@ -260,7 +260,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
     } else {
         const char *rej = c->ssl ? ratls_failure(c->ssl) : NULL;
         unsigned long e = bufferevent_get_openssl_error(bev);
-        if (rej) snprintf(why, sizeof why, "peer rejected: %s", rej);
+        if (rej) snprintf(why, sizeof why, "%s", rej);
         else if (e) snprintf(why, sizeof why, "TLS: %s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "error");
         else if (EVUTIL_SOCKET_ERROR()) snprintf(why, sizeof why, "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         else snprintf(why, sizeof why, "connection failed");

@@ -213,12 +213,19 @@ int devnet_run(const devnet_config *cfg) {
 
 #define ATTEST "--sim-key", key, "--trust-sim-keys", trust, "--allow-measurements", meas
     char *pargs[] = {exe, "proxy", "--workers", "127.0.0.1:0", "--clients", "127.0.0.1:0",
-                     "--allow-models", models, ATTEST, NULL};
+                     "--allow-models", models, ATTEST, NULL, NULL, NULL};
+    if (cfg->dump_frames) {
+        pargs[sizeof pargs / sizeof *pargs - 3] = "--dump-frames";
+        pargs[sizeof pargs / sizeof *pargs - 2] = (char *)cfg->dump_frames;
+    }
     if (start(&kids[n_kids++], "proxy", exe, pargs, cfg, pready, sizeof pready, &old) != 0) goto done;
     if (sscanf(pready, "workers %299s clients %299s", wport, cport) != 2) {
         err_set("devnet: cannot read the proxy's ports from '%s'", pready);
         goto done;
     }
+    /* for tools and tests that add nodes of their own */
+    printf("devnet: proxy workers %s clients %s dir %s\n", wport, cport, dir);
+    fflush(stdout);
     for (int i = 0; i < cfg->n_workers; i++) {
         char name[32], wready[512];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
