@@ -9,6 +9,9 @@
 #include "model/chat_template.h"
 #include "engine/device.h"
 #include "model/model.h"
+#include "net/loop.h"
+
+#include <event2/event.h>
 
 #include <getopt.h>
 #include <stdio.h>
@@ -45,28 +48,6 @@ static void usage(FILE *f) {
             "  -h, --help             show this help\n");
 }
 
-/* HOST:PORT or [HOST]:PORT. */
-static bool parse_listen(const char *s, char *host, size_t cap, uint16_t *port) {
-    const char *colon = strrchr(s, ':');
-    const char *h = s, *h_end = colon;
-    long long p;
-    if (!colon) goto bad;
-    if (*s == '[') {
-        h = s + 1;
-        h_end = strchr(s, ']');
-        if (!h_end || h_end + 1 != colon) goto bad;
-    }
-    if (h_end <= h || (size_t)(h_end - h) >= cap) goto bad;
-    memcpy(host, h, (size_t)(h_end - h));
-    host[h_end - h] = 0;
-    if (!args_long("--listen port", colon + 1, 0, 65535, &p)) return false;
-    *port = (uint16_t)p;
-    return true;
-bad:
-    fprintf(stderr, "veil serve: --listen expects HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n", s);
-    return false;
-}
-
 enum { O_LISTEN = 256, O_NAME, O_TMPL, O_CTX, O_KV, O_BATCH, O_RUNNING, O_QUEUE, O_THREADS,
        O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE, O_DEVICE };
 
@@ -84,8 +65,10 @@ int cmd_serve(int argc, char **argv) {
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char host[256] = "127.0.0.1";
     const char *name = NULL, *tmpl_name = NULL, *dev_spec = NULL;
-    server_config sc = {.host = host, .port = 8080, .max_body = 1 << 20, .drain_timeout_s = 30,
-                        .heartbeat_s = 5, .io_timeout_s = 60};
+    server_config sc = {.name = "veil serve", .host = host, .port = 8080, .max_body = 1 << 20,
+                        .drain_timeout_s = 30, .heartbeat_s = 5, .io_timeout_s = 60};
+    gen_config gc = {0};
+    metrics mt;
     sched_config cfg;
     uint64_t u;
     long long v;
@@ -94,6 +77,8 @@ int cmd_serve(int argc, char **argv) {
     model *m = NULL;
     tokenizer *tok = NULL;
     sched *s = NULL;
+    struct event_base *base = NULL;
+    gen_engine *ge = NULL;
     server *srv = NULL;
     device *dev = NULL;
     sched_config_default(&cfg);
@@ -105,7 +90,7 @@ int cmd_serve(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case O_LISTEN: ok = parse_listen(optarg, host, sizeof host, &sc.port); break;
+        case O_LISTEN: ok = args_hostport("--listen", optarg, host, sizeof host, &sc.port); break;
         case O_NAME: name = optarg; break;
         case O_TMPL: tmpl_name = optarg; break;
         case O_CTX: ok = args_long("--ctx", optarg, 2, 1 << 24, &v); cfg.n_ctx = (int32_t)v; break;
@@ -138,7 +123,7 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (tmpl_name && chat_tmpl_from_name(tmpl_name, &sc.tmpl) != 0) {
+    if (tmpl_name && chat_tmpl_from_name(tmpl_name, &gc.tmpl) != 0) {
         fprintf(stderr, "veil serve: %s\n", err_msg());
         return 2;
     }
@@ -149,16 +134,22 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!tmpl_name) {
         gguf_str src = {0};
-        sc.tmpl = gguf_get_str(m->file, "tokenizer.chat_template", &src) == 1
+        gc.tmpl = gguf_get_str(m->file, "tokenizer.chat_template", &src) == 1
                       ? chat_tmpl_detect(src.ptr, src.len) : CHAT_TMPL_PLAIN;
     }
-    sc.model_name = name ? name : m->name;
-    sc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
+    gc.model_name = name ? name : m->name;
+    gc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
+    metrics_init(&mt);
+    sc.metrics = &mt;
     if (!(dev = device_open(dev_spec, m, cfg.n_threads))) goto fail;
     cfg.device = dev;
-    if (!(s = sched_new(m, tok, &cfg)) || !(srv = server_new(s, tok, &sc))) goto fail;
-    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d, on %s\n", sc.model_name,
-            chat_tmpl_name(sc.tmpl), sc.n_ctx, device_describe(dev));
+    if (!(s = sched_new(m, tok, &cfg)) || !(base = loop_new()) ||
+        !(ge = gen_engine_new(base, s, tok, &gc, &mt)))
+        goto fail;
+    server_backend be = gen_backend(ge);
+    if (!(srv = server_new(base, &be, &sc))) goto fail;
+    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d, on %s\n", gc.model_name,
+            chat_tmpl_name(gc.tmpl), gc.n_ctx, device_describe(dev));
     if (strchr(host, ':')) printf("ready: http://[%s]:%u\n", host, (unsigned)server_port(srv));
     else printf("ready: http://%s:%u\n", host, (unsigned)server_port(srv));
     fflush(stdout);
@@ -168,8 +159,10 @@ int cmd_serve(int argc, char **argv) {
 fail:
     fprintf(stderr, "veil serve: %s\n", err_msg());
 done:
-    sched_free(s);
     server_free(srv);
+    sched_free(s);
+    gen_engine_free(ge);
+    if (base) event_base_free(base);
     device_close(dev);
     tok_free(tok);
     model_free(m);
