@@ -6,8 +6,8 @@ FUZZ_CC  ?= clang
 OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
 # libevent (evhttp, with pthreads support) and jansson for the HTTP API layer; libsodium for
-# the ledger's signatures and hashes
-PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libsodium 2>/dev/null || echo -ljansson -levent_pthreads -levent -lsodium)
+# the ledger's signatures and hashes; SQLite for the ledger's store
+PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libsodium sqlite3 2>/dev/null || echo -ljansson -levent_pthreads -levent -lsodium -lsqlite3)
 LDLIBS   = -lpcre2-8 -lutf8proc $(PKG_LIBS) -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # OpenSSL 3: TLS 1.3 and RA-TLS certificates
