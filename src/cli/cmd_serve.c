@@ -41,28 +41,6 @@ static void usage(FILE *f) {
             "  -h, --help             show this help\n");
 }
 
-/* HOST:PORT or [HOST]:PORT. */
-static bool parse_listen(const char *s, char *host, size_t cap, uint16_t *port) {
-    const char *colon = strrchr(s, ':');
-    const char *h = s, *h_end = colon;
-    long long p;
-    if (!colon) goto bad;
-    if (*s == '[') {
-        h = s + 1;
-        h_end = strchr(s, ']');
-        if (!h_end || h_end + 1 != colon) goto bad;
-    }
-    if (h_end <= h || (size_t)(h_end - h) >= cap) goto bad;
-    memcpy(host, h, (size_t)(h_end - h));
-    host[h_end - h] = 0;
-    if (!args_long("--listen port", colon + 1, 0, 65535, &p)) return false;
-    *port = (uint16_t)p;
-    return true;
-bad:
-    fprintf(stderr, "veil serve: --listen expects HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n", s);
-    return false;
-}
-
 enum { O_LISTEN = 256, O_NAME, O_TMPL, O_CTX, O_KV, O_BATCH, O_RUNNING, O_QUEUE, O_THREADS,
        O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME };
 
@@ -98,7 +76,7 @@ int cmd_serve(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case O_LISTEN: ok = parse_listen(optarg, host, sizeof host, &sc.port); break;
+        case O_LISTEN: ok = args_listen("--listen", optarg, host, sizeof host, &sc.port); break;
         case O_NAME: name = optarg; break;
         case O_TMPL: tmpl_name = optarg; break;
         case O_CTX: ok = args_long("--ctx", optarg, 2, 1 << 24, &v); cfg.n_ctx = (int32_t)v; break;

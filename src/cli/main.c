@@ -12,7 +12,8 @@ static const command commands[] = {
     {"eval", "print the logits of a token sequence", cmd_eval},
     {"convert", "convert a llama2.c checkpoint to GGUF", cmd_convert},
     {"serve", "serve a model over an OpenAI-compatible HTTP API", cmd_serve},
-    {"wallet", "make a wallet key or show its address", cmd_wallet},
+    {"wallet", "make a wallet key, show its address or its balance", cmd_wallet},
+    {"chain", "run the local ledger node, verify it, change its registry", cmd_chain},
     {"quantize", "convert a model's weight matrices to another type", cmd_quantize},
     {"bench", "measure engine speed; make random-weight models", cmd_bench},
 };
