@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "base/hex.h"
 #include "cli/args.h"
+#include "cli/chain_cli.h"
 #include "cli/commands.h"
 #include "ledger/boc.h"
 #include "ledger/chain.h"
@@ -188,25 +189,10 @@ static int do_verify(opts *o) {
 
 /* ---- commands against a node ---- */
 
-static void print_ack(const char *what, const chain_ack *a) {
-    char h[65];
-    hex_encode(a->hash, 32, h);
-    printf("%s: tx %s in block %" PRIu64 "\n", what, h, a->height);
-}
-
-/* A chain result as an exit status; the message (with the status's name) stays in err_msg(). */
-static int check(int rc) {
-    if (rc == STATE_OK) return 0;
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", err_msg());
-    err_set("%s (%s)", msg, state_status_name(rc));
-    return 1;
-}
-
 static int do_status(chain *c) {
     chain_tip t;
     char h[65];
-    if (check(chain_tip_of(c, &t))) return 1;
+    if (chain_cli_check(chain_tip_of(c, &t))) return 1;
     hex_encode(t.hash, 32, h);
     printf("height %" PRIu64 "\ntime   %" PRIu64 "\nhash   %s\n", t.height, t.time, h);
     return 0;
@@ -229,8 +215,8 @@ static int do_move(chain *c, opts *o, int argc, char **argv, bool mint) {
     if (keys_load(o->key, &k)) return 1;
     int rc = mint ? chain_mint(c, &k, &to, amount, &ack) : chain_transfer(c, &k, &to, amount, &ack);
     keys_wipe(&k);
-    if (check(rc)) return 1;
-    print_ack(mint ? "minted" : "transferred", &ack);
+    if (chain_cli_check(rc)) return 1;
+    chain_cli_print_ack(mint ? "minted" : "transferred", &ack);
     return 0;
 }
 
@@ -256,7 +242,7 @@ static int do_params(chain *c, opts *o) {
     registry r;
     keypair k;
     chain_ack ack;
-    if (check(chain_registry(c, &r))) return 1;
+    if (chain_cli_check(chain_registry(c, &r))) return 1;
     registry_params p = r.params;
     registry_free(&r);
     uint64_t *u64s[] = {&p.price_per_token, &p.worker_fee_per_token, NULL, NULL, NULL,
@@ -279,8 +265,8 @@ static int do_params(chain *c, opts *o) {
     if (keys_load(o->key, &k)) return 1;
     int rc = chain_set_params(c, &k, &p, &ack);
     keys_wipe(&k);
-    if (check(rc)) return 1;
-    print_ack("params set", &ack);
+    if (chain_cli_check(rc)) return 1;
+    chain_cli_print_ack("params set", &ack);
     return 0;
 }
 
@@ -292,7 +278,7 @@ static int do_registry(chain *c, opts *o, int argc, char **argv) {
     keypair k;
     chain_ack ack;
     if (strcmp(action, "show") == 0) {
-        if (check(chain_registry(c, &r))) return 1;
+        if (chain_cli_check(chain_registry(c, &r))) return 1;
         print_registry(&r);
         registry_free(&r);
         return 0;
@@ -317,8 +303,8 @@ static int do_registry(chain *c, opts *o, int argc, char **argv) {
     if (keys_load(o->key, &k)) return 1;
     int rc = set ? chain_registry_set(c, &k, l, key, o->endpoint, &ack) : chain_registry_del(c, &k, l, key, &ack);
     keys_wipe(&k);
-    if (check(rc)) return 1;
-    print_ack(set ? "registry entry set" : "registry entry deleted", &ack);
+    if (chain_cli_check(rc)) return 1;
+    chain_cli_print_ack(set ? "registry entry set" : "registry entry deleted", &ack);
     return 0;
 }
 
@@ -353,7 +339,7 @@ static int do_load(chain *c, opts *o) {
     keys_wipe(&k);
     fclose(f);
     printf("sent %" PRIu64 " transactions\n", n);
-    return check(rc);
+    return chain_cli_check(rc);
 }
 
 static int do_check_acks(chain *c, opts *o) {
@@ -369,7 +355,7 @@ static int do_check_acks(chain *c, opts *o) {
     }
     for (; fgets(line, sizeof line, f); n++) {
         line[strcspn(line, "\n")] = 0;
-        if (hex_decode(line, h, 32, "acknowledged hash") || check(chain_find_tx(c, h, &ack, &found))) {
+        if (hex_decode(line, h, 32, "acknowledged hash") || chain_cli_check(chain_find_tx(c, h, &ack, &found))) {
             fclose(f);
             return 1;
         }

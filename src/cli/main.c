@@ -14,6 +14,7 @@ static const command commands[] = {
     {"serve", "serve a model over an OpenAI-compatible HTTP API", cmd_serve},
     {"wallet", "make a wallet key, show its address or its balance", cmd_wallet},
     {"chain", "run the local ledger node, verify it, change its registry", cmd_chain},
+    {"channel", "open, pay through and close payment channels", cmd_channel},
     {"quantize", "convert a model's weight matrices to another type", cmd_quantize},
     {"bench", "measure engine speed; make random-weight models", cmd_bench},
 };

@@ -482,8 +482,55 @@ t_chain_crash() {
   [ "$(cat "$d"/acks* | wc -l)" -ge 100 ] || why "only $(cat "$d"/acks* | wc -l) acknowledgements in 5 rounds"
 }
 
+# a client pays a proxy through a channel: open, voucher, redeem, replay refused, close, withdraw
+t_channel_flow() {
+  local d=$TMP/channel-flow; rm -rf "$d"; mkdir -p "$d"
+  local k; for k in owner client proxy; do "$VEIL" wallet new --key "$d/$k.key" >/dev/null || return 1; done
+  "$VEIL" chain init --db "$d/l.db" --key "$d/owner.key" >/dev/null || return 1
+  chain_start "$d/l.db" || return 1
+  local client proxy proxy_pub n=(--node "$CHAIN_URL")
+  client=$(addr_of "$d/client.key"); proxy=$(addr_of "$d/proxy.key")
+  proxy_pub=$("$VEIL" wallet show --key "$d/proxy.key" | awk '/^public/ { print $2 }')
+  "$VEIL" chain registry set proxy "$proxy_pub" --endpoint 127.0.0.1:9 "${n[@]}" --key "$d/owner.key" >/dev/null &&
+    "$VEIL" chain registry params --client-close-delay 0 "${n[@]}" --key "$d/owner.key" >/dev/null &&
+    "$VEIL" chain mint "$client" 5000000000 "${n[@]}" --key "$d/owner.key" >/dev/null || { chain_stop; why setup; return 1; }
+  v channel open "$proxy" --deposit 2000000000 --stake 1000000000 "${n[@]}" --key "$d/client.key" && want_rc 0 ||
+    { chain_stop; return 1; }
+  local ch; ch=$(awk '/^channel/ { print $2 }' "$OUT")
+  v channel voucher "$ch" 700 --key "$d/client.key" && want_rc 0 || { chain_stop; return 1; }
+  local voucher; voucher=$(cat "$OUT")
+  v channel redeem "$ch" "$voucher" "${n[@]}" --key "$d/proxy.key" && want_rc 0 || { chain_stop; return 1; }
+  v channel redeem "$ch" "$voucher" "${n[@]}" --key "$d/proxy.key" && want_rc 1 && want_err "stale" ||
+    { chain_stop; return 1; }
+  v channel show "$ch" "${n[@]}" && want_out_re '^paid +700$' && want_out_re '^held +2999999300$' ||
+    { chain_stop; return 1; }
+  v channel withdraw "$ch" "${n[@]}" --key "$d/client.key" && want_rc 1 && want_err "the channel is open" ||
+    { chain_stop; return 1; }
+  v channel close-request "$ch" "${n[@]}" --key "$d/client.key" && want_rc 0 &&
+    v channel close "$ch" "${n[@]}" --key "$d/proxy.key" && want_rc 0 &&
+    v channel withdraw "$ch" "${n[@]}" --key "$d/client.key" && want_rc 0 || { chain_stop; return 1; }
+  v wallet balance --key "$d/client.key" "${n[@]}" && want_out "balance  4999999300" || { chain_stop; return 1; }
+  v wallet balance --key "$d/proxy.key" "${n[@]}" && want_out "balance  700" || { chain_stop; return 1; }
+  chain_stop
+  v chain verify --db "$d/l.db" && want_rc 0
+}
+
+t_channel_usage() {
+  v channel && want_rc 2 || return 1
+  v channel open && want_rc 2 && want_err "PAYEE" || return 1
+  v channel show nonsense --node http://127.0.0.1:1 && want_rc 2 && want_err "nonsense" || return 1
+  v channel voucher "0:$(printf '1%.0s' $(seq 64))" 5 && want_rc 2 && want_err "--key"
+}
+
+if [ -n "$(command_source channel)" ]; then
+  check channel_help t_cmd_help channel "$(command_source channel)"
+  check channel_flow t_channel_flow
+  check channel_usage t_channel_usage
+fi
+
 if [ -n "$(command_source chain)" ]; then
   check chain_help t_chain_help
+  check chain_help_flags t_cmd_help chain "$(command_source chain)"
   check chain_flow t_chain_flow
   check chain_crash_kill9 t_chain_crash
 else
