@@ -329,9 +329,17 @@ static int do_load(chain *c, opts *o) {
         return 1;
     }
     uint64_t n = 0;
-    int rc = 0;
-    for (; n < o->count; n++) {
-        if ((rc = chain_transfer(c, &k, &to, 1, &ack)) != STATE_OK) break;
+    ton_addr self;
+    account me;
+    /* the seqno is read once and then counted here: one request per transaction */
+    addr_of_wallet(k.public_key, &self);
+    int rc = chain_account(c, &self, &me);
+    for (; rc == STATE_OK && n < o->count; n++) {
+        tx t = {.op = TX_TRANSFER, .to = to, .amount = 1, .seqno = me.seqno + n};
+        cell *signed_tx = tx_sign(&t, &k);
+        rc = signed_tx ? chain_submit(c, signed_tx, &ack) : STATE_NO_MEMORY;
+        cell_unref(signed_tx);
+        if (rc != STATE_OK) break;
         hex_encode(ack.hash, 32, h);
         fprintf(f, "%s\n", h);
         fflush(f);
