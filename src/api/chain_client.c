@@ -278,7 +278,7 @@ static int client_find_tx(chain *ch, const uint8_t hash[32], chain_ack *out, boo
     char path[96], h[65];
     json_t *j;
     bool missing = false;
-    uint64_t height, index;
+    uint64_t height = 0, index = 0;
     hex_encode(hash, 32, h);
     snprintf(path, sizeof path, "/v1/tx/%s", h);
     int rc = get_json(ch, path, &j, &missing);
