@@ -7,8 +7,8 @@ OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
 # libevent (evhttp, with pthreads support) and jansson for the HTTP API layer; libsodium for
 # the ledger's signatures and hashes and end-to-end sealing; libevent_openssl for RA-TLS
-# connections between nodes
-PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libevent_openssl libsodium 2>/dev/null || echo -ljansson -levent_openssl -levent_pthreads -levent -lsodium)
+# connections between nodes; SQLite for the ledger's store
+PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libevent_openssl libsodium sqlite3 2>/dev/null || echo -ljansson -levent_openssl -levent_pthreads -levent -lsodium -lsqlite3)
 LDLIBS   = -lpcre2-8 -lutf8proc $(PKG_LIBS) -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # OpenSSL 3: TLS 1.3 and RA-TLS certificates
