@@ -26,6 +26,7 @@ mmv_kernel(const uint8_t *W, size_t row_bytes, int64_t n_in, int64_t n_out, cons
     const int t0 = blockIdx.y * NT, nt = n_tok - t0 < NT ? n_tok - t0 : NT;
     const uint8_t *wr = W + (size_t)row * row_bytes;
     const int64_t chunks = (n_in + 31) / 32;
+    const bool x_vec = (n_in & 3) == 0; // token rows 16-byte aligned: float4 loads
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
@@ -39,9 +40,20 @@ mmv_kernel(const uint8_t *W, size_t row_bytes, int64_t n_in, int64_t n_out, cons
             if (t >= nt) break;
             const float *xt = x + (size_t)(t0 + t) * n_in + 32 * c;
             float s = 0.0f;
+            if (valid == 32 && x_vec) {
 #pragma unroll
-            for (int j = 0; j < 32; j++)
-                if (j < valid) s += v[j] * __ldg(xt + j);
+                for (int q = 0; q < 8; q++) {
+                    const float4 f = __ldg((const float4 *)xt + q);
+                    s += v[4 * q] * f.x;
+                    s += v[4 * q + 1] * f.y;
+                    s += v[4 * q + 2] * f.z;
+                    s += v[4 * q + 3] * f.w;
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < 32; j++)
+                    if (j < valid) s += v[j] * __ldg(xt + j);
+            }
             acc[t] += s;
         }
     }
