@@ -1,7 +1,7 @@
 /* AVX-512 kernels: the MATMUL_AVX512 backend (see matmul.h), which is the AVX2 backend with
- * faster one-token products for Q8_0, Q4_0 and Q4_K weights. The Makefile compiles every
- * *_avx512.c with AVX-512 F/BW/VL/DQ and VNNI enabled; nothing here runs unless
- * matmul_avx512_usable() said the CPU has those.
+ * faster products for Q8_0 and Q4_0 weights (any number of tokens) and Q4_K (one token). The
+ * Makefile compiles every *_avx512.c with AVX-512 F/BW/VL/DQ and VNNI enabled; nothing here
+ * runs unless matmul_avx512_usable() said the CPU has those.
  *
  * Why: a one-token product reads every weight once and does little with it, so it should run at
  * the memory's speed; the AVX2 kernels could not keep up with it (about 3.3 cycles per 32-value
@@ -13,8 +13,12 @@
  * Outputs are bit for bit those of the AVX2 kernels: every (row, token) output is the recurrence
  * documented in matmul_avx2.c, y = fma((float)S_b, dw_b * dx_b, y) over the blocks b in order
  * (Q4_K: then y = fma((float)-M_b, dmin_b * dx_b, y)), where S_b and M_b are exact integers.
- * Only how S_b is computed changes, and integer sums do not depend on their order. Batched
- * products (more than one token) and the other weight types go to the AVX2 kernels.
+ * Only how S_b is computed changes, and integer sums do not depend on their order. The other
+ * weight types, batched Q4_K and matrices of fewer than 16 rows go to the AVX2 kernels.
+ *
+ * Batches: over each group of 16 rows the tokens go in groups of 4 (then 2, 1); each weight
+ * block is decoded once per token group, and the group's weights come from memory once and
+ * from L1/L2 for the later token groups.
  *
  * Lane order. Four rows' data sit in one 512-bit vector, row k of the four in 128-bit lane k.
  * After reduce4x4 a vector of 16 outputs holds row 4j + k in element 4k + j; the per-row scales
@@ -42,8 +46,8 @@
 #ifndef PREFETCH
 #define PREFETCH 192
 #endif
-#ifndef PREFETCH_L2
-#define PREFETCH_L2 0
+#ifndef PREFETCH_NEXT
+#define PREFETCH_NEXT 1
 #endif
 
 bool matmul_avx512_usable(void) {
@@ -110,12 +114,22 @@ INLINE void prefetch_rows(const uint8_t *const rows[ROWS], size_t off) {
 #if PREFETCH > 0
     UNROLL
     for (int i = 0; i < ROWS; i++) _mm_prefetch((const char *)rows[i] + off + PREFETCH, _MM_HINT_T0);
-#if PREFETCH_L2 > 0
-    UNROLL
-    for (int i = 0; i < ROWS; i++) _mm_prefetch((const char *)rows[i] + off + PREFETCH_L2, _MM_HINT_T1);
-#endif
 #else
     (void)rows, (void)off;
+#endif
+}
+
+/* While block b of a group of rows is processed, the next group's share: its 16 rows are one
+ * stretch of memory (next, 16 row sizes), fetched into L2 in as many equal slices as there are
+ * blocks per row, so that it is in cache when the group starts. */
+INLINE void prefetch_next(const uint8_t *next, size_t blk_bytes, int64_t b) {
+#if PREFETCH_NEXT
+    if (!next) return;
+    const size_t slice = ROWS * blk_bytes;
+    for (size_t o = (size_t)b * slice; o < (size_t)(b + 1) * slice; o += 64)
+        _mm_prefetch((const char *)next + o, _MM_HINT_T1);
+#else
+    (void)next, (void)blk_bytes, (void)b;
 #endif
 }
 
@@ -131,61 +145,102 @@ INLINE __m512 step(__m512 acc, __m512i S, __m512 dw, float dx) {
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc);
 }
 
-/* ==== Q4_0 and Q8_0 weights x Q8_0 activations, one token ==== */
+/* One call of a kernel: 16 rows (rows[i], consecutive rows of the matrix), tokens t0..t0+T-1
+ * (T fixed per compiled kernel), outputs to y[(t0 + t) * n_out + i] for the rows in keep. The
+ * next group's rows (next; NULL: none) and the rows' own next bytes are prefetched when pf:
+ * only the first token group over the rows, for which they come from memory. */
+typedef struct group {
+    const uint8_t *rows[ROWS];
+    const uint8_t *next;
+    bool pf;
+    int64_t t0, n_out;
+    float *y;
+    __mmask16 keep;
+} group;
+
+/* ==== Q4_0 and Q8_0 weights x Q8_0 activations ==== */
 
 /* Q4_0 (18-byte blocks: half d, 16 bytes of nibbles; byte i holds value i in its low nibble and
  * value i + 16 in its high one): S = sum n*x - 8 * sum x, n the unsigned nibble. */
-static void q4_0_one(const uint8_t *const rows[ROWS], const matmul_input *in, float *y,
-                     __mmask16 keep) {
+INLINE void q4_0_tile(const group *g, const matmul_input *in, const int T) {
     const int64_t nb = in->n_in / 32, pad = in->n_tok_pad;
-    const int8_t *xq = in->q8_0.qs;
+    const int8_t *xq[4];
+    for (int t = 0; t < T; t++) xq[t] = in->q8_0.qs + (g->t0 + t) * in->n_in;
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(18 * b);
-        prefetch_rows(rows, off);
-        /* values 0-15 and 16-31 of the activation block in every 128-bit lane */
-        const __m512i xlo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xq + 32 * b)));
-        const __m512i xhi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xq + 32 * b + 16)));
-        __m512i p[4];
+        if (g->pf) {
+            prefetch_rows(g->rows, off);
+            prefetch_next(g->next, 18, b);
+        }
+        /* values 0-15 and 16-31 of each token's activation block in every 128-bit lane */
+        __m512i xlo[4], xhi[4], p[4][4];
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            xlo[t] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xq[t] + 32 * b)));
+            xhi[t] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xq[t] + 32 * b + 16)));
+        }
         UNROLL
         for (int j = 0; j < 4; j++) {
-            const __m512i v = load4x16(rows, 4 * j, off + 2);
+            const __m512i v = load4x16(g->rows, 4 * j, off + 2);
             const __m512i n_lo = _mm512_and_si512(v, lo4);
             const __m512i n_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-            p[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), n_lo, xlo), n_hi, xhi);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                p[t][j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), n_lo, xlo[t]),
+                                              n_hi, xhi[t]);
         }
-        const __m512i S = _mm512_sub_epi32(reduce4x4(p), _mm512_set1_epi32(8 * in->q8_0.sum[b * pad]));
-        acc = step(acc, S, row_scales(rows, off), in->q8_0.d[b * pad]);
+        const __m512 dw = row_scales(g->rows, off);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const int64_t e = b * pad + g->t0 + t;
+            const __m512i S = _mm512_sub_epi32(reduce4x4(p[t]), _mm512_set1_epi32(8 * in->q8_0.sum[e]));
+            acc[t] = step(acc[t], S, dw, in->q8_0.d[e]);
+        }
     }
-    store_rows(acc, y, keep);
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
 
 /* Q8_0 (34-byte blocks: half d, 32 signed bytes). vpdpbusd wants unsigned x signed bytes, so the
  * weights are offset to w + 128 (flipping the sign bit) and the offset taken back with the
  * activation block's sum: S = sum (w + 128) x - 128 * sum x. */
-static void q8_0_one(const uint8_t *const rows[ROWS], const matmul_input *in, float *y,
-                     __mmask16 keep) {
+INLINE void q8_0_tile(const group *g, const matmul_input *in, const int T) {
     const int64_t nb = in->n_in / 32, pad = in->n_tok_pad;
-    const int8_t *xq = in->q8_0.qs;
+    const int8_t *xq[4];
+    for (int t = 0; t < T; t++) xq[t] = in->q8_0.qs + (g->t0 + t) * in->n_in;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(34 * b);
-        prefetch_rows(rows, off);
-        const __m512i x = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xq + 32 * b)));
-        __m512i pp[8], p[4];
-        UNROLL
-        for (int i = 0; i < 8; i++) {
-            const __m512i w = _mm512_xor_si512(load2x32(rows, 2 * i, off + 2), flip);
-            pp[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x);
+        if (g->pf) {
+            prefetch_rows(g->rows, off);
+            prefetch_next(g->next, 34, b);
         }
+        __m512i x[4], p[4][4];
         UNROLL
-        for (int j = 0; j < 4; j++) p[j] = fold2x8(pp[2 * j], pp[2 * j + 1]);
-        const __m512i S = _mm512_sub_epi32(reduce4x4(p), _mm512_set1_epi32(128 * in->q8_0.sum[b * pad]));
-        acc = step(acc, S, row_scales(rows, off), in->q8_0.d[b * pad]);
+        for (int t = 0; t < T; t++)
+            x[t] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xq[t] + 32 * b)));
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            const __m512i wa = _mm512_xor_si512(load2x32(g->rows, 4 * j, off + 2), flip);
+            const __m512i wb = _mm512_xor_si512(load2x32(g->rows, 4 * j + 2, off + 2), flip);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                p[t][j] = fold2x8(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wa, x[t]),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), wb, x[t]));
+        }
+        const __m512 dw = row_scales(g->rows, off);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const int64_t e = b * pad + g->t0 + t;
+            const __m512i S = _mm512_sub_epi32(reduce4x4(p[t]), _mm512_set1_epi32(128 * in->q8_0.sum[e]));
+            acc[t] = step(acc[t], S, dw, in->q8_0.d[e]);
+        }
     }
-    store_rows(acc, y, keep);
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
 
 /* ==== Q4_K weights x Q8_K activations, one token ====
@@ -242,8 +297,8 @@ INLINE __m512i q4k_row(const uint8_t *blk, const __m512i x[4], uint64_t sc) {
     return s;
 }
 
-static void q4_k_one(const uint8_t *const rows[ROWS], const matmul_input *in, float *y,
-                     __mmask16 keep) {
+static void q4_k_1(const group *g, const matmul_input *in) {
+    const uint8_t *const *rows = g->rows;
     const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -253,6 +308,7 @@ static void q4_k_one(const uint8_t *const rows[ROWS], const matmul_input *in, fl
         prefetch_rows(rows, off);
         prefetch_rows(rows, off + 64);
         prefetch_rows(rows, off + 128);
+        prefetch_next(g->next, 144, b);
         const __m512i x[4] = {x_pair(xq, 0), x_pair(xq, 1), x_pair(xq, 4), x_pair(xq, 5)};
         /* the 8 sub-block sums of x (each the sum of two 16-value sums), in every 128-bit lane */
         const __m256i bsv = _mm256_loadu_si256((const __m256i *)bs);
@@ -286,51 +342,58 @@ static void q4_k_one(const uint8_t *const rows[ROWS], const matmul_input *in, fl
         acc = step(acc, reduce4x4(p), row_scales(rows, off), dx);
         acc = step(acc, _mm512_sub_epi32(_mm512_setzero_si512(), reduce4x4(mp)), row_scales(rows, off + 2), dx);
     }
-    store_rows(acc, y, keep);
+    store_rows(acc, g->y, g->keep);
 }
 
 /* ==== row-range driver ==== */
 
-typedef void (*one_fn)(const uint8_t *const rows[ROWS], const matmul_input *in, float *y,
-                       __mmask16 keep);
+typedef void (*tile_fn)(const group *g, const matmul_input *in);
 
-/* Computes the 16 rows from `first` and stores those in `keep`. */
-static void one_group(one_fn fn, const uint8_t *w, size_t rb, int64_t first, const matmul_input *in,
-                      float *y, __mmask16 keep) {
-    const uint8_t *rows[ROWS];
-    for (int i = 0; i < ROWS; i++) rows[i] = w + (size_t)(first + i) * rb;
-    fn(rows, in, y + first, keep);
-}
+/* One compiled function per type and token count; [k] handles T = 1 << k tokens. */
+#define TILES(name, kernel)                                                                    \
+    static void name##_1(const group *g, const matmul_input *in) { kernel(g, in, 1); }        \
+    static void name##_2(const group *g, const matmul_input *in) { kernel(g, in, 2); }        \
+    static void name##_4(const group *g, const matmul_input *in) { kernel(g, in, 4); }        \
+    static const tile_fn name##_tiles[3] = {name##_1, name##_2, name##_4};
+TILES(q4_0, q4_0_tile)
+TILES(q8_0, q8_0_tile)
+static const tile_fn q4_k_tiles[3] = {q4_k_1, NULL, NULL};
 
-/* Rows r0..r1 in groups of 16. A last group of fewer than 16 ends at r1 and starts before it,
- * recomputing rows already done (any row of the matrix may be read; only the new ones are
- * stored); when the matrix has fewer than 16 rows, the AVX2 kernels do it. */
-static void one_token_rows(one_fn fn, uint32_t type, const uint8_t *w, size_t rb, int64_t n_out,
-                           const matmul_input *in, float *y, int64_t r0, int64_t r1) {
-    int64_t r = r0;
-    for (; r + ROWS <= r1; r += ROWS) one_group(fn, w, rb, r, in, y, 0xffff);
-    if (r == r1) return;
-    if (r1 < ROWS) {
-        matmul_avx2_rows(type, w, n_out, in, y, r, r1);
-        return;
+/* Rows r0..r1 in groups of 16 rows; over each group, the tokens in groups of 4, 2 and 1, so
+ * that the group's weights come from memory once and from cache for the other tokens. A last
+ * row group of fewer than 16 ends at r1 and starts before it, recomputing rows already done
+ * (any row of the matrix may be read; only the new ones are stored). */
+static void tile_rows(const tile_fn tiles[3], const uint8_t *w, size_t rb, int64_t n_out,
+                      const matmul_input *in, float *y, int64_t r0, int64_t r1) {
+    const int64_t last = r1 - ROWS; /* the first row of the last group */
+    for (int64_t r = r0; r < r1; r += ROWS) {
+        const int64_t first = r < last ? r : last, after = r + ROWS < last ? r + ROWS : last;
+        group g = {.next = after > first ? w + (size_t)after * rb : NULL, .pf = true,
+                   .n_out = n_out, .y = y + first, .keep = (__mmask16)(0xffffu << (r - first))};
+        for (int i = 0; i < ROWS; i++) g.rows[i] = w + (size_t)(first + i) * rb;
+        for (g.t0 = 0; g.t0 < in->n_tok;) {
+            const int64_t left = in->n_tok - g.t0;
+            const int k = left >= 4 ? 2 : left >= 2 ? 1 : 0;
+            tiles[k](&g, in);
+            g.pf = false;
+            g.next = NULL;
+            g.t0 += 1 << k;
+        }
     }
-    one_group(fn, w, rb, r1 - ROWS, in, y, (__mmask16)(0xffffu << (r - (r1 - ROWS))));
 }
 
 void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in,
                         float *y, int64_t row_begin, int64_t row_end) {
     const size_t rb = qtype_row_size(type, (uint64_t)in->n_in);
-    one_fn fn = NULL;
-    if (in->n_tok == 1) {
-        switch (type) {
-        case QT_Q4_0: fn = q4_0_one; break;
-        case QT_Q8_0: fn = q8_0_one; break;
-        case QT_Q4_K: fn = q4_k_one; break;
-        default: break;
-        }
-    }
-    if (fn) one_token_rows(fn, type, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);
-    else matmul_avx2_rows(type, w, n_out, in, y, row_begin, row_end);
+    const tile_fn *tiles = type == QT_Q4_0   ? q4_0_tiles
+                           : type == QT_Q8_0 ? q8_0_tiles
+                           : type == QT_Q4_K && in->n_tok == 1 ? q4_k_tiles
+                                                               : NULL;
+    /* fewer than 16 rows in the matrix up to row_end: the AVX2 kernels (bit-identical) */
+    if (tiles && row_end >= ROWS)
+        tile_rows(tiles, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);
+    else
+        matmul_avx2_rows(type, w, n_out, in, y, row_begin, row_end);
 }
 
 #else /* built without AVX-512: matmul_avx512_usable() is false, so nothing below is called */
