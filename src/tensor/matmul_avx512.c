@@ -160,6 +160,17 @@ typedef struct group {
 
 /* ==== Q4_0 and Q8_0 weights x Q8_0 activations ==== */
 
+/* The recurrence's step for T tokens and one block of Q8_0 activations (token t's scale and sum
+ * at index e + t): S = (the sums in p[t]) - offset * (the activation block's sum). */
+INLINE void q8_0_steps(__m512 acc[4], __m512i p[4][4], __m512 dw, const matmul_input *in,
+                       int64_t e, int offset, const int T) {
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        const __m512i S = _mm512_sub_epi32(reduce4x4(p[t]), _mm512_set1_epi32(offset * in->q8_0.sum[e + t]));
+        acc[t] = step(acc[t], S, dw, in->q8_0.d[e + t]);
+    }
+}
+
 /* Q4_0 (18-byte blocks: half d, 16 bytes of nibbles; byte i holds value i in its low nibble and
  * value i + 16 in its high one): S = sum n*x - 8 * sum x, n the unsigned nibble. */
 INLINE void q4_0_tile(const group *g, const matmul_input *in, const int T) {
@@ -192,13 +203,7 @@ INLINE void q4_0_tile(const group *g, const matmul_input *in, const int T) {
                 p[t][j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), n_lo, xlo[t]),
                                               n_hi, xhi[t]);
         }
-        const __m512 dw = row_scales(g->rows, off);
-        UNROLL
-        for (int t = 0; t < T; t++) {
-            const int64_t e = b * pad + g->t0 + t;
-            const __m512i S = _mm512_sub_epi32(reduce4x4(p[t]), _mm512_set1_epi32(8 * in->q8_0.sum[e]));
-            acc[t] = step(acc[t], S, dw, in->q8_0.d[e]);
-        }
+        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, 8, T);
     }
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
@@ -232,13 +237,7 @@ INLINE void q8_0_tile(const group *g, const matmul_input *in, const int T) {
                 p[t][j] = fold2x8(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wa, x[t]),
                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), wb, x[t]));
         }
-        const __m512 dw = row_scales(g->rows, off);
-        UNROLL
-        for (int t = 0; t < T; t++) {
-            const int64_t e = b * pad + g->t0 + t;
-            const __m512i S = _mm512_sub_epi32(reduce4x4(p[t]), _mm512_set1_epi32(128 * in->q8_0.sum[e]));
-            acc[t] = step(acc[t], S, dw, in->q8_0.d[e]);
-        }
+        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, 128, T);
     }
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
