@@ -76,9 +76,10 @@ bool args_want_help(int argc, char **argv) {
     return false;
 }
 
-bool args_listen(const char *flag, const char *s, char *host, size_t cap, uint16_t *port) {
+bool args_hostport(const char *flag, const char *s, char *host, size_t cap, uint16_t *port) {
     const char *colon = strrchr(s, ':');
     const char *h = s, *h_end = colon;
+    char what[80];
     long long p;
     if (!colon) goto bad;
     if (*s == '[') {
@@ -89,7 +90,8 @@ bool args_listen(const char *flag, const char *s, char *host, size_t cap, uint16
     if (h_end <= h || (size_t)(h_end - h) >= cap) goto bad;
     memcpy(host, h, (size_t)(h_end - h));
     host[h_end - h] = 0;
-    if (!args_long(flag, colon + 1, 0, 65535, &p)) return false;
+    snprintf(what, sizeof what, "%s port", flag);
+    if (!args_long(what, colon + 1, 0, 65535, &p)) return false;
     *port = (uint16_t)p;
     return true;
 bad:

@@ -110,7 +110,7 @@ static int parse(int argc, char **argv, opts *o) {
         case O_DB: o->db = optarg; break;
         case O_KEY: o->key = optarg; break;
         case O_NODE: o->node = optarg; break;
-        case O_LISTEN: ok = args_listen("--listen", optarg, o->host, sizeof o->host, &o->port); break;
+        case O_LISTEN: ok = args_hostport("--listen", optarg, o->host, sizeof o->host, &o->port); break;
         case O_ENDPOINT: o->endpoint = optarg; break;
         case O_TO: o->to = optarg; break;
         case O_ACKS: o->acks = optarg; break;

@@ -20,5 +20,9 @@ int cmd_chain(int argc, char **argv);
 int cmd_channel(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
+int cmd_client(int argc, char **argv);
+int cmd_devnet(int argc, char **argv);
 
 #endif
