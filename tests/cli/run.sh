@@ -455,7 +455,7 @@ t_chain_flow() {
   case $body in *'"code":"bad_json"'*' 400') ;; *) chain_stop; why "bad JSON: $body"; return 1 ;; esac
   body=$(curl -s -w ' %{http_code}' "$CHAIN_URL/v1/account/nonsense")
   case $body in *'"param":"address"'*' 400') ;; *) chain_stop; why "bad address: $body"; return 1 ;; esac
-  chain_stop
+  kill "$CHAIN_PID"; wait "$CHAIN_PID" || why "SIGTERM: chain serve exited $?" || return 1
   v chain verify --db "$d/l.db" && want_rc 0 && want_out "ok: 3 blocks, 2 transactions"
 }
 
