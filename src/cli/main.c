@@ -16,7 +16,9 @@ static const command commands[] = {
     {"proxy", "route requests between client gateways and workers", cmd_proxy},
     {"client", "a local OpenAI API answered by a veil network", cmd_client},
     {"devnet", "a whole network on this machine: proxy, two workers, a gateway", cmd_devnet},
-    {"wallet", "make a wallet key or show its address", cmd_wallet},
+    {"wallet", "make a wallet key, show its address or its balance", cmd_wallet},
+    {"chain", "run the local ledger node, verify it, change its registry", cmd_chain},
+    {"channel", "open, pay through and close payment channels", cmd_channel},
     {"quantize", "convert a model's weight matrices to another type", cmd_quantize},
     {"bench", "measure engine speed; make random-weight models", cmd_bench},
 };

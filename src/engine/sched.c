@@ -1,7 +1,8 @@
 /* Continuous-batching scheduler (sched.h). The engine thread runs `engine_main`: admit waiting
- * requests while KV blocks allow, build one batch (decode tokens first, then prompt chunks),
- * run the forward pass, sample, stream text, retire finished requests. The mutex guards the
- * queue, the live list, flags and statistics; everything else belongs to the engine thread. */
+ * requests while KV blocks allow, build one batch within the token budget (decode tokens and
+ * prompt chunks, with a share kept for prompts: build_batch), run the forward pass, sample,
+ * stream text, retire finished requests. The mutex guards the queue, the live list, flags and
+ * statistics; everything else belongs to the engine thread. */
 #include "engine/sched.h"
 
 #include "base/err.h"
@@ -44,6 +45,7 @@ typedef struct req {
     int slot;                         /* index in running[] */
     double t_submit, ttft;
     bool got_first;
+    uint64_t last_served;             /* the step that last decoded a token of it */
 } req;
 
 struct sched {
@@ -80,7 +82,8 @@ static double now_s(void) {
 }
 
 void sched_config_default(sched_config *c) {
-    *c = (sched_config){.max_batch = 64, .max_running = 64, .max_queue = 256, .prefix_cache = true};
+    *c = (sched_config){.max_batch = 64, .max_running = 64, .max_queue = 256, .prefix_cache = true,
+                        .kv_type = MODEL_KV_F16};
 }
 
 /* ---- request lifetime ------------------------------------------------------------------ */
@@ -257,29 +260,72 @@ static bool take_token(sched *s, req *r, const float *logits) {
     return false;
 }
 
-static void step(sched *s) {
-    int32_t n = 0, V = s->m->hp.n_vocab;
-    /* decode tokens first: one per sequence, so streams keep flowing while prompts prefill */
+/* A running request as a candidate for this step's batch. */
+typedef struct cand {
+    uint64_t key; /* decode: the step it last got a token (least recent first); prefill: 0 */
+    int64_t id;   /* then admission order */
+    int32_t slot;
+} cand;
+
+static int cand_cmp(const void *pa, const void *pb) {
+    const cand *a = pa, *b = pb;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Builds one step's batch within the token budget (max_batch). Decode tokens come first, so
+ * streams keep flowing, but while prompts wait they take at most max_batch - prefill_min
+ * tokens (decoding sequences then take turns: least recently served first), so prompts always
+ * get a share and time to first token stays bounded however many streams decode. Prompt
+ * chunks fill the rest, oldest request first, so prompts complete one after another.
+ * take[slot] gets each running request's token count in the batch. Returns the batch size. */
+static int32_t build_batch(sched *s, int32_t *take) {
+    int32_t n = 0, n_dec = 0, n_pre = 0, V = s->m->hp.n_vocab, budget = s->cfg.max_batch;
+    cand dec[s->n_running > 0 ? s->n_running : 1], pre[s->n_running > 0 ? s->n_running : 1];
+    int64_t waiting = 0;
     for (int32_t i = 0; i < s->n_running; i++) {
         req *r = s->running[i];
-        if (r->state != REQ_DECODE) continue;
-        s->batch[n++] = (model_token){&r->seq, r->tokens[r->n_tokens - 1], r->n_tokens - 1,
-                                      s->logits + (size_t)i * V};
+        take[i] = 0;
+        if (r->state == REQ_DECODE) {
+            dec[n_dec++] = (cand){r->last_served, r->id, i};
+        } else {
+            pre[n_pre++] = (cand){0, r->id, i};
+            waiting += r->n_prompt - r->n_past;
+        }
     }
-    int32_t chunk_of[s->n_running > 0 ? s->n_running : 1];
-    for (int32_t i = 0; i < s->n_running; i++) {
+    int32_t dec_room = budget;
+    if (waiting > 0) {
+        int32_t reserve = waiting < s->cfg.prefill_min ? (int32_t)waiting : s->cfg.prefill_min;
+        dec_room = budget - reserve > 1 ? budget - reserve : 1;
+    }
+    if (n_dec > dec_room) qsort(dec, (size_t)n_dec, sizeof *dec, cand_cmp);
+    for (int32_t k = 0; k < n_dec && k < dec_room; k++) {
+        req *r = s->running[dec[k].slot];
+        r->last_served = s->stats.steps + 1;
+        take[dec[k].slot] = 1;
+        s->batch[n++] = (model_token){&r->seq, r->tokens[r->n_tokens - 1], r->n_tokens - 1,
+                                      s->logits + (size_t)dec[k].slot * V};
+    }
+    qsort(pre, (size_t)n_pre, sizeof *pre, cand_cmp);
+    for (int32_t k = 0; k < n_pre && n < budget; k++) {
+        int32_t i = pre[k].slot;
         req *r = s->running[i];
-        chunk_of[i] = 0;
-        if (r->state != REQ_PREFILL || n >= s->cfg.max_batch) continue;
-        int32_t left = r->n_prompt - r->n_past, room = s->cfg.max_batch - n;
+        int32_t left = r->n_prompt - r->n_past, room = budget - n;
         int32_t c = left < room ? left : room;
-        for (int32_t k = 0; k < c; k++) {
-            int32_t pos = r->n_past + k;
+        for (int32_t j = 0; j < c; j++) {
+            int32_t pos = r->n_past + j;
             bool last = pos == r->n_prompt - 1;
             s->batch[n++] = (model_token){&r->seq, r->tokens[pos], pos, last ? s->logits + (size_t)i * V : NULL};
         }
-        chunk_of[i] = c;
+        take[i] = c;
     }
+    return n;
+}
+
+static void step(sched *s) {
+    int32_t V = s->m->hp.n_vocab;
+    int32_t take[s->n_running > 0 ? s->n_running : 1];
+    int32_t n = build_batch(s, take);
     if (n == 0) return;
     int rc = model_runner_forward(s->runner, s->batch, n);
     pthread_mutex_lock(&s->mu);
@@ -293,17 +339,10 @@ static void step(sched *s) {
             retire(s, r, SCHED_FINISH_STOP, err_msg());
             continue;
         }
-        if (r->state == REQ_DECODE) {
-            r->n_past++;
-        } else {
-            r->n_past += chunk_of[i];
-            if (r->n_past < r->n_prompt) {
-                register_blocks(s, r);
-                continue;
-            }
-        }
+        if (!take[i]) continue;
+        r->n_past += take[i];
         register_blocks(s, r);
-        take_token(s, r, s->logits + (size_t)i * V);
+        if (r->state == REQ_DECODE || r->n_past == r->n_prompt) take_token(s, r, s->logits + (size_t)i * V);
     }
 }
 
@@ -385,11 +424,13 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
     if (s->cfg.max_batch <= 0) s->cfg.max_batch = 64;
     if (s->cfg.max_running <= 0) s->cfg.max_running = 64;
     if (s->cfg.max_running > s->cfg.max_batch) s->cfg.max_running = s->cfg.max_batch;
+    if (s->cfg.prefill_min <= 0 || s->cfg.prefill_min > s->cfg.max_batch)
+        s->cfg.prefill_min = s->cfg.max_batch / 2 > 0 ? s->cfg.max_batch / 2 : 1;
     if (s->cfg.max_queue < 0) s->cfg.max_queue = 0;
     s->n_ctx = s->cfg.n_ctx > 0 ? s->cfg.n_ctx : m->hp.n_ctx_train;
-    size_t block_bytes = model_kv_block_bytes(m), bytes = s->cfg.kv_bytes;
+    size_t block_bytes = model_kv_block_bytes(m, s->cfg.kv_type), bytes = s->cfg.kv_bytes;
     if (!bytes) {
-        bytes = (size_t)s->cfg.max_running * model_seq_bytes(m, s->n_ctx);
+        bytes = (size_t)s->cfg.max_running * model_seq_bytes(m, s->n_ctx, s->cfg.kv_type);
         if (bytes > ((size_t)1 << 30)) bytes = (size_t)1 << 30;
     }
     int32_t n_blocks = (int32_t)(bytes / block_bytes);
@@ -397,9 +438,10 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
         err_set("--kv-mem %zu bytes is less than one KV block (%zu bytes)", bytes, block_bytes);
         goto fail;
     }
-    s->kv = kvcache_new(m, n_blocks);
+    s->kv = kvcache_new(m, s->cfg.device, n_blocks, s->cfg.kv_type);
     if (!s->kv) goto fail;
-    s->runner = model_runner_new(m, s->cfg.max_batch, s->cfg.n_threads);
+    s->runner = s->cfg.device ? device_runner_new(s->cfg.device, s->cfg.max_batch)
+                              : model_runner_new(m, s->cfg.max_batch, s->cfg.n_threads);
     if (!s->runner) goto fail;
     s->logits = malloc((size_t)s->cfg.max_running * (size_t)m->hp.n_vocab * sizeof(float));
     s->batch = malloc((size_t)s->cfg.max_batch * sizeof *s->batch);
@@ -554,7 +596,7 @@ void sched_cancel(sched *s, int64_t id) {
 }
 
 void sched_stats_get(sched *s, sched_stats *out) {
-    size_t block_bytes = model_kv_block_bytes(s->m);
+    size_t block_bytes = model_kv_block_bytes(s->m, s->cfg.kv_type);
     pthread_mutex_lock(&s->mu);
     *out = s->stats;
     pthread_mutex_unlock(&s->mu);

@@ -1,9 +1,10 @@
 /* The serving scheduler: continuous batching of many generation requests over one model.
  *
- * One engine thread owns the model runner. Each step it builds one batch from every running
- * sequence — one token for each sequence that is decoding, plus chunks of prompts being
- * prefilled (at most `max_batch` tokens in all) — runs one forward pass, samples, and hands
- * each request its new text. Requests join and leave between steps. KV memory comes from a
+ * One engine thread owns the model runner. Each step it builds one batch of at most `max_batch`
+ * tokens — one token for each sequence that is decoding, plus chunks of prompts being
+ * prefilled; while prompts wait, at least `prefill_min` of the tokens go to them (oldest
+ * first) and decoding sequences take turns in the rest — runs one forward pass, samples, and
+ * hands each request its new text. Requests join and leave between steps. KV memory comes from a
  * paged pool with a byte budget; a request whose KV does not fit waits in a bounded queue.
  * Full KV blocks of finished prompts stay in a prefix cache (LRU), so a prompt that starts
  * with the same tokens reuses them instead of recomputing; results are identical either way.
@@ -19,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/device.h"
+#include "model/forward.h"
 #include "model/model.h"
 #include "model/sampler.h"
 #include "model/tokenizer.h"
@@ -27,12 +30,17 @@ typedef struct sched sched;
 
 typedef struct sched_config {
     int32_t max_batch;      /* tokens per forward pass (decode + prefill chunks); default 64 */
+    int32_t prefill_min;    /* tokens of a step kept for prompt chunks while prompts wait
+                               (decoding streams take turns in the rest); 0 = max_batch / 2 */
     int32_t max_running;    /* sequences decoding at once; default 64 */
     int32_t max_queue;      /* requests waiting for KV memory; beyond: sched_submit fails */
     int32_t n_ctx;          /* per-sequence context limit; 0 = the model's */
     size_t kv_bytes;        /* KV pool budget; 0 = enough for max_running full contexts, capped at 1 GiB */
     int n_threads;          /* 0 = one per CPU */
+    device *device;         /* where the forward pass runs (it must outlive the scheduler);
+                             * NULL = the CPU with n_threads */
     bool prefix_cache;      /* default true */
+    model_kv_type kv_type;  /* element type of the KV cache; default MODEL_KV_F16 */
 } sched_config;
 
 void sched_config_default(sched_config *c);

@@ -3,12 +3,14 @@
  * attention over the cache → output projection → residual → RMSNorm → SwiGLU FFN → residual,
  * then the final norm and the classifier for the tokens that want logits.
  *
- * Activations are F32. Matrix products go through tensor/matmul (kernels chosen there), split
- * by rows across the thread pool; attention is split by (token, head). The elementwise steps
- * run on the calling thread: they are a few percent of the work. */
+ * Activations are F32; the KV cache F32 or F16 (model_kv_type). Matrix products go through
+ * tensor/matmul (kernels chosen there), split by rows across the thread pool; attention
+ * (model/attention.h, kernels chosen with matmul's) by (token, head), in runs of equal cost.
+ * The elementwise steps run on the calling thread: they are a few percent of the work. */
 #include "model/forward.h"
 
 #include "base/err.h"
+#include "model/attention.h"
 #include "tensor/matmul.h"
 #include "tensor/threadpool.h"
 
@@ -17,10 +19,15 @@
 #include <string.h>
 #include <time.h>
 
+/* Layout: [n_blocks][n_layer][n_head_kv][MODEL_KV_BLOCK][head_dim] elements, so the rows one
+ * (layer, head) of a block holds are consecutive (attention.h's layout). */
 struct model_kv {
-    int32_t n_blocks, n_layer;
-    int64_t kv_dim;
-    float *k, *v; /* [n_blocks][n_layer][MODEL_KV_BLOCK][kv_dim] */
+    int32_t n_blocks, n_layer, n_head_kv, head_dim;
+    model_kv_type type;
+    size_t block_elems;  /* elements of one block: all layers and heads */
+    void *k, *v;
+    const model_backend *be; /* another device's store (k, v NULL); forward.h */
+    void *impl;
 };
 
 struct model_runner {
@@ -31,12 +38,15 @@ struct model_runner {
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *logit_in;
     float *rope_cs;      /* [max_batch][rope_dim/2][2]: cos, sin of this batch's positions */
     double *rope_freq;   /* [rope_dim/2] */
-    float *scores;       /* [n_threads][max positions seen] */
+    float *scores;       /* [n_threads][scores_cap]: attention scratch */
+    int64_t *att_split;  /* [n_threads + 1]: each thread's (token, head) pairs, by cost */
     void *mm_scratch;    /* a matmul_input for max_batch rows of the widest product input */
     size_t mm_scratch_size;
-    int32_t scores_cap;  /* per thread */
+    size_t scores_cap;   /* per thread */
     model_profile *prof;
     double prof_t;       /* start of the current op */
+    const model_backend *be; /* another device's runner (nothing above allocated); forward.h */
+    void *impl;
 };
 
 /* ---- profiling ---------------------------------------------------------------------- */
@@ -65,31 +75,46 @@ static void prof_mark(model_runner *r, int op) {
 
 /* ---- KV storage and sequences ----------------------------------------------------- */
 
-size_t model_kv_block_bytes(const model *m) {
-    return 2 * (size_t)m->hp.n_layer * MODEL_KV_BLOCK * (size_t)m->hp.n_head_kv *
-           (size_t)m->hp.head_dim * sizeof(float);
+const char *model_kv_type_name(model_kv_type t) { return t == MODEL_KV_F16 ? "f16" : "f32"; }
+
+int model_kv_type_parse(const char *name, model_kv_type *out) {
+    if (strcmp(name, "f32") == 0) *out = MODEL_KV_F32;
+    else if (strcmp(name, "f16") == 0) *out = MODEL_KV_F16;
+    else return err_set("unknown KV cache type '%s' (f32 or f16)", name);
+    return 0;
 }
 
-model_kv *model_kv_new(const model *m, int32_t n_blocks) {
+static size_t kv_elem_size(model_kv_type t) { return t == MODEL_KV_F16 ? sizeof(uint16_t) : sizeof(float); }
+
+size_t model_kv_block_bytes(const model *m, model_kv_type type) {
+    return 2 * (size_t)m->hp.n_layer * MODEL_KV_BLOCK * (size_t)m->hp.n_head_kv *
+           (size_t)m->hp.head_dim * kv_elem_size(type);
+}
+
+model_kv *model_kv_new(const model *m, int32_t n_blocks, model_kv_type type) {
     model_kv *kv = calloc(1, sizeof *kv);
     if (!kv || n_blocks <= 0) goto fail;
     kv->n_blocks = n_blocks;
     kv->n_layer = m->hp.n_layer;
-    kv->kv_dim = (int64_t)m->hp.n_head_kv * m->hp.head_dim;
-    size_t n = (size_t)n_blocks * (size_t)kv->n_layer * MODEL_KV_BLOCK * (size_t)kv->kv_dim;
-    kv->k = malloc(n * sizeof(float));
-    kv->v = malloc(n * sizeof(float));
+    kv->n_head_kv = m->hp.n_head_kv;
+    kv->head_dim = m->hp.head_dim;
+    kv->type = type;
+    kv->block_elems = (size_t)kv->n_layer * (size_t)kv->n_head_kv * MODEL_KV_BLOCK * (size_t)kv->head_dim;
+    size_t bytes = (size_t)n_blocks * kv->block_elems * kv_elem_size(type);
+    kv->k = malloc(bytes);
+    kv->v = malloc(bytes);
     if (!kv->k || !kv->v) goto fail;
     return kv;
 fail:
     model_kv_free(kv);
     err_set("out of memory for %d KV blocks (%zu bytes)", n_blocks,
-            (size_t)n_blocks * model_kv_block_bytes(m));
+            (size_t)n_blocks * model_kv_block_bytes(m, type));
     return NULL;
 }
 
 void model_kv_free(model_kv *kv) {
     if (!kv) return;
+    if (kv->be) kv->be->kv_free(kv->impl);
     free(kv->k);
     free(kv->v);
     free(kv);
@@ -97,30 +122,45 @@ void model_kv_free(model_kv *kv) {
 
 int32_t model_kv_n_blocks(const model_kv *kv) { return kv->n_blocks; }
 
-size_t model_seq_bytes(const model *m, int32_t n_ctx) {
-    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
-    return (size_t)((n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK) * model_kv_block_bytes(m);
-}
+void *model_kv_impl(const model_kv *kv) { return kv->impl; }
 
-model_seq *model_seq_new(const model *m, int32_t n_ctx) {
-    model_seq *s = calloc(1, sizeof *s);
-    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
-    int32_t n_blocks = (n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK;
-    if (!s) goto oom;
-    s->n_ctx = n_ctx;
-    s->blocks = malloc((size_t)n_blocks * sizeof *s->blocks);
-    if (!s->blocks) goto oom;
-    s->own_kv = s->kv = model_kv_new(m, n_blocks);
-    if (!s->kv) {
-        model_seq_free(s);
+model_kv *model_kv_wrap(const model *m, int32_t n_blocks, const model_backend *b, void *impl) {
+    model_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) {
+        b->kv_free(impl);
+        err_set("out of memory");
         return NULL;
     }
-    for (int32_t i = 0; i < n_blocks; i++) s->blocks[i] = i;
+    *kv = (model_kv){.n_blocks = n_blocks, .n_layer = m->hp.n_layer, .n_head_kv = m->hp.n_head_kv,
+                     .head_dim = m->hp.head_dim, .type = MODEL_KV_F32, .be = b, .impl = impl};
+    return kv;
+}
+
+size_t model_seq_bytes(const model *m, int32_t n_ctx, model_kv_type type) {
+    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
+    return (size_t)((n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK) * model_kv_block_bytes(m, type);
+}
+
+model_seq *model_seq_own(model_kv *kv, int32_t n_ctx) {
+    model_seq *s = kv ? calloc(1, sizeof *s) : NULL;
+    if (!kv) return NULL;
+    if (!s || n_ctx <= 0 || n_ctx > kv->n_blocks * MODEL_KV_BLOCK) goto fail;
+    s->n_ctx = n_ctx;
+    s->blocks = malloc((size_t)kv->n_blocks * sizeof *s->blocks);
+    if (!s->blocks) goto fail;
+    s->own_kv = s->kv = kv;
+    for (int32_t i = 0; i < kv->n_blocks; i++) s->blocks[i] = i;
     return s;
-oom:
-    model_seq_free(s);
+fail:
+    free(s);
+    model_kv_free(kv);
     err_set("out of memory for a sequence of %d positions", n_ctx);
     return NULL;
+}
+
+model_seq *model_seq_new(const model *m, int32_t n_ctx, model_kv_type type) {
+    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
+    return model_seq_own(model_kv_new(m, (n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK, type), n_ctx);
 }
 
 void model_seq_free(model_seq *s) {
@@ -132,14 +172,28 @@ void model_seq_free(model_seq *s) {
 
 int32_t model_seq_capacity(const model_seq *s) { return s->n_ctx; }
 
-static float *kv_at(const model_seq *s, float *base, int il, int32_t pos) {
+/* The view attention.h's kernels take of a sequence's rows of one (layer, KV head). */
+static attn_kv seq_view(const model_seq *s, int il, int32_t kv_head) {
     const model_kv *kv = s->kv;
-    size_t block = (size_t)s->blocks[pos / MODEL_KV_BLOCK];
-    return base + ((block * (size_t)kv->n_layer + (size_t)il) * MODEL_KV_BLOCK +
-                   (size_t)(pos % MODEL_KV_BLOCK)) * (size_t)kv->kv_dim;
+    return (attn_kv){kv->k, kv->v, kv->type == MODEL_KV_F16 ? ATTN_F16 : ATTN_F32, s->blocks,
+                     kv->block_elems,
+                     ((size_t)il * (size_t)kv->n_head_kv + (size_t)kv_head) * MODEL_KV_BLOCK *
+                         (size_t)kv->head_dim};
 }
-static float *seq_k(const model_seq *s, int il, int32_t pos) { return kv_at(s, s->kv->k, il, pos); }
-static float *seq_v(const model_seq *s, int il, int32_t pos) { return kv_at(s, s->kv->v, il, pos); }
+
+/* Writes the K and V rows (n_head_kv heads each) of the token at pos into its cache. */
+static void seq_store(const model_seq *s, int il, int32_t pos, const float *k, const float *v) {
+    const model_kv *kv = s->kv;
+    size_t es = kv_elem_size(kv->type), hd = (size_t)kv->head_dim;
+    for (int32_t h = 0; h < kv->n_head_kv; h++) {
+        attn_kv view = seq_view(s, il, h);
+        size_t e = (size_t)s->blocks[pos / MODEL_KV_BLOCK] * view.block_elems + view.off +
+                   (size_t)(pos % MODEL_KV_BLOCK) * hd;
+        enum attn_type t = view.type;
+        attention_store((char *)kv->k + e * es, t, k + (size_t)h * hd, kv->head_dim);
+        attention_store((char *)kv->v + e * es, t, v + (size_t)h * hd, kv->head_dim);
+    }
+}
 
 /* ---- runner ------------------------------------------------------------------------- */
 
@@ -186,6 +240,8 @@ model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads)
         model_runner_free(r);
         return NULL;
     }
+    r->att_split = malloc(((size_t)tpool_size(r->pool) + 1) * sizeof *r->att_split);
+    if (!r->att_split) goto oom;
     return r;
 oom:
     model_runner_free(r);
@@ -193,8 +249,23 @@ oom:
     return NULL;
 }
 
+model_runner *model_runner_wrap(const model *m, int32_t max_batch, const model_backend *b, void *impl) {
+    model_runner *r = calloc(1, sizeof *r);
+    if (!r) {
+        b->runner_free(impl);
+        err_set("out of memory");
+        return NULL;
+    }
+    r->m = m;
+    r->max_batch = max_batch;
+    r->be = b;
+    r->impl = impl;
+    return r;
+}
+
 void model_runner_free(model_runner *r) {
     if (!r) return;
+    if (r->be) r->be->runner_free(r->impl);
     if (r->pool) tpool_free(r->pool);
     free(r->x);
     free(r->xn);
@@ -208,6 +279,7 @@ void model_runner_free(model_runner *r) {
     free(r->rope_cs);
     free(r->rope_freq);
     free(r->scores);
+    free(r->att_split);
     free(r->mm_scratch);
     free(r);
 }
@@ -256,43 +328,43 @@ typedef struct att_job {
     int il;
 } att_job;
 
-/* Causal attention for each (token, head) pair, pairs split across the threads. */
+/* Causal attention for each (token, head) pair; each thread takes the consecutive pairs
+ * att_plan gave it. */
 static void att_worker(void *arg, int ith, int nth) {
+    (void)nth;
     const att_job *j = arg;
     model_runner *r = j->r;
     const model_hparams *hp = &r->m->hp;
     int32_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
     float scale = 1.0f / sqrtf((float)hd);
     float *s = r->scores + (size_t)ith * r->scores_cap;
-    int64_t pairs = (int64_t)j->n * hp->n_head;
-    for (int64_t pi = pairs * ith / nth; pi < pairs * (ith + 1) / nth; pi++) {
+    for (int64_t pi = r->att_split[ith]; pi < r->att_split[ith + 1]; pi++) {
         int32_t t = (int32_t)(pi / hp->n_head), h = (int32_t)(pi % hp->n_head);
-        const model_seq *seq = j->batch[t].seq;
-        int32_t n_pos = j->batch[t].pos + 1;
-        const float *q = r->q + (size_t)t * r->q_dim + (size_t)h * hd;
-        int64_t koff = (int64_t)(h / group) * hd;
-        float max = -INFINITY;
-        for (int32_t p = 0; p < n_pos; p++) {
-            const float *k = seq_k(seq, j->il, p) + koff;
-            float dot = 0;
-            for (int32_t i = 0; i < hd; i++) dot += q[i] * k[i];
-            s[p] = dot * scale;
-            if (s[p] > max) max = s[p];
-        }
-        double sum = 0;
-        for (int32_t p = 0; p < n_pos; p++) {
-            s[p] = expf(s[p] - max);
-            sum += s[p];
-        }
-        float inv = (float)(1.0 / sum);
-        float *out = r->att + (size_t)t * r->q_dim + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int32_t p = 0; p < n_pos; p++) {
-            const float *v = seq_v(seq, j->il, p) + koff;
-            float w = s[p] * inv;
-            for (int32_t i = 0; i < hd; i++) out[i] += w * v[i];
-        }
+        attn_kv kv = seq_view(j->batch[t].seq, j->il, h / group);
+        size_t at = (size_t)t * r->q_dim + (size_t)h * hd;
+        attention_head(&kv, hd, r->q + at, j->batch[t].pos + 1, scale, s, r->att + at);
     }
+}
+
+/* A pair's cost, in position-units: its positions plus a fixed part (the query, the output). */
+#define ATT_PAIR_FIXED 16
+
+/* Splits the batch's (token, head) pairs into one consecutive run per thread of about equal
+ * cost: a token's cost grows with its position, and a step mixes short prompt positions with
+ * long-running sequences. The split depends only on the batch, never on timing. */
+static void att_plan(model_runner *r, const model_token *batch, int32_t n) {
+    const int nth = tpool_size(r->pool);
+    const int32_t heads = r->m->hp.n_head;
+    int64_t total = 0, acc = 0;
+    for (int32_t t = 0; t < n; t++) total += (int64_t)heads * (batch[t].pos + 1 + ATT_PAIR_FIXED);
+    int i = 1;
+    r->att_split[0] = 0;
+    for (int32_t t = 0; t < n; t++) {
+        int64_t c = batch[t].pos + 1 + ATT_PAIR_FIXED;
+        for (int32_t h = 0; h < heads; h++, acc += c)
+            while (i < nth && acc >= total * i / nth) r->att_split[i++] = (int64_t)t * heads + h;
+    }
+    while (i <= nth) r->att_split[i++] = (int64_t)n * heads;
 }
 
 /* ---- elementwise steps -------------------------------------------------------------- */
@@ -347,8 +419,7 @@ static void layer_forward(model_runner *r, int il, const model_token *batch, int
             if (l->k_norm) rmsnorm(k, k, l->k_norm, hd, hp->rms_eps);
             rope(k, hp, cs);
         }
-        memcpy(seq_k(batch[t].seq, il, batch[t].pos), r->k + t * r->kv_dim, (size_t)r->kv_dim * sizeof(float));
-        memcpy(seq_v(batch[t].seq, il, batch[t].pos), r->v + t * r->kv_dim, (size_t)r->kv_dim * sizeof(float));
+        seq_store(batch[t].seq, il, batch[t].pos, r->k + t * r->kv_dim, r->v + t * r->kv_dim);
     }
     prof_mark(r, PROF_ROPE_KV);
     att_job aj = {r, batch, n, il};
@@ -386,14 +457,17 @@ static int check_batch(model_runner *r, const model_token *batch, int32_t n) {
             b->seq->blocks[b->pos / MODEL_KV_BLOCK] >= b->seq->kv->n_blocks)
             return err_set("context full: position %d is outside the context of %d", b->pos,
                            b->seq->n_ctx);
+        if (b->seq->kv->be != r->be)
+            return err_set("forward: token %d's sequence keeps its KV on %s, the runner is on %s", t,
+                           b->seq->kv->be ? b->seq->kv->be->name : "cpu", r->be ? r->be->name : "cpu");
         if (b->pos + 1 > max_pos) max_pos = b->pos + 1;
     }
-    if (max_pos > r->scores_cap) {
+    if (!r->be && attention_scratch(max_pos) > r->scores_cap) {
         int nth = tpool_size(r->pool);
-        float *s = realloc(r->scores, (size_t)nth * (size_t)max_pos * sizeof *s);
+        float *s = realloc(r->scores, (size_t)nth * attention_scratch(max_pos) * sizeof *s);
         if (!s) return err_set("out of memory for attention scores");
         r->scores = s;
-        r->scores_cap = max_pos;
+        r->scores_cap = attention_scratch(max_pos);
     }
     return 0;
 }
@@ -403,6 +477,8 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
     const model_hparams *hp = &m->hp;
     int64_t d = hp->n_embd;
     if (check_batch(r, batch, n)) return -1;
+    if (r->be) return r->be->forward(r->impl, batch, n);
+    att_plan(r, batch, n);
     prof_mark(r, -1);
     for (int32_t t = 0; t < n; t++) {
         matmul_get_row(m->tok_embd.type, m->tok_embd.data, d, batch[t].token, r->x + t * d);
@@ -438,28 +514,41 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
 
 /* ---- single sequence ------------------------------------------------------------------ */
 
-/* Tokens per batch of a prompt: bounds scratch memory; products are matrix x matrix. */
+/* Tokens per batch of a prompt on the CPU: bounds scratch memory; products are matrix x
+ * matrix. */
 #define CTX_BATCH 64
 
 struct model_ctx {
     model_seq *seq;
     model_runner *runner;
-    model_token batch[CTX_BATCH];
+    model_token *batch; /* [runner's max_batch] */
 };
 
-model_ctx *model_ctx_new_threads(const model *m, int32_t n_ctx, int n_threads) {
+model_ctx *model_ctx_wrap(model_seq *seq, model_runner *runner) {
     model_ctx *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (c) {
+        c->seq = seq;
+        c->runner = runner;
+        c->batch = malloc((size_t)model_runner_max_batch(runner) * sizeof *c->batch);
+    }
+    if (!c || !c->batch) {
+        free(c);
+        model_seq_free(seq);
+        model_runner_free(runner);
         err_set("out of memory");
         return NULL;
     }
-    c->seq = model_seq_new(m, n_ctx);
-    if (c->seq) c->runner = model_runner_new(m, CTX_BATCH, n_threads);
-    if (!c->runner) {
-        model_ctx_free(c);
+    return c;
+}
+
+model_ctx *model_ctx_new_threads(const model *m, int32_t n_ctx, int n_threads) {
+    model_seq *seq = model_seq_new(m, n_ctx, MODEL_KV_F32);
+    model_runner *r = seq ? model_runner_new(m, CTX_BATCH, n_threads) : NULL;
+    if (!r) {
+        model_seq_free(seq);
         return NULL;
     }
-    return c;
+    return model_ctx_wrap(seq, r);
 }
 
 model_ctx *model_ctx_new(const model *m, int32_t n_ctx) { return model_ctx_new_threads(m, n_ctx, 0); }
@@ -468,6 +557,7 @@ void model_ctx_free(model_ctx *c) {
     if (!c) return;
     model_runner_free(c->runner);
     model_seq_free(c->seq);
+    free(c->batch);
     free(c);
 }
 
@@ -480,8 +570,9 @@ int model_forward(model_ctx *c, const int32_t *tokens, int32_t n_tok, int32_t po
     if (pos0 < 0 || pos0 > c->seq->n_ctx - n_tok)
         return err_set("context full: %d tokens at position %d exceed the context of %d", n_tok,
                        pos0, c->seq->n_ctx);
-    for (int32_t done = 0; done < n_tok; done += CTX_BATCH) {
-        int32_t n = n_tok - done < CTX_BATCH ? n_tok - done : CTX_BATCH;
+    const int32_t max_batch = c->runner->max_batch;
+    for (int32_t done = 0; done < n_tok; done += max_batch) {
+        int32_t n = n_tok - done < max_batch ? n_tok - done : max_batch;
         for (int32_t t = 0; t < n; t++) {
             int32_t i = done + t;
             float *out = all_logits ? logits + (size_t)i * n_vocab : i == n_tok - 1 ? logits : NULL;

@@ -181,7 +181,7 @@ TEST(bench_model_figures) {
     want -= emb->nbytes - qtype_row_size(emb->type, emb->ne[0]);
     CHECK_EQ_INT(r.bytes_per_token, want);
     CHECK_EQ_INT(bench_bytes_per_token(m), want);
-    CHECK_EQ_INT(r.kv_bytes, model_seq_bytes(m, 70) + 3 * model_seq_bytes(m, 8));
+    CHECK_EQ_INT(r.kv_bytes, model_seq_bytes(m, 70, MODEL_KV_F32) + 3 * model_seq_bytes(m, 8, MODEL_KV_F32));
     CHECK_EQ_STR(bench_weight_type(m), "Q8_0");
     /* no profile asked: none recorded */
     CHECK(r.pp_prof_tokens == 0 && r.tg_prof.seconds[PROF_QKV] == 0);
@@ -404,7 +404,7 @@ TEST(bench_weights_stay_mapped) {
     float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
     CHECK(c && logits && model_forward(c, ids, n_ctx, 0, logits, false) == 0);
     uint64_t grown = rss_now() - before, file = gguf_file_size(m->file);
-    uint64_t limit = file + model_seq_bytes(m, n_ctx) + (64u << 20);
+    uint64_t limit = file + model_seq_bytes(m, n_ctx, MODEL_KV_F32) + (64u << 20);
     CHECK_MSG(grown <= limit, "RSS grew by %llu bytes; file %llu, limit %llu",
               (unsigned long long)grown, (unsigned long long)file, (unsigned long long)limit);
     /* and the weights were really read: the file's pages are resident */

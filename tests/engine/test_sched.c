@@ -8,7 +8,9 @@
 #include "engine/kvcache.h"
 #include "engine/sched.h"
 
+#include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -21,6 +23,9 @@ typedef struct collector {
     bool done, error;
     sched_event fin;
     bool gated; /* the engine thread waits in the callback until the test opens the gate */
+    _Atomic int *counter; /* NULL, or a count of text events this collector adds to */
+    int counter_at_first; /* *watch when this collector's first text event came */
+    _Atomic int *watch;
 } collector;
 
 static void collector_init(collector *c) {
@@ -33,6 +38,8 @@ static void on_event(void *ud, const sched_event *ev) {
     collector *c = ud;
     pthread_mutex_lock(&c->mu);
     if (ev->kind == SCHED_TEXT) {
+        if (c->counter) atomic_fetch_add(c->counter, 1);
+        if (c->watch && c->n_text_events == 0) c->counter_at_first = atomic_load(c->watch);
         if (c->len + ev->text_len < sizeof c->text) {
             memcpy(c->text + c->len, ev->text, ev->text_len);
             c->len += ev->text_len;
@@ -125,7 +132,24 @@ static void params(sched_params *p, uint64_t seed, int max_tokens) {
     p->top_logprobs = -1;
 }
 
-TEST(sched_concurrent_requests_match_alone) {
+/* Submits the request alone to a fresh scheduler with cfg and collects its text. */
+static void alone_in_sched(fixture *f, const sched_config *cfg, const char *prompt,
+                           const sched_params *p, collector *out) {
+    sched *s = sched_new(f->m, f->tok, cfg);
+    int32_t n;
+    int32_t *ids = encode(f, prompt, &n);
+    collector_init(out);
+    CHECK(s && sched_submit(s, ids, n, p, on_event, out) > 0);
+    CHECK(wait_done(out));
+    free(ids);
+    sched_free(s);
+}
+
+/* N requests at once with fewer step slots than tokens and fewer running slots than requests
+ * (prefill chunked and mixed with decoding, some requests queued) each get the text they get
+ * alone: from generate() with an F32 cache (the same numbers as `veil run`), from a scheduler
+ * running only that request with an F16 cache. */
+static void concurrent_vs_alone(model_kv_type kv_type) {
     fixture f;
     if (!fixture_open(&f)) return;
     enum { N = 12 };
@@ -135,6 +159,7 @@ TEST(sched_concurrent_requests_match_alone) {
     cfg.max_batch = 16; /* fewer slots than tokens: prefill is chunked and interleaved */
     cfg.max_running = 8; /* more requests than slots: some wait in the queue */
     cfg.n_ctx = 256;
+    cfg.kv_type = kv_type;
     sched *s = sched_new(f.m, f.tok, &cfg);
     CHECK(s != NULL);
     static collector got[N], want[N];
@@ -149,10 +174,11 @@ TEST(sched_concurrent_requests_match_alone) {
     }
     for (int i = 0; i < N; i++) {
         CHECK(wait_done(&got[i]));
-        alone(&f, prompts[i % 4], &p[i].sampling, 40 + i, &want[i]);
+        if (kv_type == MODEL_KV_F32) alone(&f, prompts[i % 4], &p[i].sampling, 40 + i, &want[i]);
+        else alone_in_sched(&f, &cfg, prompts[i % 4], &p[i], &want[i]);
         CHECK_MSG(got[i].len == want[i].len && memcmp(got[i].text, want[i].text, got[i].len) == 0,
-                  "request %d: batched '%.*s' vs alone '%.*s'", i, (int)got[i].len, got[i].text,
-                  (int)want[i].len, want[i].text);
+                  "%s request %d: batched '%.*s' vs alone '%.*s'", model_kv_type_name(kv_type), i,
+                  (int)got[i].len, got[i].text, (int)want[i].len, want[i].text);
         CHECK(got[i].fin.kind == SCHED_DONE);
         CHECK(got[i].fin.completion_tokens >= 1 && got[i].fin.completion_tokens <= 40 + i);
     }
@@ -165,6 +191,9 @@ TEST(sched_concurrent_requests_match_alone) {
     sched_free(s);
     fixture_close(&f);
 }
+
+TEST(sched_concurrent_requests_match_alone) { concurrent_vs_alone(MODEL_KV_F32); }
+TEST(sched_concurrent_requests_match_alone_f16_kv) { concurrent_vs_alone(MODEL_KV_F16); }
 
 TEST(sched_prefix_cache_reuses_and_agrees) {
     fixture f;
@@ -247,7 +276,7 @@ TEST(sched_rejects_bad_requests_and_full_queue) {
     cfg.n_ctx = 64;
     cfg.max_running = 1;
     cfg.max_queue = 1;
-    cfg.kv_bytes = 4 * model_kv_block_bytes(f.m); /* 64 positions */
+    cfg.kv_bytes = 4 * model_kv_block_bytes(f.m, cfg.kv_type); /* 64 positions */
     sched *s = sched_new(f.m, f.tok, &cfg);
     int32_t ids[80];
     for (int i = 0; i < 80; i++) ids[i] = 300 + i;
@@ -285,6 +314,63 @@ TEST(sched_rejects_bad_requests_and_full_queue) {
     fixture_close(&f);
 }
 
+/* With every running slot decoding, a new prompt still gets prefill_min tokens per step: it
+ * starts streaming after a few steps, not after the decoding streams' many tokens (decode
+ * first would give it one token per step). The decoding streams take turns and all advance. */
+TEST(sched_prompt_share_bounds_first_token) {
+    fixture f;
+    if (!fixture_open(&f)) return;
+    enum { LONG = 7, PROMPT = 40 };
+    sched_config cfg;
+    sched_config_default(&cfg);
+    cfg.max_batch = 8;
+    cfg.max_running = 8;
+    cfg.prefill_min = 4;
+    cfg.n_ctx = 256;
+    sched *s = sched_new(f.m, f.tok, &cfg);
+    CHECK(s != NULL);
+    static _Atomic int decoded;
+    atomic_store(&decoded, 0);
+    static collector longs[LONG];
+    int32_t ids[PROMPT], eos = tok_eos(f.tok);
+    float ban = -INFINITY;
+    int64_t id[LONG];
+    for (int i = 0; i < PROMPT; i++) ids[i] = 300 + i;
+    sched_params p;
+    params(&p, 5, 200);
+    p.top_logprobs = 0; /* an event for every token */
+    p.bias_tokens = &eos;
+    p.logit_bias = &ban;
+    p.n_bias = 1;
+    for (int i = 0; i < LONG; i++) {
+        collector_init(&longs[i]);
+        longs[i].counter = &decoded;
+        id[i] = sched_submit(s, ids + i, 3, &p, on_event, &longs[i]);
+        CHECK(id[i] > 0);
+    }
+    for (int i = 0; i < LONG; i++) CHECK(wait_events(&longs[i], 1));
+    collector late;
+    collector_init(&late);
+    late.watch = &decoded;
+    int before = atomic_load(&decoded);
+    sched_params short_p = p;
+    short_p.max_tokens = 2;
+    CHECK(sched_submit(s, ids, PROMPT, &short_p, on_event, &late) > 0);
+    CHECK(wait_events(&late, 1));
+    /* PROMPT / prefill_min = 10 steps of at most 8 - 4 decode tokens, plus the step that was
+     * running at submission (7); decode first would take 40 steps of 7 */
+    int between = late.counter_at_first - before;
+    CHECK_MSG(between <= 10 * 4 + LONG, "%d tokens decoded before the new prompt's first", between);
+    for (int i = 0; i < LONG; i++) {
+        sched_cancel(s, id[i]);
+        CHECK(wait_done(&longs[i]));
+        CHECK(longs[i].n_text_events > 1);
+    }
+    CHECK(wait_done(&late));
+    sched_free(s);
+    fixture_close(&f);
+}
+
 TEST(sched_logprobs_events) {
     fixture f;
     if (!fixture_open(&f)) return;
@@ -307,7 +393,7 @@ TEST(sched_logprobs_events) {
 TEST(kvcache_lru_and_verified_lookup) {
     fixture f;
     if (!fixture_open(&f)) return;
-    kvcache *c = kvcache_new(f.m, 3);
+    kvcache *c = kvcache_new(f.m, NULL, 3, MODEL_KV_F32);
     int32_t t1[MODEL_KV_BLOCK], t2[MODEL_KV_BLOCK];
     for (int i = 0; i < MODEL_KV_BLOCK; i++) t1[i] = i, t2[i] = 100 + i;
     int32_t a = kvcache_alloc(c), b = kvcache_alloc(c), d = kvcache_alloc(c);

@@ -1,0 +1,60 @@
+/* Causal attention of one query head over one sequence's cached keys and values — the inner
+ * loop of the forward pass — and the conversion of new K/V rows into the cache's element type.
+ *
+ * Two kernel sets, chosen at run time with the matrix kernels (tensor/matmul.h): when
+ * matmul_backend() is MATMUL_AVX2 (the CPU has AVX2, FMA and F16C) the AVX2 kernels of
+ * attention_avx2.c run, else the portable ones of attention.c (the reference). VEIL_KERNELS=
+ * scalar and matmul_set_backend() so switch both at once.
+ *
+ * Cache layout, as the kernels see it: positions come in blocks of ATTN_BLOCK rows; a block
+ * table maps block i of a sequence (positions [i * ATTN_BLOCK, (i + 1) * ATTN_BLOCK)) to a
+ * block of storage, and within a block the ATTN_BLOCK rows of one (layer, KV head) are
+ * consecutive, head_dim elements each (F32, or IEEE half precision for ATTN_F16).
+ *
+ * What a kernel computes for a query q of head_dim floats and n_pos positions:
+ *     s_p = scale * dot(q, k_p),  w_p = exp(s_p - max s) / sum_p' exp(s_p' - max s),
+ *     out = sum_p w_p * v_p,
+ * the exponentials' sum in double. The result depends only on (q, the cached rows, n_pos): not
+ * on the batch a token is computed in or on the thread that runs it, so a sequence's outputs
+ * are the same alone and batched. The kernels differ from each other by float rounding. */
+#ifndef VEIL_ATTENTION_H
+#define VEIL_ATTENTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ATTN_BLOCK 16
+
+enum attn_type { ATTN_F32, ATTN_F16 };
+
+/* One sequence's cached K and V rows of one (layer, KV head). */
+typedef struct attn_kv {
+    const void *k, *v;       /* storage: float, or uint16_t halves for ATTN_F16 */
+    enum attn_type type;
+    const int32_t *blocks;   /* block table: storage block of each ATTN_BLOCK positions */
+    size_t block_elems;      /* elements from one storage block to the next */
+    size_t off;              /* elements from a block's start to this (layer, head)'s row 0 */
+} attn_kv;
+
+/* Scratch floats a call with n_pos positions needs (rounded up for whole vectors). */
+size_t attention_scratch(int32_t n_pos);
+
+/* out[0..head_dim) = attention of q over positions [0, n_pos) of kv (n_pos >= 1), with
+ * `scores` as scratch of attention_scratch(n_pos) floats. out must not overlap q. */
+void attention_head(const attn_kv *kv, int32_t head_dim, const float *q, int32_t n_pos,
+                    float scale, float *scores, float *out);
+
+/* Writes n floats into the cache's element type at dst (rounding to nearest even for F16). */
+void attention_store(void *dst, enum attn_type type, const float *src, int32_t n);
+
+/* The kernel sets, for tests that compare them; attention_head picks one. The AVX2 ones must
+ * only be called when matmul_backend_supported(MATMUL_AVX2); attention_avx2_head needs
+ * head_dim % 8 == 0. */
+void attention_scalar_head(const attn_kv *kv, int32_t head_dim, const float *q, int32_t n_pos,
+                           float scale, float *scores, float *out);
+void attention_avx2_head(const attn_kv *kv, int32_t head_dim, const float *q, int32_t n_pos,
+                         float scale, float *scores, float *out);
+void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n);
+
+#endif

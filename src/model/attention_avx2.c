@@ -1,0 +1,193 @@
+/* AVX2 attention kernels (attention.h). The Makefile compiles *_avx2.c with -mavx2 -mfma
+ * -mf16c; attention.c calls these only when the matmul backend is MATMUL_AVX2, which it only
+ * is after the CPU check.
+ *
+ * Per (query, head), with head_dim a multiple of 8:
+ *   scores  each dot product in 8 lanes (element i into lane i % 8, increasing i, fused
+ *           multiply-adds), the lanes summed as ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)) — the
+ *           same order whether 8 rows are reduced together (reduce8) or one alone (reduce1), so
+ *           a score does not depend on where its row falls;
+ *   softmax a vectorised exp (Cephes' range reduction and polynomial, ~2 ulp; results below
+ *           2^-126 become 0), the sum in double;
+ *   output  the normalised weights times V rows, fused multiply-adds in position order, up to
+ *           64 output floats held in registers per pass over the rows. */
+#include "model/attention.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#include <math.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE __m256 load8(const void *base, bool f16, size_t e) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + e)));
+    return _mm256_loadu_ps((const float *)base + e);
+}
+
+/* Lane partial sums of dot(q, row at element e): lane j holds elements j, j + 8, ... */
+INLINE __m256 dot_lanes(const float *q, const void *base, bool f16, size_t e, int32_t hd) {
+    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), load8(base, f16, e));
+    for (int32_t i = 8; i < hd; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(base, f16, e + (size_t)i), acc);
+    return acc;
+}
+
+/* Lane j of the result: the lanes of a[j] summed in the order the header gives. */
+INLINE __m256 reduce8(const __m256 a[8]) {
+    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    __m256 v = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u, v, 0x20), _mm256_permute2f128_ps(u, v, 0x31));
+}
+
+INLINE float reduce1(__m256 a) {
+    __m256 h = _mm256_hadd_ps(a, a);
+    h = _mm256_hadd_ps(h, h);
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+/* e^x per lane (Cephes expf): x clamped to [-88.376, 88], x = n ln2 + r with n = floor(x log2e +
+ * 1/2) and ln2 in two parts, e^r by a degree-7 polynomial, times 2^n built in the exponent
+ * field (n = -127 gives exponent field 0: the result is 0). */
+INLINE __m256 exp8(__m256 x) {
+    /* constants first: min and max return their second operand for NaN, so NaN stays NaN */
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
+    x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
+    __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+static size_t row_elem(const attn_kv *kv, int32_t hd, int32_t p) {
+    return (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off +
+           (size_t)(p % ATTN_BLOCK) * (size_t)hd;
+}
+
+/* s[p] = scale * dot(q, k_p) for p < n_pos; returns the largest. */
+INLINE float scores(const attn_kv *kv, bool f16, int32_t hd, const float *q, int32_t n_pos,
+                    float scale, float *s) {
+    const __m256 vscale = _mm256_set1_ps(scale);
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    float max = -INFINITY;
+    for (int32_t b0 = 0; b0 < n_pos; b0 += ATTN_BLOCK) {
+        size_t e0 = row_elem(kv, hd, b0);
+        int32_t rows = n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK, r = 0;
+        for (; r + 8 <= rows; r += 8) {
+            __m256 d[8];
+            for (int j = 0; j < 8; j++) d[j] = dot_lanes(q, kv->k, f16, e0 + (size_t)(r + j) * hd, hd);
+            __m256 sv = _mm256_mul_ps(reduce8(d), vscale);
+            _mm256_storeu_ps(s + b0 + r, sv);
+            vmax = _mm256_max_ps(vmax, sv);
+        }
+        for (; r < rows; r++) {
+            float x = reduce1(dot_lanes(q, kv->k, f16, e0 + (size_t)r * hd, hd)) * scale;
+            s[b0 + r] = x;
+            if (x > max) max = x;
+        }
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmax);
+    for (int j = 0; j < 8; j++)
+        if (lanes[j] > max) max = lanes[j];
+    return max;
+}
+
+/* s[p] = exp(s[p] - max) / sum over p < n_pos; s holds attention_scratch(n_pos) floats. */
+static void softmax(float *s, int32_t n_pos, float max) {
+    int32_t n8 = (int32_t)attention_scratch(n_pos);
+    for (int32_t p = n_pos; p < n8; p++) s[p] = -INFINITY;
+    const __m256 vmax = _mm256_set1_ps(max), iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    for (int32_t p = 0; p < n8; p += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), vmax));
+        /* lanes past n_pos are exactly 0 */
+        __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)(n_pos - p)), _CMP_LT_OQ);
+        e = _mm256_and_ps(e, live);
+        _mm256_storeu_ps(s + p, e);
+        sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double d[4];
+    _mm256_storeu_pd(d, _mm256_add_pd(sum0, sum1));
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / ((d[0] + d[1]) + (d[2] + d[3]))));
+    for (int32_t p = 0; p < n8; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), inv));
+}
+
+/* out[c0 .. c0 + 8 n_acc) = sum_p w_p v_p[c0 ..]: n_acc accumulators in registers. */
+INLINE void weighted_slice(const attn_kv *kv, bool f16, int32_t hd, const float *w,
+                           int32_t n_pos, int32_t c0, const int n_acc, float *out) {
+    __m256 acc[8];
+    for (int j = 0; j < n_acc; j++) acc[j] = _mm256_setzero_ps();
+    for (int32_t b0 = 0; b0 < n_pos; b0 += ATTN_BLOCK) {
+        size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;
+        int32_t rows = n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK;
+        for (int32_t r = 0; r < rows; r++) {
+            __m256 wv = _mm256_broadcast_ss(w + b0 + r);
+            size_t e = e0 + (size_t)r * hd;
+            for (int j = 0; j < n_acc; j++)
+                acc[j] = _mm256_fmadd_ps(wv, load8(kv->v, f16, e + 8 * (size_t)j), acc[j]);
+        }
+    }
+    for (int j = 0; j < n_acc; j++) _mm256_storeu_ps(out + c0 + 8 * j, acc[j]);
+}
+
+INLINE void weighted_sum(const attn_kv *kv, bool f16, int32_t hd, const float *w, int32_t n_pos,
+                         float *out) {
+    for (int32_t c0 = 0; c0 < hd; c0 += 64) {
+        /* a constant count per case, so each loop is unrolled with its accumulators in registers */
+        switch ((hd - c0 < 64 ? hd - c0 : 64) / 8) {
+        case 1: weighted_slice(kv, f16, hd, w, n_pos, c0, 1, out); break;
+        case 2: weighted_slice(kv, f16, hd, w, n_pos, c0, 2, out); break;
+        case 3: weighted_slice(kv, f16, hd, w, n_pos, c0, 3, out); break;
+        case 4: weighted_slice(kv, f16, hd, w, n_pos, c0, 4, out); break;
+        case 5: weighted_slice(kv, f16, hd, w, n_pos, c0, 5, out); break;
+        case 6: weighted_slice(kv, f16, hd, w, n_pos, c0, 6, out); break;
+        case 7: weighted_slice(kv, f16, hd, w, n_pos, c0, 7, out); break;
+        default: weighted_slice(kv, f16, hd, w, n_pos, c0, 8, out); break;
+        }
+    }
+}
+
+INLINE void head(const attn_kv *kv, bool f16, int32_t hd, const float *q, int32_t n_pos,
+                 float scale, float *s, float *out) {
+    softmax(s, n_pos, scores(kv, f16, hd, q, n_pos, scale, s));
+    weighted_sum(kv, f16, hd, s, n_pos, out);
+}
+
+void attention_avx2_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos,
+                         float scale, float *s, float *out) {
+    if (kv->type == ATTN_F16)
+        head(kv, true, hd, q, n_pos, scale, s, out);
+    else
+        head(kv, false, hd, q, n_pos, scale, s, out);
+}
+
+void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n) {
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(src[i]), _MM_FROUND_TO_NEAREST_INT), 0);
+}
+
+#else /* built without AVX2: attention.c never calls these */
+
+void attention_avx2_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos,
+                         float scale, float *s, float *out) {
+    attention_scalar_head(kv, hd, q, n_pos, scale, s, out);
+}
+
+void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n) {
+    attention_store(dst, ATTN_F16, src, n);
+}
+
+#endif

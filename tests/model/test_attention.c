@@ -1,0 +1,163 @@
+/* The attention kernels (model/attention.h) against a double-precision evaluation of the same
+ * formula over the same cached values: F32 and F16 caches, head sizes the AVX2 kernel takes
+ * (multiples of 8, several 64-float slices) and one it leaves to the scalar kernel, position
+ * counts around the 8-row groups and 16-row blocks, a shuffled block table, and scores from
+ * flat to sharply peaked. Also: the F16 row conversion of both kernel sets agrees bit for bit
+ * with quant_f32_to_f16, and attention_head dispatches on the matmul backend. */
+#include "test.h"
+
+#include "model/attention.h"
+#include "tensor/matmul.h"
+#include "tensor/quant.h"
+#include "tensor/testrand.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define NB 12 /* storage blocks */
+#define NL 2  /* layers */
+#define NH 3  /* KV heads */
+
+typedef struct cache {
+    void *k, *v;
+    int32_t blocks[NB];
+    attn_kv view; /* layer 1, head 2 */
+} cache;
+
+static void cache_fill(cache *c, enum attn_type type, int32_t hd, testrand *g) {
+    size_t es = type == ATTN_F16 ? 2 : 4, block = (size_t)NL * NH * ATTN_BLOCK * (size_t)hd;
+    c->k = malloc(NB * block * es);
+    c->v = malloc(NB * block * es);
+    float row[256];
+    for (size_t r = 0; r < NB * block / (size_t)hd; r++) {
+        for (int32_t i = 0; i < hd; i++) row[i] = testrand_normal(g);
+        attention_store((char *)c->k + r * (size_t)hd * es, type, row, hd);
+        for (int32_t i = 0; i < hd; i++) row[i] = testrand_normal(g);
+        attention_store((char *)c->v + r * (size_t)hd * es, type, row, hd);
+    }
+    /* a sequence's blocks anywhere in storage, in no particular order */
+    for (int i = 0; i < NB; i++) c->blocks[i] = (i * 7 + 3) % NB;
+    c->view = (attn_kv){c->k, c->v, type, c->blocks, block, ((size_t)1 * NH + 2) * ATTN_BLOCK * (size_t)hd};
+}
+
+static void cache_free(cache *c) {
+    free(c->k);
+    free(c->v);
+}
+
+static double cached(const attn_kv *kv, const void *base, int32_t hd, int32_t p, int32_t i) {
+    size_t e = (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off +
+               (size_t)(p % ATTN_BLOCK) * (size_t)hd + (size_t)i;
+    return kv->type == ATTN_F16 ? quant_f16_to_f32(((const uint16_t *)base)[e]) : ((const float *)base)[e];
+}
+
+static void reference(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos, float scale,
+                      double *out) {
+    double s[NB * ATTN_BLOCK], max = -INFINITY, sum = 0;
+    for (int32_t p = 0; p < n_pos; p++) {
+        double d = 0;
+        for (int32_t i = 0; i < hd; i++) d += (double)q[i] * cached(kv, kv->k, hd, p, i);
+        s[p] = d * scale;
+        if (s[p] > max) max = s[p];
+    }
+    for (int32_t p = 0; p < n_pos; p++) sum += s[p] = exp(s[p] - max);
+    for (int32_t i = 0; i < hd; i++) {
+        out[i] = 0;
+        for (int32_t p = 0; p < n_pos; p++) out[i] += s[p] / sum * cached(kv, kv->v, hd, p, i);
+    }
+}
+
+typedef void (*head_fn)(const attn_kv *, int32_t, const float *, int32_t, float, float *, float *);
+
+/* Every (type, head size, position count, score scale) against the reference. */
+static void check_kernel(const char *name, head_fn fn, bool multiple_of_8_only) {
+    static const int32_t hds[] = {8, 12, 16, 64, 72, 128};
+    static const int32_t n_pos[] = {1, 2, 7, 8, 9, 15, 16, 17, 24, 33, 100, NB * ATTN_BLOCK};
+    static const float sharp[] = {1.0f, 8.0f}; /* flat to one position taking nearly all */
+    testrand g = {0x5eed};
+    double worst = 0;
+    for (int type = ATTN_F32; type <= ATTN_F16; type++) {
+        for (size_t h = 0; h < sizeof hds / sizeof *hds; h++) {
+            int32_t hd = hds[h];
+            if (multiple_of_8_only && hd % 8) continue;
+            cache c;
+            cache_fill(&c, (enum attn_type)type, hd, &g);
+            float q[256], out[256], scores[NB * ATTN_BLOCK + 8];
+            double want[256];
+            for (size_t ni = 0; ni < sizeof n_pos / sizeof *n_pos; ni++) {
+                for (size_t si = 0; si < 2; si++) {
+                    for (int32_t i = 0; i < hd; i++) q[i] = testrand_normal(&g);
+                    float scale = sharp[si] / sqrtf((float)hd);
+                    fn(&c.view, hd, q, n_pos[ni], scale, scores, out);
+                    reference(&c.view, hd, q, n_pos[ni], scale, want);
+                    for (int32_t i = 0; i < hd; i++) {
+                        double e = fabs(out[i] - want[i]);
+                        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                        if (!(e <= 1e-5)) {
+                            CHECK_MSG(false, "%s %s hd %d n_pos %d scale %g: out[%d] %.8g, want %.8g",
+                                      name, type == ATTN_F16 ? "f16" : "f32", hd, n_pos[ni],
+                                      (double)scale, i, (double)out[i], want[i]);
+                            i = hd;
+                            ni = sizeof n_pos / sizeof *n_pos - 1;
+                            si = 2;
+                        }
+                    }
+                }
+            }
+            cache_free(&c);
+        }
+    }
+    printf("    %s: worst |out - reference| %.3g\n", name, worst);
+}
+
+TEST(attention_scalar_matches_reference) { check_kernel("scalar", attention_scalar_head, false); }
+
+TEST(attention_avx2_matches_reference) {
+    if (!matmul_backend_supported(MATMUL_AVX2)) SKIP("no AVX2/FMA/F16C on this CPU");
+    check_kernel("avx2", attention_avx2_head, true);
+}
+
+/* F16 rows: scalar and AVX2 conversions give quant_f32_to_f16's bits, edge values included. */
+TEST(attention_store_f16_rounds_like_quant) {
+    float x[37] = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 65519.0f, 65520.0f, -1e9f, INFINITY,
+                   -INFINITY, 6.1035156e-05f, 6.0e-08f, 2.9e-08f, 1.0e-10f, 1.00048828125f,
+                   1.000732421875f, 3.14159265f};
+    testrand g = {7};
+    for (int i = 17; i < 37; i++) x[i] = testrand_normal(&g) * 100.0f;
+    uint16_t want[37], got[37];
+    for (int i = 0; i < 37; i++) want[i] = quant_f32_to_f16(x[i]);
+    const enum matmul_backend saved = matmul_backend();
+    for (int b = 0; b <= MATMUL_AVX2; b++) {
+        if (matmul_set_backend((enum matmul_backend)b) != 0) continue;
+        memset(got, 0xff, sizeof got);
+        attention_store(got, ATTN_F16, x, 37); /* 4 whole vectors and a tail of 5 */
+        for (int i = 0; i < 37; i++)
+            CHECK_MSG(got[i] == want[i], "%s: %g -> 0x%04x, want 0x%04x",
+                      matmul_backend_name((enum matmul_backend)b), (double)x[i], got[i], want[i]);
+    }
+    float f[37];
+    attention_store(f, ATTN_F32, x, 37);
+    CHECK(memcmp(f, x, sizeof f) == 0);
+    matmul_set_backend(saved);
+}
+
+/* attention_head runs the backend's kernel: bit for bit what that kernel gives. */
+TEST(attention_head_follows_backend) {
+    testrand g = {11};
+    cache c;
+    cache_fill(&c, ATTN_F16, 64, &g);
+    float q[64], a[64], b[64], scores[64];
+    for (int i = 0; i < 64; i++) q[i] = testrand_normal(&g);
+    const enum matmul_backend saved = matmul_backend();
+    CHECK(matmul_set_backend(MATMUL_SCALAR) == 0);
+    attention_head(&c.view, 64, q, 50, 0.125f, scores, a);
+    attention_scalar_head(&c.view, 64, q, 50, 0.125f, scores, b);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    if (matmul_set_backend(MATMUL_AVX2) == 0) {
+        attention_head(&c.view, 64, q, 50, 0.125f, scores, a);
+        attention_avx2_head(&c.view, 64, q, 50, 0.125f, scores, b);
+        CHECK(memcmp(a, b, sizeof a) == 0);
+    }
+    matmul_set_backend(saved);
+    cache_free(&c);
+}
