@@ -196,7 +196,7 @@ async function runLevel(o, c, nextId) {
         cached_tokens: sum((r) => (r.usage.prompt_tokens_details || {}).cached_tokens || 0),
         completion_tokens: completion, wall_s: round(wall, 3),
         agg_tok_s: round(completion / wall, 2),
-        ttft_p50_s: round(pct(ttft, 50), 3), ttft_p99_s: round(pct(ttft, 99), 3),
+        ttft_p50_s: round(pct(ttft, 50), 4), ttft_p99_s: round(pct(ttft, 99), 4),
         ttft_max_s: round(pct(ttft, 100), 3),
         tpot_p50_ms: round(pct(tpot, 50) === null ? null : pct(tpot, 50) * 1000, 1),
         tpot_p99_ms: round(pct(tpot, 99) === null ? null : pct(tpot, 99) * 1000, 1),

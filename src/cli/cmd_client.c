@@ -27,7 +27,7 @@ static void usage(FILE *f) {
 
 enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME };
 
-int cmd_client(int argc, char **argv) {
+static int run(int argc, char **argv) {
     static const struct option opts[] = {
         {"proxy", required_argument, 0, O_PROXY}, {"listen", required_argument, 0, O_LISTEN},
         {"max-price", required_argument, 0, O_PRICE}, {"wait-workers", required_argument, 0, O_WAIT},
@@ -42,11 +42,6 @@ int cmd_client(int argc, char **argv) {
     uint64_t u;
     float f;
     int c;
-    if (args_want_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (node_args_expand(argc, argv, &argc, &argv) != 0) return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         bool ok = true, bad = false;
@@ -79,4 +74,17 @@ int cmd_client(int argc, char **argv) {
         return 1;
     }
     return 0;
+}
+
+int cmd_client(int argc, char **argv) {
+    int n, rc;
+    char **v;
+    if (args_want_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (node_args_expand(argc, argv, &n, &v) != 0) return 2;
+    rc = run(n, v);
+    node_args_free(n, v);
+    return rc;
 }

@@ -26,7 +26,7 @@ static void usage(FILE *f) {
 
 enum { O_WORKERS = 256, O_CLIENTS, O_MODELS, O_DUMP };
 
-int cmd_proxy(int argc, char **argv) {
+static int run(int argc, char **argv) {
     static const struct option opts[] = {
         {"workers", required_argument, 0, O_WORKERS}, {"clients", required_argument, 0, O_CLIENTS},
         {"allow-models", required_argument, 0, O_MODELS}, {"dump-frames", required_argument, 0, O_DUMP},
@@ -34,11 +34,6 @@ int cmd_proxy(int argc, char **argv) {
     char wh[256] = "127.0.0.1", ch[256] = "127.0.0.1";
     proxy_config cfg = {.workers_port = 7001, .clients_port = 7002};
     int c;
-    if (args_want_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (node_args_expand(argc, argv, &argc, &argv) != 0) return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         bool ok = true, bad = false;
@@ -67,4 +62,17 @@ int cmd_proxy(int argc, char **argv) {
         return 1;
     }
     return 0;
+}
+
+int cmd_proxy(int argc, char **argv) {
+    int n, rc;
+    char **v;
+    if (args_want_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (node_args_expand(argc, argv, &n, &v) != 0) return 2;
+    rc = run(n, v);
+    node_args_free(n, v);
+    return rc;
 }

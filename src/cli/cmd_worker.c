@@ -34,7 +34,7 @@ static void usage(FILE *f) {
 enum { O_MODEL = 256, O_PROXY, O_NAME, O_TMPL, O_CAP, O_PRICE, O_CTX, O_KV, O_BATCH, O_RUNNING,
        O_THREADS, O_DRAIN };
 
-int cmd_worker(int argc, char **argv) {
+static int run(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"proxy", required_argument, 0, O_PROXY},
         {"model-name", required_argument, 0, O_NAME}, {"chat-template", required_argument, 0, O_TMPL},
@@ -50,11 +50,6 @@ int cmd_worker(int argc, char **argv) {
     float f;
     int c;
     sched_config_default(&cfg.sched);
-    if (args_want_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (node_args_expand(argc, argv, &argc, &argv) != 0) return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         bool ok = true, bad = false;
@@ -91,4 +86,17 @@ int cmd_worker(int argc, char **argv) {
         return 1;
     }
     return 0;
+}
+
+int cmd_worker(int argc, char **argv) {
+    int n, rc;
+    char **v;
+    if (args_want_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (node_args_expand(argc, argv, &n, &v) != 0) return 2;
+    rc = run(n, v);
+    node_args_free(n, v);
+    return rc;
 }

@@ -69,21 +69,21 @@ oom:
     return -1;
 }
 
-/* Kept reachable for the process's life (so leak checkers see it as in use, as it is). */
-static char **expanded;
-
 int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv) {
     char **v = NULL;
     int n = 0, cap = 0;
     if (!(v = malloc(((size_t)argc + 1) * sizeof *v))) return -1;
     cap = argc + 1;
-    v[n++] = argv[0];
+    if (!(v[n++] = strdup(argv[0]))) {
+        node_args_free(n - 1, v);
+        return -1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *path = NULL;
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[i + 1];
         else if (strncmp(argv[i], "--config=", 9) == 0) path = argv[i] + 9;
         if (path && read_config(path, &v, &n, &cap) != 0) {
-            expanded = v;
+            node_args_free(n, v);
             return -1;
         }
     }
@@ -91,16 +91,24 @@ int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv) {
         if (n + 2 > cap) {
             char **nv = realloc(v, (size_t)(cap = cap * 2 + 16) * sizeof *nv);
             if (!nv) {
-                expanded = v;
+                node_args_free(n, v);
                 return -1;
             }
             v = nv;
         }
-        v[n++] = argv[i];
+        if (!(v[n++] = strdup(argv[i]))) {
+            node_args_free(n - 1, v);
+            return -1;
+        }
     }
     v[n] = NULL;
-    expanded = v;
     *out_argc = n;
     *out_argv = v;
     return 0;
+}
+
+void node_args_free(int argc, char **argv) {
+    if (!argv) return;
+    for (int i = 0; i < argc; i++) free(argv[i]);
+    free(argv);
 }

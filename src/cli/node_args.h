@@ -43,8 +43,9 @@ enum {
  * message on stderr: then *bad is set). */
 bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad);
 
-/* argv with the flags of every --config FILE put in front of the command line's. The new
- * vector (and its strings) lives until the process ends. -1 with a message on stderr. */
+/* argv with the flags of every --config FILE put in front of the command line's: a new vector
+ * of copies (free with node_args_free). -1 with a message on stderr. */
 int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv);
+void node_args_free(int argc, char **argv);
 
 #endif

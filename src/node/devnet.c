@@ -27,6 +27,7 @@ typedef struct child {
     char name[32];
     pid_t pid;
     bool done;
+    int status;      /* waitpid's, once done */
 } child;
 
 static double now_s(void) {
@@ -126,6 +127,7 @@ static void reap(child *kids, int n, bool report) {
         for (int i = 0; i < n; i++)
             if (kids[i].pid == pid && !kids[i].done) {
                 kids[i].done = true;
+                kids[i].status = st;
                 if (!report) break;
                 if (WIFSIGNALED(st))
                     fprintf(stderr, "veil devnet: %s (pid %d) killed by signal %d\n", kids[i].name, (int)pid, WTERMSIG(st));
@@ -134,11 +136,13 @@ static void reap(child *kids, int n, bool report) {
             }
 }
 
-/* SIGTERM to each child in order, waiting for it before the next. */
-static void stop_all(child *kids, int n) {
+/* SIGTERM to each child in order, waiting for it before the next. Returns how many of those
+ * running until now failed to stop cleanly (exit status not 0: a leak under ASan, a crash). */
+static int stop_all(child *kids, int n) {
+    int failed = 0;
     for (int i = n - 1; i >= 0; i--) {
         double deadline = now_s() + STOP_GRACE_S;
-        if (kids[i].done || kids[i].pid <= 0) continue;
+        if (kids[i].done || kids[i].pid <= 0) continue; /* gone before: already reported */
         kill(kids[i].pid, SIGTERM);
         while (!kids[i].done && now_s() < deadline) {
             struct timespec ts = {0, 20 * 1000 * 1000};
@@ -150,8 +154,14 @@ static void stop_all(child *kids, int n) {
             kill(kids[i].pid, SIGKILL);
             waitpid(kids[i].pid, NULL, 0);
             kids[i].done = true;
+            failed++;
+        } else if (!WIFEXITED(kids[i].status) || WEXITSTATUS(kids[i].status) != 0) {
+            fprintf(stderr, "veil devnet: %s (pid %d) did not stop cleanly (status 0x%x)\n",
+                    kids[i].name, (int)kids[i].pid, (unsigned)kids[i].status);
+            failed++;
         }
     }
+    return failed;
 }
 
 int devnet_run(const devnet_config *cfg) {
@@ -253,7 +263,7 @@ int devnet_run(const devnet_config *cfg) {
     }
     rc = 0;
 done:
-    stop_all(kids, n_kids);
+    if (stop_all(kids, n_kids) > 0 && rc == 0) rc = err_set("devnet: a process did not stop cleanly");
     if (made_dir) {
         unlink(key);
         unlink(trust);

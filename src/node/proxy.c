@@ -327,6 +327,7 @@ static void w_close(conn *c, const char *why, void *ud) {
     if (!conn_is_ready(c)) return;
     p = w->p;
     if (w->registered && w->capacity > 0) tell_clients(p, w, false);
+    w->registered = false; /* route() must not pick it for the failovers below */
     while (w->relays) {
         relay *r = w->relays;
         if (r->chunks == 0) {

@@ -406,6 +406,58 @@ else
   done
 fi
 
+# ---------------------------------------------------------------- network roles
+# (what they do end to end is tested in tests/e2e/devnet.test.mjs and network.test.mjs)
+
+t_net_help() { # CMD
+  local src
+  src=$(command_source "$1")
+  t_cmd_help "$1" "$src" || return 1
+  case $1 in worker | proxy | client)
+    for f in --tee --sim-key --allow-measurements --trust-sim-keys --config; do
+      grep -qF -- "$f" "$OUT" || why "--help does not mention $f" || return 1
+    done ;;
+  esac
+}
+t_worker_usage() {
+  v worker --model "$MODEL" && want_rc 2 && want_err "--proxy" || return 1
+  v worker --proxy 127.0.0.1:1 --no-such-flag && want_rc 2 && want_err "no-such-flag" || return 1
+  v worker --model "$MODEL" --proxy nowhere && want_rc 2 && want_err "HOST:PORT"
+}
+t_worker_missing_model() {
+  v worker --model "$TMP/nowhere.gguf" --proxy 127.0.0.1:1 --sim-key "$TMP/w.key"
+  want_rc 1 && want_err "$TMP/nowhere.gguf"
+}
+t_proxy_bad_files() {
+  v proxy --workers 127.0.0.1:0 --clients 127.0.0.1:0 --allow-models "$TMP/none.txt" --sim-key "$TMP/p.key"
+  want_rc 1 && want_err "$TMP/none.txt" || return 1
+  v proxy --workers 127.0.0.1:0 --clients 127.0.0.1:0 --sim-key "$TMP/p.key" --allow-measurements "$TMP/none.txt"
+  want_rc 1 && want_err "$TMP/none.txt"
+}
+t_proxy_config_file() {
+  printf '# a proxy\nworkers 127.0.0.1:notaport\n' >"$TMP/proxy.conf"
+  v proxy --config "$TMP/proxy.conf" && want_rc 2 && want_err "notaport" || return 1
+  printf 'no-such-setting 1\n' >"$TMP/proxy2.conf"
+  v proxy --config "$TMP/proxy2.conf" && want_rc 2 && want_err "no-such-setting" || return 1
+  v proxy --config "$TMP/missing.conf" && want_rc 2 && want_err "$TMP/missing.conf"
+}
+t_client_usage() {
+  v client --listen 127.0.0.1:0 && want_rc 2 && want_err "--proxy" || return 1
+  v client --proxy 127.0.0.1:1 --max-price -1 && want_rc 2 && want_err "max-price"
+}
+t_devnet_usage() {
+  v devnet --workers 0 && want_rc 2 && want_err "workers" || return 1
+  v devnet --listen nowhere && want_rc 2 && want_err "HOST:PORT"
+}
+
+for c in worker proxy client devnet; do check "${c}_help" t_net_help "$c"; done
+check worker_usage t_worker_usage
+check worker_missing_model t_worker_missing_model
+check proxy_bad_files t_proxy_bad_files
+check proxy_config_file t_proxy_config_file
+check client_usage t_client_usage
+check devnet_usage t_devnet_usage
+
 # ---------------------------------------------------------------- chain
 
 # chain_start DB: starts `veil chain serve` on a free port; sets CHAIN_PID and CHAIN_URL once

@@ -22,7 +22,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veil-net-'));
 const running = [];
 after(async () => {
   for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  fs.rmSync(tmp, { recursive: true, force: true });
+  if (!process.env.VEIL_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 // A devnet keeping its keys and logs in a fresh directory.
@@ -209,6 +209,43 @@ test('network: 100 concurrent streams through one proxy', async () => {
       logit_bias: { 2: -100 }, seed: 42 });
     assert.equal(texts[42], alone.choices[0].text);
   } finally {
+    assert.equal((await stopVeil(d)).code, 0);
+  }
+});
+
+test('network: a client that disconnects mid-stream cancels the worker\'s generation', async () => {
+  const d = await devnet('cancel');
+  try {
+    const body = JSON.stringify({ model: MODEL_NAME, prompt: 'Once upon a time', max_tokens: 480, stream: true,
+      logit_bias: { 2: -100 } });
+    const ctl = new AbortController();
+    const res = await fetch(`${d.url}/v1/completions`, { method: 'POST', body, signal: ctl.signal,
+      headers: { 'content-type': 'application/json' } });
+    const reader = res.body.getReader();
+    await reader.read(); // the first chunk: generation is under way
+    ctl.abort();
+    const workers = () => readLog(d, 'worker1') + readLog(d, 'worker2');
+    await waitFor(workers, /worker: stream \d+ cancelled/, 'worker logs');
+    await waitFor(() => readLog(d, 'proxy'), /worker error 104: cancelled/, 'proxy log');
+    await stillServes(d);
+  } finally {
+    assert.equal((await stopVeil(d)).code, 0);
+  }
+});
+
+test('network: a worker that hangs is found dead by heartbeats and its requests fail over', async () => {
+  const d = await devnet('hang');
+  const pid = d.pid('worker1');
+  try {
+    process.kill(pid, 'SIGSTOP');
+    const c = client(d);
+    const rs = await withTimeout(Promise.all(Array.from({ length: 4 }, (_, i) => c.completions.create({
+      model: MODEL_NAME, prompt: 'Once', max_tokens: 6, seed: i }))), 60000, 'requests around a hung worker');
+    for (const r of rs) assert.equal(r.usage.completion_tokens, 6);
+    await waitFor(() => readLog(d, 'proxy'), /closed: peer silent for 5 s: dead/, 'proxy log');
+  } finally {
+    process.kill(pid, 'SIGKILL');
+    process.kill(pid, 'SIGCONT');
     assert.equal((await stopVeil(d)).code, 0);
   }
 });
