@@ -424,8 +424,8 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
     if (s->cfg.max_batch <= 0) s->cfg.max_batch = 64;
     if (s->cfg.max_running <= 0) s->cfg.max_running = 64;
     if (s->cfg.max_running > s->cfg.max_batch) s->cfg.max_running = s->cfg.max_batch;
-    if (s->cfg.prefill_min <= 0 || s->cfg.prefill_min > s->cfg.max_batch)
-        s->cfg.prefill_min = s->cfg.max_batch / 2 > 0 ? s->cfg.max_batch / 2 : 1;
+    if (s->cfg.prefill_min <= 0) s->cfg.prefill_min = s->cfg.max_batch / 2 > 0 ? s->cfg.max_batch / 2 : 1;
+    if (s->cfg.prefill_min > s->cfg.max_batch) s->cfg.prefill_min = s->cfg.max_batch;
     if (s->cfg.max_queue < 0) s->cfg.max_queue = 0;
     s->n_ctx = s->cfg.n_ctx > 0 ? s->cfg.n_ctx : m->hp.n_ctx_train;
     size_t block_bytes = model_kv_block_bytes(m, s->cfg.kv_type), bytes = s->cfg.kv_bytes;
