@@ -518,17 +518,20 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
     for (int32_t t = 0; t < n; t++)
         if (batch[t].logits) rmsnorm(r->logit_in + (n_out++) * d, r->x + t * d, m->output_norm, d, hp->rms_eps);
     if (!n_out) return 0;
-    int32_t k = 0;
-    for (int32_t t = 0; t < n; t++) {
-        if (!batch[t].logits) continue;
-        /* consecutive destinations (the usual all-logits case) share one product */
+    /* logit rows whose destinations are consecutive (all logits of a prompt; a scheduler's
+     * rows in batch order) share one product, whatever tokens without logits lie between */
+    int32_t k = 0, t = 0;
+    while (k < n_out) {
+        while (!batch[t].logits) t++;
+        float *dst = batch[t].logits;
         int32_t run = 1;
-        while (t + run < n && batch[t + run].logits &&
-               batch[t + run].logits == batch[t].logits + (size_t)run * hp->n_vocab)
+        for (t++; t < n && k + run < n_out; t++) {
+            if (!batch[t].logits) continue;
+            if (batch[t].logits != dst + (size_t)run * hp->n_vocab) break;
             run++;
-        mm(r, r->logit_in + (size_t)k * d, run, &m->output, batch[t].logits, NULL, NULL, NULL, NULL);
+        }
+        mm(r, r->logit_in + (size_t)k * d, run, &m->output, dst, NULL, NULL, NULL, NULL);
         k += run;
-        t += run - 1;
     }
     prof_mark(r, PROF_OUTPUT);
     return 0;
