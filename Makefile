@@ -6,20 +6,44 @@ FUZZ_CC  ?= clang
 OPT      ?= -O2
 CFLAGS_COMMON = -std=gnu17 -ffp-contract=off -Wall -Wextra -Werror -g -Isrc -Itests -D_GNU_SOURCE -MMD -MP
 # libevent (evhttp, with pthreads support) and jansson for the HTTP API layer; libsodium for
-# the ledger's signatures and hashes
-PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libsodium 2>/dev/null || echo -ljansson -levent_pthreads -levent -lsodium)
+# the ledger's signatures and hashes and end-to-end sealing; libevent_openssl for RA-TLS
+# connections between nodes; SQLite for the ledger's store
+PKG_LIBS := $(shell pkg-config --libs jansson libevent libevent_pthreads libevent_openssl libsodium sqlite3 2>/dev/null || echo -ljansson -levent_openssl -levent_pthreads -levent -lsodium -lsqlite3)
 LDLIBS   = -lpcre2-8 -lutf8proc $(PKG_LIBS) -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # OpenSSL 3: TLS 1.3 and RA-TLS certificates
 LDLIBS  += -lssl -lcrypto
 
-SRC      := $(shell find src -name '*.c' -not -path 'src/cuda/*' | sort)
+SRC      := $(shell find src -name '*.c' -not -name 'cuda_stub.c' | sort)
 LIB_SRC  := $(filter-out src/cli/%,$(SRC))
 CLI_SRC  := $(filter src/cli/%,$(SRC))
 TEST_SRC := $(shell find tests -name '*.c' -not -path 'tests/fuzz/*' | sort)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,build/$(1)/%.o,$(2))
+
+# The CUDA backend (src/cuda, README "GPU"): its .cu files are compiled when nvcc is found, for
+# Hopper (sm_90) plus PTX that newer GPUs JIT-compile; `make CUDA=0` leaves it out. Only the
+# release binaries link it (nvcc is slow: its objects are built once, in build/cuda); the
+# sanitizer and fuzz builds, and builds without nvcc, link src/cuda/cuda_stub.c, which
+# answers --device cuda with "veil was built without CUDA".
+NVCC      ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+CUDA      ?= $(if $(NVCC),1,0)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCC_FLAGS = -std=c++17 -O3 $(CUDA_ARCH) -Isrc -D_GNU_SOURCE -Xcompiler -Wall,-Wextra,-Werror \
+             -Werror all-warnings -MMD -MP
+CU_SRC   := $(wildcard src/cuda/*.cu)
+STUB_SRC := src/cuda/cuda_stub.c
+ifeq ($(CUDA),1)
+REL_GPU   = $(patsubst %.cu,build/cuda/%.o,$(CU_SRC))
+# the runtime statically (loads nothing until called); cuBLAS is dlopened on first use
+# (src/cuda/cuda_blas.cu), found through this run path or the system's
+REL_LIBS  = -Wl,-rpath,$(CUDA_HOME)/lib64 $(CUDA_HOME)/lib64/libcudart_static.a -ldl -lrt -lstdc++
+else
+REL_GPU   = $(call obj,rel,$(STUB_SRC))
+REL_LIBS  =
+endif
 
 # Files named *_avx2.c hold kernels for CPUs with AVX2, FMA and F16C, chosen at run time (they
 # are only called after a CPU check); every other file stays baseline x86-64. Elsewhere the
@@ -29,7 +53,7 @@ ifneq ($(filter x86_64 i%86,$(shell uname -m)),)
 %_avx2.o: ARCH_FLAGS = -mavx2 -mfma -mf16c
 endif
 
-.PHONY: all test demo deps clean fuzz bench-kernels
+.PHONY: all test demo deps clean fuzz bench-kernels FORCE
 # keep intermediate objects (the fuzz objects are made by a chain of pattern rules)
 .SECONDARY:
 all: build/veil
@@ -50,20 +74,30 @@ build/asan/%.o: %.c
 	@$(if $(Q),echo "  CC asan $<")
 	$(Q)$(CC) $(CFLAGS_COMMON) -O1 $(SAN) $(ARCH_FLAGS) $(CFLAGS) -c $< -o $@
 
-build/veil: $(call obj,rel,$(CLI_SRC) $(LIB_SRC))
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+build/cuda/%.o: %.cu
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
-build/veil-tests: $(call obj,rel,$(TEST_SRC) $(LIB_SRC))
+# the CUDA setting the release binaries were linked with: they relink when it changes
+build/cuda.cfg: FORCE
+	@mkdir -p build
+	@echo "$(CUDA) $(NVCC)" | cmp -s - $@ || echo "$(CUDA) $(NVCC)" > $@
+
+build/veil: $(call obj,rel,$(CLI_SRC) $(LIB_SRC)) $(REL_GPU) build/cuda.cfg
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(OPT) -o $@ $(filter-out build/cuda.cfg,$^) $(LDLIBS) $(REL_LIBS)
+
+build/veil-tests: $(call obj,rel,$(TEST_SRC) $(LIB_SRC)) $(REL_GPU) build/cuda.cfg
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(OPT) -o $@ $(filter-out build/cuda.cfg,$^) $(LDLIBS) $(REL_LIBS)
 
 # the binary under ASan+UBSan, for running the e2e tests against it (VEIL_BIN=build/asan/veil)
-build/asan/veil: $(call obj,asan,$(CLI_SRC) $(LIB_SRC))
+build/asan/veil: $(call obj,asan,$(CLI_SRC) $(LIB_SRC) $(STUB_SRC))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-build/asan/veil-tests: $(call obj,asan,$(TEST_SRC) $(LIB_SRC))
+build/asan/veil-tests: $(call obj,asan,$(TEST_SRC) $(LIB_SRC) $(STUB_SRC))
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
@@ -75,7 +109,7 @@ build/fuzz/obj/%.o: %.c
 	@$(if $(Q),echo "  CC fuzz $<")
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(ARCH_FLAGS) -MMD -MP -c $< -o $@
 
-build/fuzz/%: tests/fuzz/%.c $(call obj,fuzz/obj,$(LIB_SRC))
+build/fuzz/%: tests/fuzz/%.c $(call obj,fuzz/obj,$(LIB_SRC) $(STUB_SRC))
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 

@@ -12,6 +12,8 @@ PKGS=(
   libjansson-dev                # JSON for the HTTP API
   libssl-dev                    # OpenSSL 3: TLS 1.3 and RA-TLS certificates
   libsodium-dev                 # Ed25519, SHA-256, sealed boxes (ledger, attestation, E2E)
+  gdb                           # gcore: the canary test dumps a proxy's memory mid-request
+  libsqlite3-dev                # the ledger node's store (WAL, durable blocks)
 )
 
 missing=()

@@ -189,18 +189,30 @@ char *oai_error_json(const oai_error *e) {
     return dump(root, ok);
 }
 
+static json_t *model_object(const char *model, int64_t created, bool *ok) {
+    json_t *o = json_object();
+    put(o, "id", text_json(model, strlen(model)), ok);
+    put(o, "object", json_string("model"), ok);
+    put(o, "created", json_integer(created), ok);
+    put(o, "owned_by", json_string("veil"), ok);
+    return o;
+}
+
 char *oai_models_json(const char *model, int64_t created, bool list) {
+    return list ? oai_model_list_json(&model, 1, created) : oai_model_json(model, created);
+}
+
+char *oai_model_json(const char *model, int64_t created) {
     bool ok = true;
-    json_t *o = json_object(), *root;
-    put(o, "id", text_json(model, strlen(model)), &ok);
-    put(o, "object", json_string("model"), &ok);
-    put(o, "created", json_integer(created), &ok);
-    put(o, "owned_by", json_string("veil"), &ok);
-    if (!list) return dump(o, ok);
-    root = json_object();
+    json_t *o = model_object(model, created, &ok);
+    return dump(o, ok);
+}
+
+char *oai_model_list_json(const char *const *models, size_t n, int64_t created) {
+    bool ok = true;
+    json_t *root = json_object(), *data = json_array();
     put(root, "object", json_string("list"), &ok);
-    json_t *data = json_array();
-    push(data, o, &ok);
+    for (size_t i = 0; i < n; i++) push(data, model_object(models[i], created, &ok), &ok);
     put(root, "data", data, &ok);
     return dump(root, ok);
 }

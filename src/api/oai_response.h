@@ -94,6 +94,9 @@ char *oai_error_json(const oai_error *e);
 /* {"object":"list","data":[{"id":model,"object":"model","created":T,"owned_by":"veil"}]},
  * or the single model object when `list` is false. */
 char *oai_models_json(const char *model, int64_t created, bool list);
+/* One model object; the list of n models (the client gateway lists every live one). */
+char *oai_model_json(const char *model, int64_t created);
+char *oai_model_list_json(const char *const *models, size_t n, int64_t created);
 /* "data: " json "\n\n" (malloc'd). */
 char *oai_sse_event(const char *json);
 

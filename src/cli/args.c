@@ -75,3 +75,26 @@ bool args_want_help(int argc, char **argv) {
     }
     return false;
 }
+
+bool args_hostport(const char *flag, const char *s, char *host, size_t cap, uint16_t *port) {
+    const char *colon = strrchr(s, ':');
+    const char *h = s, *h_end = colon;
+    char what[80];
+    long long p;
+    if (!colon) goto bad;
+    if (*s == '[') {
+        h = s + 1;
+        h_end = strchr(s, ']');
+        if (!h_end || h_end + 1 != colon) goto bad;
+    }
+    if (h_end <= h || (size_t)(h_end - h) >= cap) goto bad;
+    memcpy(host, h, (size_t)(h_end - h));
+    host[h_end - h] = 0;
+    snprintf(what, sizeof what, "%s port", flag);
+    if (!args_long(what, colon + 1, 0, 65535, &p)) return false;
+    *port = (uint16_t)p;
+    return true;
+bad:
+    fprintf(stderr, "veil: %s expects HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n", flag, s);
+    return false;
+}

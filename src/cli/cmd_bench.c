@@ -4,6 +4,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "engine/bench.h"
+#include "engine/device.h"
 #include "model/randmodel.h"
 #include "tensor/qtype.h"
 #include "tensor/threadpool.h"
@@ -18,7 +19,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: veil bench MODEL.gguf [--threads N] [--batch B] [--pp N] [--tg N] [--reps R]\n"
-            "                  [--kv-type f32|f16] [--membw GBS] [--json] [--profile]\n"
+            "                  [--kv-type f32|f16] [--membw GBS] [--json] [--profile] [--device DEV]\n"
             "       veil bench --membw [--threads N] [--json]\n"
             "       veil bench --make-model SHAPE TYPE OUT.gguf [--threads N] [--seed S]\n\n"
             "Measures prompt processing (one prompt of --pp tokens, default 128, in batches of %d),\n"
@@ -28,6 +29,8 @@ static void usage(FILE *f) {
             "the bandwidth that decode speed implies, its fraction of the machine's read\n"
             "bandwidth (measured after the model runs, or --membw GBS) and the peak RSS.\n\n"
             "  -t, --threads N   threads (default: one per CPU)\n"
+            "      --device DEV  cpu (default), cuda or cuda:N; on a GPU prompts run in batches\n"
+            "                    of up to 512 tokens and the bandwidth is the GPU's copy bandwidth\n"
             "      --membw [GBS] alone: measure read bandwidth (%d MiB buffer, best of %d passes)\n"
             "                    with a model: use GBS instead of measuring\n"
             "      --json        one JSON object instead of text\n"
@@ -53,6 +56,7 @@ typedef struct opts {
     double membw;      /* given GB/s; 0 = measure */
     bool membw_flag, json, profile, make_model;
     model_kv_type kv_type;
+    const char *device;
     const char *pos[4];
     int n_pos;
 } opts;
@@ -116,6 +120,14 @@ static int parse(int argc, char **argv, opts *o) {
                 fprintf(stderr, "veil bench: --kv-type: %s\n", err_msg());
                 return 2;
             }
+        } else if (strncmp(a, "--device", len) == 0 && len == 8) {
+            const char *v = flag_value(argc, argv, &i, "--device");
+            if (!v) return 2;
+            if (!device_spec_valid(v)) {
+                fprintf(stderr, "veil bench: --device expects cpu, cuda or cuda:N, got '%s'\n", v);
+                return 2;
+            }
+            o->device = v;
         } else if (strcmp(a, "--json") == 0) o->json = true;
         else if (strcmp(a, "--profile") == 0) o->profile = true;
         else if (strcmp(a, "--make-model") == 0) o->make_model = true;
@@ -199,8 +211,10 @@ static int bench_file(const opts *o) {
     p.kv_type = o->kv_type;
     bool tty = isatty(STDERR_FILENO);
     if (tty) p.progress = on_progress;
+    device *dev = NULL;
     model *m = model_load(o->pos[0]);
-    if (!m) goto fail;
+    if (!m || !(dev = device_open(o->device, m, p.n_threads))) goto fail;
+    p.device = dev;
     int rc = bench_model(m, &p, &res);
     if (tty) fputs("\r\033[K", stderr);
     if (rc) goto fail;
@@ -209,17 +223,20 @@ static int bench_file(const opts *o) {
                       p.n_threads, &res, o->membw, false, bench_peak_rss()};
     if (r.membw_gbs <= 0) {
         if (tty) fputs("bench: measuring memory bandwidth", stderr);
-        r.membw_gbs = bench_membw(p.n_threads, BENCH_MEMBW_BYTES, BENCH_MEMBW_PASSES);
+        r.membw_gbs = device_is_gpu(dev) ? device_gpu_bandwidth(dev)
+                                         : bench_membw(p.n_threads, BENCH_MEMBW_BYTES, BENCH_MEMBW_PASSES);
         r.membw_measured = true;
         if (tty) fputs("\r\033[K", stderr);
         if (r.membw_gbs < 0) goto fail;
     }
     if (o->json) bench_print_json(stdout, &r);
     else bench_print_text(stdout, &r);
+    device_close(dev);
     model_free(m);
     return fflush(stdout) == 0 ? 0 : 1;
 fail:
     fprintf(stderr, "veil bench: %s\n", err_msg());
+    device_close(dev);
     model_free(m);
     return 1;
 }

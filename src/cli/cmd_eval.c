@@ -3,6 +3,7 @@
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "engine/device.h"
 #include "model/forward.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@ static void usage(FILE *f) {
                "Nothing is added: include BOS yourself if the model wants it.\n\n"
                "  -t, --tokens LIST   comma-separated token ids (required)\n"
                "  -j, --threads N     threads (default: one per CPU)\n"
+               "  -d, --device DEV    cpu (default), cuda or cuda:N\n"
                "  -h, --help          show this help\n");
 }
 
@@ -51,9 +53,10 @@ static int parse_ids(const char *s, int32_t n_vocab, int32_t **out, int32_t *n_o
 int cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {{"tokens", required_argument, 0, 't'},
                                          {"threads", required_argument, 0, 'j'},
+                                         {"device", required_argument, 0, 'd'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *tokens = NULL;
+    const char *tokens = NULL, *dev_spec = NULL;
     int c, rc = 1, n_threads = 0;
     long long v;
     if (args_want_help(argc, argv)) {
@@ -61,8 +64,15 @@ int cmd_eval(int argc, char **argv) {
         return 0;
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "t:j:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:j:d:h", opts, NULL)) != -1) {
         if (c == 't') tokens = optarg;
+        else if (c == 'd') {
+            if (!device_spec_valid(optarg)) {
+                fprintf(stderr, "veil eval: --device expects cpu, cuda or cuda:N, got '%s'\n", optarg);
+                return 2;
+            }
+            dev_spec = optarg;
+        }
         else if (c == 'j') {
             if (!args_long("--threads", optarg, 1, 512, &v)) return 2;
             n_threads = (int)v;
@@ -77,11 +87,13 @@ int cmd_eval(int argc, char **argv) {
     }
     model *m = model_load(argv[optind]);
     model_ctx *ctx = NULL;
+    device *dev = NULL;
     int32_t *ids = NULL, n = 0;
     float *logits = NULL;
     if (!m) goto fail;
     if (parse_ids(tokens, m->hp.n_vocab, &ids, &n)) goto fail;
-    ctx = model_ctx_new_threads(m, n, n_threads);
+    if (!(dev = device_open(dev_spec, m, n_threads))) goto fail;
+    ctx = device_ctx_new(dev, n);
     logits = malloc((size_t)n * (size_t)m->hp.n_vocab * sizeof *logits);
     if (!ctx || !logits) {
         if (!logits) err_set("out of memory");
@@ -102,6 +114,7 @@ out:
     free(logits);
     free(ids);
     model_ctx_free(ctx);
+    device_close(dev);
     model_free(m);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "base/slurp.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "engine/device.h"
 #include "engine/generate.h"
 #include "model/sampler.h"
 #include "model/stopstr.h"
@@ -38,6 +39,7 @@ static void usage(FILE *f) {
             "                             special tokens\n"
             "      --no-bos               do not add BOS/EOS around the prompt\n"
             "  -t, --threads N            threads (default: one per CPU)\n"
+            "  -d, --device DEV           cpu (default), cuda or cuda:N\n"
             "  -v, --verbose              print token counts and speed to stderr\n"
             "  -h, --help                 show this help\n",
             STOPSTR_MAX, GEN_DEFAULT_CTX);
@@ -67,10 +69,11 @@ int cmd_run(int argc, char **argv) {
         {"stop", required_argument, 0, O_STOP}, {"ctx", required_argument, 0, O_CTX},
         {"special", no_argument, 0, O_SPECIAL}, {"no-bos", no_argument, 0, O_NOBOS},
         {"threads", required_argument, 0, 't'}, {"verbose", no_argument, 0, 'v'},
+        {"device", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     gen_params gp;
     const char *stops[STOPSTR_MAX];
-    const char *prompt = "", *prompt_file = NULL;
+    const char *prompt = "", *prompt_file = NULL, *dev_spec = NULL;
     bool verbose = false, seed_given = false;
     long long v;
     int c;
@@ -82,7 +85,7 @@ int cmd_run(int argc, char **argv) {
         return 0;
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:f:n:t:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:f:n:t:d:vh", opts, NULL)) != -1) {
         sampler_params *sp = &gp.sampling;
         bool ok = true;
         switch (c) {
@@ -111,6 +114,11 @@ int cmd_run(int argc, char **argv) {
         case O_NOBOS: gp.add_special = false; break;
         case 't': ok = args_long("--threads", optarg, 1, 512, &v); gp.n_threads = (int)v; break;
         case 'v': verbose = true; break;
+        case 'd':
+            ok = device_spec_valid(optarg);
+            if (!ok) fprintf(stderr, "veil run: --device expects cpu, cuda or cuda:N, got '%s'\n", optarg);
+            dev_spec = optarg;
+            break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;
@@ -130,6 +138,7 @@ int cmd_run(int argc, char **argv) {
     char *file_prompt = NULL;
     size_t prompt_len = strlen(prompt);
     tokenizer *tok = NULL;
+    device *dev = NULL;
     gen_result res;
     model *m = model_load(argv[optind]);
     if (!m) goto fail;
@@ -137,6 +146,8 @@ int cmd_run(int argc, char **argv) {
     if (file_prompt) prompt = file_prompt;
     tok = tok_load(m->file);
     if (!tok) goto fail;
+    if (!(dev = device_open(dev_spec, m, gp.n_threads))) goto fail;
+    gp.device = dev;
     fwrite(prompt, 1, prompt_len, stdout);
     if (generate(m, tok, prompt, prompt_len, &gp, emit_stdout, NULL, &res)) {
         putchar('\n');
@@ -159,6 +170,7 @@ int cmd_run(int argc, char **argv) {
 fail:
     fprintf(stderr, "veil run: %s\n", err_msg());
 out:
+    device_close(dev);
     tok_free(tok);
     free(file_prompt);
     model_free(m);

@@ -7,7 +7,11 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/chat_template.h"
+#include "engine/device.h"
 #include "model/model.h"
+#include "net/loop.h"
+
+#include <event2/event.h>
 
 #include <getopt.h>
 #include <stdio.h>
@@ -38,6 +42,7 @@ static void usage(FILE *f) {
             "                         --max-batch; --max-batch = prompts first)\n"
             "  --max-queue N          requests waiting for KV memory; beyond that 503 (default 256)\n"
             "  --threads N            compute threads (default: one per CPU)\n"
+            "  --device DEV           cpu (default), cuda or cuda:N\n"
             "  --no-prefix-cache      do not reuse the KV of earlier prompts' common prefixes\n"
             "  --max-body SIZE        largest request body, e.g. 1M (default 1M); larger is 413\n"
             "  --drain-timeout S      seconds to let running requests finish on SIGTERM (default 30)\n"
@@ -46,30 +51,8 @@ static void usage(FILE *f) {
             "  -h, --help             show this help\n");
 }
 
-/* HOST:PORT or [HOST]:PORT. */
-static bool parse_listen(const char *s, char *host, size_t cap, uint16_t *port) {
-    const char *colon = strrchr(s, ':');
-    const char *h = s, *h_end = colon;
-    long long p;
-    if (!colon) goto bad;
-    if (*s == '[') {
-        h = s + 1;
-        h_end = strchr(s, ']');
-        if (!h_end || h_end + 1 != colon) goto bad;
-    }
-    if (h_end <= h || (size_t)(h_end - h) >= cap) goto bad;
-    memcpy(host, h, (size_t)(h_end - h));
-    host[h_end - h] = 0;
-    if (!args_long("--listen port", colon + 1, 0, 65535, &p)) return false;
-    *port = (uint16_t)p;
-    return true;
-bad:
-    fprintf(stderr, "veil serve: --listen expects HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n", s);
-    return false;
-}
-
 enum { O_LISTEN = 256, O_NAME, O_TMPL, O_CTX, O_KV, O_BATCH, O_RUNNING, O_QUEUE, O_THREADS,
-       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE, O_PREFILL };
+       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE, O_DEVICE, O_PREFILL };
 
 int cmd_serve(int argc, char **argv) {
     static const struct option opts[] = {
@@ -82,11 +65,14 @@ int cmd_serve(int argc, char **argv) {
         {"max-queue", required_argument, 0, O_QUEUE}, {"threads", required_argument, 0, O_THREADS},
         {"no-prefix-cache", no_argument, 0, O_NOPREFIX}, {"max-body", required_argument, 0, O_BODY},
         {"drain-timeout", required_argument, 0, O_DRAIN}, {"heartbeat", required_argument, 0, O_HEART},
-        {"io-timeout", required_argument, 0, O_IOTIME}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"io-timeout", required_argument, 0, O_IOTIME}, {"device", required_argument, 0, O_DEVICE},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char host[256] = "127.0.0.1";
-    const char *name = NULL, *tmpl_name = NULL;
-    server_config sc = {.host = host, .port = 8080, .max_body = 1 << 20, .drain_timeout_s = 30,
-                        .heartbeat_s = 5, .io_timeout_s = 60};
+    const char *name = NULL, *tmpl_name = NULL, *dev_spec = NULL;
+    server_config sc = {.name = "veil serve", .host = host, .port = 8080, .max_body = 1 << 20,
+                        .drain_timeout_s = 30, .heartbeat_s = 5, .io_timeout_s = 60};
+    gen_config gc = {0};
+    metrics mt;
     sched_config cfg;
     uint64_t u;
     long long v;
@@ -95,7 +81,10 @@ int cmd_serve(int argc, char **argv) {
     model *m = NULL;
     tokenizer *tok = NULL;
     sched *s = NULL;
+    struct event_base *base = NULL;
+    gen_engine *ge = NULL;
     server *srv = NULL;
+    device *dev = NULL;
     sched_config_default(&cfg);
     if (args_want_help(argc, argv)) {
         usage(stdout);
@@ -105,7 +94,7 @@ int cmd_serve(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case O_LISTEN: ok = parse_listen(optarg, host, sizeof host, &sc.port); break;
+        case O_LISTEN: ok = args_hostport("--listen", optarg, host, sizeof host, &sc.port); break;
         case O_NAME: name = optarg; break;
         case O_TMPL: tmpl_name = optarg; break;
         case O_CTX: ok = args_long("--ctx", optarg, 2, 1 << 24, &v); cfg.n_ctx = (int32_t)v; break;
@@ -126,6 +115,11 @@ int cmd_serve(int argc, char **argv) {
         case O_DRAIN: ok = args_float("--drain-timeout", optarg, 0, 86400, &f); sc.drain_timeout_s = f; break;
         case O_HEART: ok = args_float("--heartbeat", optarg, 0.001, 3600, &f); sc.heartbeat_s = f; break;
         case O_IOTIME: ok = args_long("--io-timeout", optarg, 1, 86400, &v); sc.io_timeout_s = (int)v; break;
+        case O_DEVICE:
+            ok = device_spec_valid(optarg);
+            if (!ok) fprintf(stderr, "veil serve: --device expects cpu, cuda or cuda:N, got '%s'\n", optarg);
+            dev_spec = optarg;
+            break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;
@@ -134,7 +128,7 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (tmpl_name && chat_tmpl_from_name(tmpl_name, &sc.tmpl) != 0) {
+    if (tmpl_name && chat_tmpl_from_name(tmpl_name, &gc.tmpl) != 0) {
         fprintf(stderr, "veil serve: %s\n", err_msg());
         return 2;
     }
@@ -145,14 +139,22 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!tmpl_name) {
         gguf_str src = {0};
-        sc.tmpl = gguf_get_str(m->file, "tokenizer.chat_template", &src) == 1
+        gc.tmpl = gguf_get_str(m->file, "tokenizer.chat_template", &src) == 1
                       ? chat_tmpl_detect(src.ptr, src.len) : CHAT_TMPL_PLAIN;
     }
-    sc.model_name = name ? name : m->name;
-    sc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
-    if (!(s = sched_new(m, tok, &cfg)) || !(srv = server_new(s, tok, &sc))) goto fail;
-    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d\n", sc.model_name,
-            chat_tmpl_name(sc.tmpl), sc.n_ctx);
+    gc.model_name = name ? name : m->name;
+    gc.n_ctx = cfg.n_ctx > 0 ? cfg.n_ctx : m->hp.n_ctx_train;
+    metrics_init(&mt);
+    sc.metrics = &mt;
+    if (!(dev = device_open(dev_spec, m, cfg.n_threads))) goto fail;
+    cfg.device = dev;
+    if (!(s = sched_new(m, tok, &cfg)) || !(base = loop_new()) ||
+        !(ge = gen_engine_new(base, s, tok, &gc, &mt)))
+        goto fail;
+    server_backend be = gen_backend(ge);
+    if (!(srv = server_new(base, &be, &sc))) goto fail;
+    fprintf(stderr, "veil serve: model '%s', chat template %s, context %d, on %s\n", gc.model_name,
+            chat_tmpl_name(gc.tmpl), gc.n_ctx, device_describe(dev));
     if (strchr(host, ':')) printf("ready: http://[%s]:%u\n", host, (unsigned)server_port(srv));
     else printf("ready: http://%s:%u\n", host, (unsigned)server_port(srv));
     fflush(stdout);
@@ -162,8 +164,11 @@ int cmd_serve(int argc, char **argv) {
 fail:
     fprintf(stderr, "veil serve: %s\n", err_msg());
 done:
-    sched_free(s);
     server_free(srv);
+    sched_free(s);
+    gen_engine_free(ge);
+    if (base) event_base_free(base);
+    device_close(dev);
     tok_free(tok);
     model_free(m);
     return rc;

@@ -4,11 +4,13 @@
 #include "base/err.h"
 #include "base/hex.h"
 #include "cli/args.h"
+#include "api/chain_client.h"
 #include "cli/commands.h"
 #include "ledger/addr.h"
 #include "ledger/keys.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +19,13 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: veil wallet new [--key PATH]\n"
-               "       veil wallet show [--key PATH]\n\n"
+               "       veil wallet show [--key PATH]\n"
+               "       veil wallet balance [--key PATH] --node URL\n\n"
                "new   creates a new Ed25519 wallet key in a file only you can read (mode 0600;\n"
                "      an existing file is never overwritten) and prints its address\n"
-               "show  prints the address and public key of an existing wallet key\n\n"
+               "show  prints the address and public key of an existing wallet key\n"
+               "balance  prints the wallet's balance (nano-units) and seqno on a ledger node\n"
+               "      (veil chain serve; URL as its ready line prints it, http://HOST:PORT)\n\n"
                "The address is the key's TON wallet v4r2 address on workchain 0, the same on\n"
                "veil's local ledger and on TON (docs/PAYMENTS.md). Output lines:\n"
                "  address  user-friendly form (non-bounceable, as wallets show it)\n"
@@ -29,6 +34,7 @@ static void usage(FILE *f) {
                "  key      the key file\n\n"
                "  --key PATH   the key file (default $VEIL_HOME/wallet.key, VEIL_HOME being\n"
                "               ~/.veil when unset; `new` creates that folder, mode 0700)\n"
+               "  --node URL   the ledger node (balance)\n"
                "  -h, --help   show this help\n\n"
                "A key file that group or others can read or write is refused.\n"
                "Exit status: 0 on success, 1 when the key cannot be made or read, 2 for bad\n"
@@ -47,6 +53,21 @@ static int default_key_path(char *path, size_t size, bool make_dir) {
     return 0;
 }
 
+static int print_balance(const keypair *k, const char *url) {
+    ton_addr a;
+    account acc;
+    char text[ADDR_TEXT_LEN];
+    chain *c = chain_client_open(url);
+    if (!c) return -1;
+    addr_of_wallet(k->public_key, &a);
+    int rc = chain_account(c, &a, &acc);
+    chain_close(c);
+    if (rc != STATE_OK) return -1;
+    addr_to_text(&a, 0, text);
+    printf("address  %s\nbalance  %" PRIu64 "\nseqno    %" PRIu64 "\n", text, acc.balance, acc.seqno);
+    return 0;
+}
+
 static void print_wallet(const keypair *k, const char *path) {
     ton_addr a;
     char text[ADDR_TEXT_LEN], raw[ADDR_RAW_LEN], pub[65];
@@ -58,7 +79,7 @@ static void print_wallet(const keypair *k, const char *path) {
 }
 
 int cmd_wallet(int argc, char **argv) {
-    const char *action = NULL, *key = NULL;
+    const char *action = NULL, *key = NULL, *node = NULL;
     char path[PATH_MAX];
     keypair k;
     int rc = 1;
@@ -69,8 +90,11 @@ int cmd_wallet(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
             key = argv[++i];
+        } else if (strcmp(argv[i], "--node") == 0 && i + 1 < argc) {
+            node = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             if (strcmp(argv[i], "--key") == 0) fprintf(stderr, "veil wallet: --key needs a PATH\n");
+            else if (strcmp(argv[i], "--node") == 0) fprintf(stderr, "veil wallet: --node needs a URL\n");
             else fprintf(stderr, "veil wallet: unknown option '%s'\n", argv[i]);
             usage(stderr);
             return 2;
@@ -82,16 +106,20 @@ int cmd_wallet(int argc, char **argv) {
             action = argv[i];
         }
     }
-    bool make = action && strcmp(action, "new") == 0;
-    if (!action || (!make && strcmp(action, "show") != 0)) {
-        if (action) fprintf(stderr, "veil wallet: unknown action '%s' (new or show)\n", action);
+    bool make = action && strcmp(action, "new") == 0, balance = action && strcmp(action, "balance") == 0;
+    if (!action || (!make && !balance && strcmp(action, "show") != 0)) {
+        if (action) fprintf(stderr, "veil wallet: unknown action '%s' (new, show or balance)\n", action);
         usage(stderr);
+        return 2;
+    }
+    if (balance != (node != NULL)) {
+        fprintf(stderr, "veil wallet: --node is for (and required by) balance\n");
         return 2;
     }
     if (key) snprintf(path, sizeof path, "%s", key);
     else if (default_key_path(path, sizeof path, make)) goto done;
     if (make ? keys_generate(&k) || keys_save(path, &k) : keys_load(path, &k)) goto done;
-    print_wallet(&k, path);
+    if (balance ? print_balance(&k, node) : (print_wallet(&k, path), 0)) goto done;
     if (fflush(stdout) != 0) {
         err_errno("writing stdout");
         goto done;

@@ -70,6 +70,7 @@ typedef struct bench_state {
     model_token *batch;
     float *logits;        /* batch rows of n_vocab */
     int32_t *ids;         /* random ids: max(n_pp, n_tg * batch) */
+    int32_t pp_batch;
 } bench_state;
 
 static void progress(const bench_state *s, const char *phase, int run) {
@@ -80,8 +81,8 @@ static void progress(const bench_state *s, const char *phase, int run) {
 static int run_pp(bench_state *s, double *seconds) {
     int32_t n = s->p->n_pp;
     double t0 = now();
-    for (int32_t done = 0; done < n; done += BENCH_PP_BATCH) {
-        int32_t k = n - done < BENCH_PP_BATCH ? n - done : BENCH_PP_BATCH;
+    for (int32_t done = 0; done < n; done += s->pp_batch) {
+        int32_t k = n - done < s->pp_batch ? n - done : s->pp_batch;
         for (int32_t t = 0; t < k; t++)
             s->batch[t] = (model_token){s->one, s->ids[done + t], done + t,
                                         done + t == n - 1 ? s->logits : NULL};
@@ -122,18 +123,21 @@ static int best_of(bench_state *s, const char *phase, int32_t width, model_profi
 }
 
 int bench_model(const model *m, const bench_params *p, bench_result *r) {
-    bench_state s = {m, p, NULL, NULL, NULL, NULL, NULL, NULL};
+    bench_state s = {m, p, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     int rc = -1;
     memset(r, 0, sizeof *r);
     if (p->n_pp < 1 || p->n_tg < 1 || p->batch < 1 || p->reps < 1)
         return err_set("bench: pp, tg, batch and reps must be at least 1");
     int32_t n_ctx = p->n_pp > p->n_tg ? p->n_pp : p->n_tg;
-    int32_t max_batch = p->batch > BENCH_PP_BATCH ? p->batch : BENCH_PP_BATCH;
+    s.pp_batch = p->pp_batch > 0 ? p->pp_batch : p->device ? device_prompt_batch(p->device) : BENCH_PP_BATCH;
+    if (s.pp_batch > p->n_pp) s.pp_batch = p->n_pp;
+    r->pp_batch = s.pp_batch;
+    int32_t max_batch = p->batch > s.pp_batch ? p->batch : s.pp_batch;
     size_t n_ids = (size_t)p->n_tg * (size_t)p->batch > (size_t)p->n_pp ? (size_t)p->n_tg * (size_t)p->batch
                                                                          : (size_t)p->n_pp;
-    s.runner = model_runner_new(m, max_batch, p->n_threads);
+    s.runner = p->device ? device_runner_new(p->device, max_batch) : model_runner_new(m, max_batch, p->n_threads);
     if (!s.runner) goto out;
-    s.one = model_seq_new(m, n_ctx, p->kv_type);
+    s.one = p->device ? device_seq_new(p->device, n_ctx, p->kv_type) : model_seq_new(m, n_ctx, p->kv_type);
     if (!s.one) goto out;
     s.many = calloc((size_t)p->batch, sizeof *s.many);
     s.batch = malloc((size_t)max_batch * sizeof *s.batch);
@@ -144,7 +148,9 @@ int bench_model(const model *m, const bench_params *p, bench_result *r) {
         goto out;
     }
     for (int32_t b = 0; b < p->batch; b++)
-        if (!(s.many[b] = model_seq_new(m, p->n_tg, p->kv_type))) goto out;
+        if (!(s.many[b] = p->device ? device_seq_new(p->device, p->n_tg, p->kv_type)
+                                    : model_seq_new(m, p->n_tg, p->kv_type)))
+            goto out;
     rng g = rng_stream(p->seed, 0, 0);
     for (size_t i = 0; i < n_ids; i++) s.ids[i] = (int32_t)rng_below(&g, (uint64_t)m->hp.n_vocab);
     r->bytes_per_token = bench_bytes_per_token(m);
@@ -255,9 +261,12 @@ void bench_print_text(FILE *f, const bench_report *r) {
     fprintf(f, "model       %s (%s: %s, %d layers, dim %d, %s, %.1f MB)\n", r->path, r->name,
             model_arch_name(r->hp->arch), r->hp->n_layer, r->hp->n_embd, r->weight_type,
             (double)r->file_bytes / mb);
-    fprintf(f, "setup       %d threads, %s kernels, %s KV cache, best of %d runs\n", r->n_threads,
-            matmul_backend_name(matmul_backend()), model_kv_type_name(p->kv_type), p->reps);
-    fprintf(f, "pp %-8d %10.2f tokens/s   (one prompt, batches of %d)\n", p->n_pp, x->pp_tps, BENCH_PP_BATCH);
+    if (p->device && device_is_gpu(p->device))
+        fprintf(f, "setup       %s, best of %d runs\n", device_describe(p->device), p->reps);
+    else
+        fprintf(f, "setup       %d threads, %s kernels, %s KV cache, best of %d runs\n", r->n_threads,
+                matmul_backend_name(matmul_backend()), model_kv_type_name(p->kv_type), p->reps);
+    fprintf(f, "pp %-8d %10.2f tokens/s   (one prompt, batches of %d)\n", p->n_pp, x->pp_tps, x->pp_batch);
     fprintf(f, "tg %-8d %10.2f tokens/s   (one sequence)", p->n_tg, x->tg_tps);
     if (r->membw_gbs > 0)
         fprintf(f, ", %.2f GB/s = %.0f%% of the bandwidth limit\n",
@@ -331,6 +340,9 @@ void bench_print_json(FILE *f, const bench_report *r) {
             model_arch_name(r->hp->arch), r->weight_type, r->hp->n_layer, r->hp->n_embd,
             (unsigned long long)r->file_bytes, r->n_threads, matmul_backend_name(matmul_backend()),
             p->reps, p->n_pp, p->n_tg, p->batch, model_kv_type_name(p->kv_type));
+    fputs(",\"device\":", f);
+    json_str(f, p->device ? device_describe(p->device) : "cpu");
+    fprintf(f, ",\"pp_batch\":%d", x->pp_batch);
     fputs(",\"pp_tps\":", f);
     json_num(f, x->pp_tps);
     fputs(",\"tg_tps\":", f);

@@ -13,11 +13,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/device.h"
 #include "model/forward.h"
 
 typedef struct bench_params {
     int n_threads;  /* <= 0: one per CPU */
-    int32_t n_pp;   /* prompt length (one sequence, batches of BENCH_PP_BATCH tokens) */
+    device *device; /* NULL = the CPU with n_threads */
+    int32_t n_pp;   /* prompt length (one sequence, in batches of pp_batch tokens) */
+    int32_t pp_batch; /* <= 0: BENCH_PP_BATCH on the CPU, device_prompt_batch on a device */
     int32_t n_tg;   /* tokens decoded one at a time, from an empty cache */
     int32_t batch;  /* concurrent sequences for batched decode, each advancing n_tg tokens */
     int32_t reps;
@@ -34,6 +37,7 @@ typedef struct bench_params {
 typedef struct bench_result {
     double pp_tps, tg_tps, tg_batch_tps; /* tokens per second; batch: all sequences together */
     uint64_t bytes_per_token;            /* bench_bytes_per_token */
+    int32_t pp_batch;                    /* prompt tokens per forward pass used */
     size_t kv_bytes;                     /* KV caches allocated for the runs */
     /* With profile: seconds per op summed over all runs, and the tokens they processed. */
     model_profile pp_prof, tg_prof;
@@ -79,7 +83,7 @@ typedef struct bench_report {
 const char *bench_weight_type(const model *m);
 /* Human-readable lines. */
 void bench_print_text(FILE *f, const bench_report *r);
-/* One JSON object on one line: at least kernels (the matmul backend), pp_tps, tg_tps,
+/* One JSON object on one line: at least kernels (the matmul backend), device, pp_batch, pp_tps, tg_tps,
  * tg_batch_tps, batch, bytes_per_token, membw_gbs (null when unknown), tg_bw_fraction (null
  * when unknown), peak_rss_bytes; with profile, "profile": {"pp": {op: ms per token...},
  * "tg": {...}}. */

@@ -53,7 +53,7 @@ int generate(const model *m, const tokenizer *tok, const char *prompt, size_t pr
         goto out;
     }
     ids = grown;
-    ctx = model_ctx_new_threads(m, n_ctx, p->n_threads);
+    ctx = p->device ? device_ctx_new(p->device, n_ctx) : model_ctx_new_threads(m, n_ctx, p->n_threads);
     smp = sampler_new(&p->sampling, m->hp.n_vocab);
     stop = stopstr_new();
     logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);

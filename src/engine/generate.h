@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/device.h"
 #include "model/model.h"
 #include "model/sampler.h"
 #include "model/tokenizer.h"
@@ -17,6 +18,7 @@ typedef struct gen_params {
     int32_t n_predict;        /* tokens to generate; -1 = until end of generation or context */
     int32_t n_ctx;            /* context positions; 0 = the model's, capped at GEN_DEFAULT_CTX */
     int n_threads;            /* 0 = one per CPU */
+    device *device;           /* where the forward pass runs; NULL = the CPU (n_threads) */
     sampler_params sampling;
     const char *const *stop;  /* stop strings (not emitted) */
     int n_stop;

@@ -26,14 +26,14 @@ struct kvcache {
     u64map *map;           /* chain hash -> block */
 };
 
-kvcache *kvcache_new(const model *m, int32_t n_blocks, model_kv_type type) {
+kvcache *kvcache_new(const model *m, device *d, int32_t n_blocks, model_kv_type type) {
     kvcache *c = calloc(1, sizeof *c);
     if (!c) goto oom;
     c->n = n_blocks;
     c->b = calloc((size_t)n_blocks, sizeof *c->b);
     c->map = u64map_new((size_t)n_blocks);
     if (!c->b || !c->map) goto oom;
-    c->kv = model_kv_new(m, n_blocks, type);
+    c->kv = d ? device_kv_new(d, n_blocks, type) : model_kv_new(m, n_blocks, type);
     if (!c->kv) {
         kvcache_free(c);
         return NULL;

@@ -14,12 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/device.h"
 #include "model/forward.h"
 
 typedef struct kvcache kvcache;
 
-/* n_blocks of storage (elements of `type`) for model m. NULL + err_msg(). */
-kvcache *kvcache_new(const model *m, int32_t n_blocks, model_kv_type type);
+/* n_blocks of storage for model m on device d (NULL = the CPU), elements of `type` (a GPU
+ * keeps its own element type for now). NULL + err_msg(). */
+kvcache *kvcache_new(const model *m, device *d, int32_t n_blocks, model_kv_type type);
 void kvcache_free(kvcache *c);
 model_kv *kvcache_storage(kvcache *c);
 

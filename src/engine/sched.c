@@ -441,9 +441,10 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
         err_set("--kv-mem %zu bytes is less than one KV block (%zu bytes)", bytes, block_bytes);
         goto fail;
     }
-    s->kv = kvcache_new(m, n_blocks, s->cfg.kv_type);
+    s->kv = kvcache_new(m, s->cfg.device, n_blocks, s->cfg.kv_type);
     if (!s->kv) goto fail;
-    s->runner = model_runner_new(m, s->cfg.max_batch, s->cfg.n_threads);
+    s->runner = s->cfg.device ? device_runner_new(s->cfg.device, s->cfg.max_batch)
+                              : model_runner_new(m, s->cfg.max_batch, s->cfg.n_threads);
     if (!s->runner) goto fail;
     s->logits = malloc((size_t)s->cfg.max_running * (size_t)m->hp.n_vocab * sizeof(float));
     s->batch = malloc((size_t)s->cfg.max_batch * sizeof *s->batch);

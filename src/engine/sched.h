@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/device.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "model/sampler.h"
@@ -36,6 +37,8 @@ typedef struct sched_config {
     int32_t n_ctx;          /* per-sequence context limit; 0 = the model's */
     size_t kv_bytes;        /* KV pool budget; 0 = enough for max_running full contexts, capped at 1 GiB */
     int n_threads;          /* 0 = one per CPU */
+    device *device;         /* where the forward pass runs (it must outlive the scheduler);
+                             * NULL = the CPU with n_threads */
     bool prefix_cache;      /* default true */
     model_kv_type kv_type;  /* element type of the KV cache; default MODEL_KV_F16 */
 } sched_config;

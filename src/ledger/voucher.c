@@ -94,7 +94,7 @@ int voucher_verify(const cell *body, const voucher_expect *e, voucher *out) {
     int rc = parse_layout(body, &v, &outer_op, &outer_qid, &payload);
     if (rc != VOUCHER_OK) return rc;
     if (!keys_verify(e->signer, cell_hash(payload), v.signature)) {
-        err_set("voucher signature does not verify under the expected proxy key (forged, altered, or another signer)");
+        err_set("voucher signature does not verify under the payer's key (forged, altered, or another signer)");
         return VOUCHER_BAD_SIGNATURE;
     }
     if ((rc = check_copies(&v, outer_op, outer_qid)) != VOUCHER_OK) return rc;

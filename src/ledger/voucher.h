@@ -3,7 +3,8 @@
  *   payload = op:u32 query_id:u64 new_tokens:u64 expected_my_address:MsgAddress
  *   body    = op:u32 query_id:u64 send_excesses_to:MsgAddress signature:bits512 ^payload
  *
- * The proxy signs the payload's cell hash with Ed25519. The payload names the channel (the
+ * The channel's payer signs the payload's cell hash with Ed25519: the client for a charge, the
+ * proxy for a payout (docs/PAYMENTS.md "Who signs what"). The payload names the channel (the
  * contract address that must execute it) and the channel's new cumulative total: a newer
  * voucher supersedes every older one, so a replayed or stale voucher gains nothing. veil reads
  * new_tokens as nano-units (docs/PAYMENTS.md says why). send_excesses_to is outside the
@@ -22,7 +23,7 @@
 #include "ledger/cell.h"
 #include "ledger/keys.h"
 
-#define VOUCHER_OP_CHARGE 0xbb63ff93u /* ext_client_charge_signed: a proxy charges its client */
+#define VOUCHER_OP_CHARGE 0xbb63ff93u /* ext_client_charge_signed: a client pays its proxy */
 #define VOUCHER_OP_PAYOUT 0xa040ad28u /* ext_worker_payout_request_signed: a proxy pays a worker */
 
 typedef struct voucher {
@@ -49,7 +50,7 @@ typedef enum voucher_status {
 /* What the party receiving a voucher expects of it. */
 typedef struct voucher_expect {
     uint32_t op;
-    const uint8_t *signer;   /* the proxy's Ed25519 public key, 32 bytes */
+    const uint8_t *signer;   /* the payer's Ed25519 public key, 32 bytes */
     const ton_addr *channel; /* the channel this voucher must be for */
     uint64_t last_amount;    /* highest total accepted so far (0 for a new channel) */
     uint64_t max_amount;     /* cap on the total (e.g. the channel's deposit); UINT64_MAX for none */

@@ -28,6 +28,8 @@ struct model_kv {
     model_kv_type type;
     size_t block_elems;  /* elements of one block: all layers and heads */
     void *k, *v;
+    const model_backend *be; /* another device's store (k, v NULL); forward.h */
+    void *impl;
 };
 
 struct model_runner {
@@ -48,6 +50,8 @@ struct model_runner {
     size_t scores_cap;   /* per thread */
     model_profile *prof;
     double prof_t;       /* start of the current op */
+    const model_backend *be; /* another device's runner (nothing above allocated); forward.h */
+    void *impl;
 };
 
 /* ---- profiling ---------------------------------------------------------------------- */
@@ -114,6 +118,7 @@ fail:
 
 void model_kv_free(model_kv *kv) {
     if (!kv) return;
+    if (kv->be) kv->be->kv_free(kv->impl);
     free(kv->k);
     free(kv->v);
     free(kv);
@@ -121,30 +126,45 @@ void model_kv_free(model_kv *kv) {
 
 int32_t model_kv_n_blocks(const model_kv *kv) { return kv->n_blocks; }
 
+void *model_kv_impl(const model_kv *kv) { return kv->impl; }
+
+model_kv *model_kv_wrap(const model *m, int32_t n_blocks, const model_backend *b, void *impl) {
+    model_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) {
+        b->kv_free(impl);
+        err_set("out of memory");
+        return NULL;
+    }
+    *kv = (model_kv){.n_blocks = n_blocks, .n_layer = m->hp.n_layer, .n_head_kv = m->hp.n_head_kv,
+                     .head_dim = m->hp.head_dim, .type = MODEL_KV_F32, .be = b, .impl = impl};
+    return kv;
+}
+
 size_t model_seq_bytes(const model *m, int32_t n_ctx, model_kv_type type) {
     if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
     return (size_t)((n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK) * model_kv_block_bytes(m, type);
 }
 
-model_seq *model_seq_new(const model *m, int32_t n_ctx, model_kv_type type) {
-    model_seq *s = calloc(1, sizeof *s);
-    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
-    int32_t n_blocks = (n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK;
-    if (!s) goto oom;
+model_seq *model_seq_own(model_kv *kv, int32_t n_ctx) {
+    model_seq *s = kv ? calloc(1, sizeof *s) : NULL;
+    if (!kv) return NULL;
+    if (!s || n_ctx <= 0 || n_ctx > kv->n_blocks * MODEL_KV_BLOCK) goto fail;
     s->n_ctx = n_ctx;
-    s->blocks = malloc((size_t)n_blocks * sizeof *s->blocks);
-    if (!s->blocks) goto oom;
-    s->own_kv = s->kv = model_kv_new(m, n_blocks, type);
-    if (!s->kv) {
-        model_seq_free(s);
-        return NULL;
-    }
-    for (int32_t i = 0; i < n_blocks; i++) s->blocks[i] = i;
+    s->blocks = malloc((size_t)kv->n_blocks * sizeof *s->blocks);
+    if (!s->blocks) goto fail;
+    s->own_kv = s->kv = kv;
+    for (int32_t i = 0; i < kv->n_blocks; i++) s->blocks[i] = i;
     return s;
-oom:
-    model_seq_free(s);
+fail:
+    free(s);
+    model_kv_free(kv);
     err_set("out of memory for a sequence of %d positions", n_ctx);
     return NULL;
+}
+
+model_seq *model_seq_new(const model *m, int32_t n_ctx, model_kv_type type) {
+    if (n_ctx <= 0) n_ctx = m->hp.n_ctx_train;
+    return model_seq_own(model_kv_new(m, (n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK, type), n_ctx);
 }
 
 void model_seq_free(model_seq *s) {
@@ -238,8 +258,23 @@ oom:
     return NULL;
 }
 
+model_runner *model_runner_wrap(const model *m, int32_t max_batch, const model_backend *b, void *impl) {
+    model_runner *r = calloc(1, sizeof *r);
+    if (!r) {
+        b->runner_free(impl);
+        err_set("out of memory");
+        return NULL;
+    }
+    r->m = m;
+    r->max_batch = max_batch;
+    r->be = b;
+    r->impl = impl;
+    return r;
+}
+
 void model_runner_free(model_runner *r) {
     if (!r) return;
+    if (r->be) r->be->runner_free(r->impl);
     if (r->pool) tpool_free(r->pool);
     free(r->x);
     free(r->xn);
@@ -483,9 +518,12 @@ static int check_batch(model_runner *r, const model_token *batch, int32_t n) {
             b->seq->blocks[b->pos / MODEL_KV_BLOCK] >= b->seq->kv->n_blocks)
             return err_set("context full: position %d is outside the context of %d", b->pos,
                            b->seq->n_ctx);
+        if (b->seq->kv->be != r->be)
+            return err_set("forward: token %d's sequence keeps its KV on %s, the runner is on %s", t,
+                           b->seq->kv->be ? b->seq->kv->be->name : "cpu", r->be ? r->be->name : "cpu");
         if (b->pos + 1 > max_pos) max_pos = b->pos + 1;
     }
-    if (attention_scratch(max_pos) > r->scores_cap) {
+    if (!r->be && attention_scratch(max_pos) > r->scores_cap) {
         int nth = tpool_size(r->pool);
         float *s = realloc(r->scores, (size_t)nth * attention_scratch(max_pos) * sizeof *s);
         if (!s) return err_set("out of memory for attention scores");
@@ -500,6 +538,7 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
     const model_hparams *hp = &m->hp;
     int64_t d = hp->n_embd;
     if (check_batch(r, batch, n)) return -1;
+    if (r->be) return r->be->forward(r->impl, batch, n);
     att_plan(r, batch, n);
     prof_mark(r, -1);
     for (int32_t t = 0; t < n; t++) {
@@ -539,28 +578,41 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
 
 /* ---- single sequence ------------------------------------------------------------------ */
 
-/* Tokens per batch of a prompt: bounds scratch memory; products are matrix x matrix. */
+/* Tokens per batch of a prompt on the CPU: bounds scratch memory; products are matrix x
+ * matrix. */
 #define CTX_BATCH 64
 
 struct model_ctx {
     model_seq *seq;
     model_runner *runner;
-    model_token batch[CTX_BATCH];
+    model_token *batch; /* [runner's max_batch] */
 };
 
-model_ctx *model_ctx_new_threads(const model *m, int32_t n_ctx, int n_threads) {
+model_ctx *model_ctx_wrap(model_seq *seq, model_runner *runner) {
     model_ctx *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (c) {
+        c->seq = seq;
+        c->runner = runner;
+        c->batch = malloc((size_t)model_runner_max_batch(runner) * sizeof *c->batch);
+    }
+    if (!c || !c->batch) {
+        free(c);
+        model_seq_free(seq);
+        model_runner_free(runner);
         err_set("out of memory");
         return NULL;
     }
-    c->seq = model_seq_new(m, n_ctx, MODEL_KV_F32);
-    if (c->seq) c->runner = model_runner_new(m, CTX_BATCH, n_threads);
-    if (!c->runner) {
-        model_ctx_free(c);
+    return c;
+}
+
+model_ctx *model_ctx_new_threads(const model *m, int32_t n_ctx, int n_threads) {
+    model_seq *seq = model_seq_new(m, n_ctx, MODEL_KV_F32);
+    model_runner *r = seq ? model_runner_new(m, CTX_BATCH, n_threads) : NULL;
+    if (!r) {
+        model_seq_free(seq);
         return NULL;
     }
-    return c;
+    return model_ctx_wrap(seq, r);
 }
 
 model_ctx *model_ctx_new(const model *m, int32_t n_ctx) { return model_ctx_new_threads(m, n_ctx, 0); }
@@ -569,6 +621,7 @@ void model_ctx_free(model_ctx *c) {
     if (!c) return;
     model_runner_free(c->runner);
     model_seq_free(c->seq);
+    free(c->batch);
     free(c);
 }
 
@@ -581,8 +634,9 @@ int model_forward(model_ctx *c, const int32_t *tokens, int32_t n_tok, int32_t po
     if (pos0 < 0 || pos0 > c->seq->n_ctx - n_tok)
         return err_set("context full: %d tokens at position %d exceed the context of %d", n_tok,
                        pos0, c->seq->n_ctx);
-    for (int32_t done = 0; done < n_tok; done += CTX_BATCH) {
-        int32_t n = n_tok - done < CTX_BATCH ? n_tok - done : CTX_BATCH;
+    const int32_t max_batch = c->runner->max_batch;
+    for (int32_t done = 0; done < n_tok; done += max_batch) {
+        int32_t n = n_tok - done < max_batch ? n_tok - done : max_batch;
         for (int32_t t = 0; t < n; t++) {
             int32_t i = done + t;
             float *out = all_logits ? logits + (size_t)i * n_vocab : i == n_tok - 1 ? logits : NULL;

@@ -50,6 +50,9 @@ typedef struct model_seq {
 
 /* A sequence with private storage for n_ctx positions (0 = the model's training context). */
 model_seq *model_seq_new(const model *m, int32_t n_ctx, model_kv_type type);
+/* A sequence of n_ctx positions over all of kv's blocks, which it then owns (also on failure;
+ * NULL kv gives NULL with kv's error kept). n_ctx must fit kv. */
+model_seq *model_seq_own(model_kv *kv, int32_t n_ctx);
 void model_seq_free(model_seq *s);
 int32_t model_seq_capacity(const model_seq *s);
 /* Bytes of KV cache a sequence of n_ctx positions takes. */
@@ -83,12 +86,33 @@ const char *model_prof_name(int op);
 /* Runs n <= max_batch tokens. 0, or -1 with err_msg() (token id or position out of range). */
 int model_runner_forward(model_runner *r, const model_token *batch, int32_t n);
 
+/* ---- other devices ---------------------------------------------------------------------
+ * A runner or KV store whose work happens on another device (src/engine/device.h makes them,
+ * src/cuda implements them). The functions above dispatch to it, so the engine drives every
+ * device through the same calls; a batch is validated here first (token ids, positions, block
+ * tables) and a sequence's KV must live on the runner's device. */
+typedef struct model_backend {
+    const char *name;
+    int (*forward)(void *impl, const model_token *batch, int32_t n);
+    void (*runner_free)(void *impl);
+    void (*kv_free)(void *impl);
+} model_backend;
+
+/* Wraps impl (ownership passes, also on failure). NULL + err_msg() when out of memory. */
+model_runner *model_runner_wrap(const model *m, int32_t max_batch, const model_backend *b, void *impl);
+model_kv *model_kv_wrap(const model *m, int32_t n_blocks, const model_backend *b, void *impl);
+/* The device implementation behind kv (NULL for the CPU's). */
+void *model_kv_impl(const model_kv *kv);
+
 /* ---- single sequence ----------------------------------------------------------------- */
 
 typedef struct model_ctx model_ctx;
 
 model_ctx *model_ctx_new(const model *m, int32_t n_ctx);
 model_ctx *model_ctx_new_threads(const model *m, int32_t n_ctx, int n_threads);
+/* A context over an existing sequence and runner, e.g. on another device (ownership of both
+ * passes, also on failure); prompts run in batches of the runner's max_batch. */
+model_ctx *model_ctx_wrap(model_seq *seq, model_runner *runner);
 void model_ctx_free(model_ctx *c);
 int32_t model_ctx_size(const model_ctx *c);
 

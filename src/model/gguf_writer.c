@@ -6,6 +6,7 @@
 #include "model/gguf.h"
 
 #include "base/err.h"
+#include "base/grow.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -90,13 +91,8 @@ static wbuf *slot(gguf_writer *w, const char *key) {
             return &w->kvs[i].val;
         }
     }
-    if (w->n_kv == w->cap_kv) {
-        size_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
-        wkv *k = realloc(w->kvs, cap * sizeof *k);
-        if (!k) goto oom;
-        w->kvs = k;
-        w->cap_kv = cap;
-    }
+    if (grow(&w->kvs, &w->cap_kv, w->n_kv + 1, sizeof *w->kvs, 32, "the metadata table") < 0)
+        goto oom;
     w->kvs[w->n_kv].key = strdup(key);
     if (!w->kvs[w->n_kv].key) goto oom;
     memset(&w->kvs[w->n_kv].val, 0, sizeof(wbuf));
@@ -208,13 +204,9 @@ static int add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t 
                        (unsigned long long)ne[0], qi->name, qi->block_size);
     for (size_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0) return err_set("duplicate tensor '%s'", name);
-    if (w->n_tensors == w->cap_tensors) {
-        size_t cap = w->cap_tensors ? w->cap_tensors * 2 : 64;
-        wtensor *t = realloc(w->tensors, cap * sizeof *t);
-        if (!t) return err_set("out of memory");
-        w->tensors = t;
-        w->cap_tensors = cap;
-    }
+    if (grow(&w->tensors, &w->cap_tensors, w->n_tensors + 1, sizeof *w->tensors, 64,
+             "the tensor table") < 0)
+        return -1;
     wtensor *t = &w->tensors[w->n_tensors];
     memset(t, 0, sizeof *t);
     t->name = strdup(name);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/rng.h"
 
 /* Buckets for the top-k and top-p cuts: 32 per unit of logit below the best, 32 units deep;
  * the last bucket takes everything further down. */
@@ -36,13 +37,6 @@ struct sampler {
     double bucket_mass[SAMPLER_BUCKETS];
 };
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 /* xoshiro256**: small, fast, and specified exactly, so streams match across platforms. */
@@ -59,7 +53,7 @@ static uint64_t xoshiro_next(uint64_t st[4]) {
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
-static double rng_uniform(sampler *s) { return (double)(xoshiro_next(s->rng) >> 11) * 0x1.0p-53; }
+static double uniform01(sampler *s) { return (double)(xoshiro_next(s->rng) >> 11) * 0x1.0p-53; }
 
 void sampler_params_default(sampler_params *p) {
     *p = (sampler_params){
@@ -141,7 +135,8 @@ void sampler_free(sampler *s) {
 void sampler_set_seed(sampler *s, uint64_t seed) {
     /* splitmix64 is a bijection of its counter, so at most one of the four words is zero and
      * xoshiro never gets the all-zero state it cannot leave. */
-    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
+    rng r = {seed};
+    for (int i = 0; i < 4; i++) s->rng[i] = rng_u64(&r);
 }
 
 int sampler_set_logit_bias(sampler *s, int32_t token, float bias) {
@@ -234,13 +229,13 @@ static int32_t partition(const float *v, int32_t *idx, int32_t lo, int32_t hi, i
 
 /* A pseudo-random pivot so no input order makes selection quadratic; its own fixed stream, so
  * selection never touches the sampling RNG. */
-static int32_t pick_pivot(uint64_t *st, int32_t lo, int32_t hi) {
-    return lo + (int32_t)(splitmix64(st) % (uint64_t)(hi - lo));
+static int32_t pick_pivot(rng *st, int32_t lo, int32_t hi) {
+    return lo + (int32_t)rng_below(st, (uint64_t)(hi - lo));
 }
 
 /* The token of rank k (0-based) among idx[0, n); reorders idx. */
 static int32_t select_rank(const float *v, int32_t *idx, int32_t n, int32_t k) {
-    uint64_t st = 0;
+    rng st = {0};
     int32_t lo = 0, hi = n;
     for (;;) {
         int32_t pos = partition(v, idx, lo, hi, pick_pivot(&st, lo, hi));
@@ -253,7 +248,7 @@ static int32_t select_rank(const float *v, int32_t *idx, int32_t n, int32_t k) {
 /* The lowest-ranked token of the shortest top-ranked run of idx[0, n) whose mass (sum of p)
  * reaches need; the whole run when rounding leaves it short. Reorders idx. */
 static int32_t select_mass(const float *v, const float *p, int32_t *idx, int32_t n, double need) {
-    uint64_t st = 0;
+    rng st = {0};
     int32_t lo = 0, hi = n;
     for (;;) {
         int32_t pos = partition(v, idx, lo, hi, pick_pivot(&st, lo, hi));
@@ -444,7 +439,7 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     }
     s->n_last = n;
     s->mass_last = mass;
-    double r = rng_uniform(s) * mass;
+    double r = uniform01(s) * mass;
     /* r can round up to mass itself; then the last token with any mass is the answer. The
      * best token is always kept and has p == 1, so there is one. */
     int32_t last = best;

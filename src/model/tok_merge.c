@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "base/err.h"
+#include "base/grow.h"
 #include "model/tok_impl.h"
 
 typedef struct tok_bigram {
@@ -21,12 +22,8 @@ static bool before(const tok_bigram *a, const tok_bigram *b) {
 }
 
 static int heap_push(tok_work *w, tok_bigram b) {
-    if (w->n_heap == w->cap_heap) {
-        size_t cap = w->cap_heap ? w->cap_heap * 2 : 64;
-        tok_bigram *h = realloc(w->heap, cap * sizeof *h);
-        if (!h) return err_set("tokenizer: out of memory (merge queue of %zu)", cap);
-        w->heap = h, w->cap_heap = cap;
-    }
+    if (grow(&w->heap, &w->cap_heap, w->n_heap + 1, sizeof *w->heap, 64, "the merge queue") < 0)
+        return -1;
     size_t i = w->n_heap++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -54,12 +51,8 @@ static tok_bigram heap_pop(tok_work *w) {
 }
 
 int tok_work_add(tok_work *w, uint32_t off, uint32_t n, int32_t id) {
-    if (w->n_syms == w->cap_syms) {
-        size_t cap = w->cap_syms ? w->cap_syms * 2 : 64;
-        tok_sym *s = realloc(w->syms, cap * sizeof *s);
-        if (!s) return err_set("tokenizer: out of memory (%zu symbols)", cap);
-        w->syms = s, w->cap_syms = cap;
-    }
+    if (grow(&w->syms, &w->cap_syms, w->n_syms + 1, sizeof *w->syms, 64, "the symbol list") < 0)
+        return -1;
     int32_t i = (int32_t)w->n_syms++;
     w->syms[i] = (tok_sym){i - 1, -1, off, n, id};
     if (i > 0) w->syms[i - 1].next = i;

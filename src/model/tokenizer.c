@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/grow.h"
 #include "model/tok_impl.h"
 
 #define SPACE_MARK "\xE2\x96\x81" /* U+2581, SentencePiece's space */
@@ -20,12 +21,7 @@ static const char *const eog_texts[] = {
 };
 
 int tok_ids_push(tok_ids *a, int32_t id) {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        int32_t *v = realloc(a->v, cap * sizeof *v);
-        if (!v) return err_set("tokenizer: out of memory (%zu ids)", cap);
-        a->v = v, a->cap = cap;
-    }
+    if (grow(&a->v, &a->cap, a->n + 1, sizeof *a->v, 64, "the token list") < 0) return -1;
     a->v[a->n++] = id;
     return 0;
 }
@@ -293,12 +289,7 @@ typedef struct frags {
 } frags;
 
 static int frags_push(frags *f, frag x) {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        frag *v = realloc(f->v, cap * sizeof *v);
-        if (!v) return err_set("tokenizer: out of memory (%zu fragments)", cap);
-        f->v = v, f->cap = cap;
-    }
+    if (grow(&f->v, &f->cap, f->n + 1, sizeof *f->v, 16, "the text fragments") < 0) return -1;
     f->v[f->n++] = x;
     return 0;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end stage: the official OpenAI SDK and raw HTTP against `build/veil serve` on the
+# End-to-end stage: the official OpenAI SDK and raw HTTP against `build/veil serve` and
+# `build/veil devnet` (and the network roles one by one) on the
 # bundled model (serve.test.mjs, node's built-in test runner). Installs the pinned SDK from
 # package-lock.json when node_modules is missing. Ends with "N passed, N failed[, N skipped]".
 set -uo pipefail
@@ -18,7 +19,7 @@ if [ ! -d node_modules/openai ]; then
   npm ci --no-audit --no-fund >/dev/null 2>&1 || { echo "e2e: npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 log=$(mktemp); trap 'rm -f "$log"' EXIT
-node --test --test-reporter=tap serve.test.mjs 2>&1 | tee "$log"
+node --test --test-reporter=tap *.test.mjs 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 pass=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$log" | tail -n 1)
 fail=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$log" | tail -n 1)

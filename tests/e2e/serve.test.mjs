@@ -7,57 +7,18 @@
 // /metrics; every wait is bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import OpenAI from 'openai';
+import {
+  MODEL, MODEL_NAME, withTimeout, startVeil, stopVeil, client, postRaw, assertErrorBody, collectStream,
+} from './lib.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const VEIL = path.resolve(root, process.env.VEIL_BIN ?? 'build/veil');
-const MODEL = path.join(root, 'models/stories260K.gguf');
-const MODEL_NAME = 'stories260K';
 const MAX_BODY = 65536;
 
 // ---- helpers --------------------------------------------------------------------------------
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-// Starts a server; resolves once it printed "ready: URL".
-async function startServer(extra = []) {
-  const proc = spawn(VEIL, ['serve', MODEL, '--listen', '127.0.0.1:0', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  proc.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const url = await withTimeout(new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/^ready: (http:\/\/\S+)$/m);
-      if (m) resolve(m[1]);
-    });
-    exited.then(({ code }) => reject(new Error(`veil serve exited (${code}) before ready: ${stderr}`)));
-  }), 30000, 'server ready line');
-  return { proc, url, exited, stderr: () => stderr };
-}
-
-async function stopServer(s) {
-  if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGTERM');
-  return withTimeout(s.exited, 60000, 'server exit');
-}
-
-function client(s) {
-  return new OpenAI({ apiKey: 'unused', baseURL: `${s.url}/v1`, maxRetries: 0, timeout: 60000 });
-}
+const startServer = (extra = []) => startVeil(['serve', MODEL, '--listen', '127.0.0.1:0', ...extra], { ms: 30000 });
+const stopServer = (s) => stopVeil(s);
 
 async function metrics(s) {
   const text = await (await fetch(`${s.url}/metrics`)).text();
@@ -78,33 +39,6 @@ async function waitMetrics(s, check, ms = 20000) {
     if (Date.now() > deadline) throw new Error(`metrics never satisfied the check: ${JSON.stringify(m)}`);
     await new Promise((r) => setTimeout(r, 10)); // polling interval, not synchronisation
   }
-}
-
-async function postRaw(s, route, body, headers = {}) {
-  const res = await fetch(`${s.url}${route}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body,
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, headers: res.headers, text, json };
-}
-
-function assertErrorBody(r, status, param) {
-  assert.equal(r.status, status, r.text);
-  assert.ok(r.json && r.json.error, `OpenAI error body expected, got: ${r.text}`);
-  const e = r.json.error;
-  assert.equal(typeof e.message, 'string');
-  assert.ok(e.message.length > 0);
-  assert.equal(typeof e.type, 'string');
-  assert.ok('param' in e && 'code' in e);
-  assert.equal(e.param, param);
-}
-
-async function collectStream(stream) {
-  const chunks = [];
-  for await (const c of stream) chunks.push(c);
-  return chunks;
 }
 
 const CHAT = [{ role: 'system', content: 'You tell short stories.' }, { role: 'user', content: 'Tell me about a cat.' }];

@@ -404,7 +404,7 @@ TEST(sched_logprobs_events) {
 TEST(kvcache_lru_and_verified_lookup) {
     fixture f;
     if (!fixture_open(&f)) return;
-    kvcache *c = kvcache_new(f.m, 3, MODEL_KV_F32);
+    kvcache *c = kvcache_new(f.m, NULL, 3, MODEL_KV_F32);
     int32_t t1[MODEL_KV_BLOCK], t2[MODEL_KV_BLOCK];
     for (int i = 0; i < MODEL_KV_BLOCK; i++) t1[i] = i, t2[i] = 100 + i;
     int32_t a = kvcache_alloc(c), b = kvcache_alloc(c), d = kvcache_alloc(c);

@@ -1,0 +1,106 @@
+/* Flags every network role shares (see node_args.h). */
+#include "cli/node_args.h"
+
+#include "base/err.h"
+#include "base/slurp.h"
+#include "cli/args.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad) {
+    long long v;
+    switch (opt) {
+    case NODE_OPT_TEE: a->tee = arg; return true;
+    case NODE_OPT_SIM_KEY: a->sim_key = arg; return true;
+    case NODE_OPT_MEASUREMENT: a->measurement = arg; return true;
+    case NODE_OPT_ALLOW_MEAS: a->allow_measurements = arg; return true;
+    case NODE_OPT_TRUST_SIM: a->trust_sim_keys = arg; return true;
+    case NODE_OPT_UNVERIFIED_TDX: a->allow_unverified_tdx = true; return true;
+    case NODE_OPT_MAX_AGE:
+        if (!args_long("--max-evidence-age", arg, 1, 30 * 86400, &v)) *bad = true;
+        a->max_age_s = (uint32_t)v;
+        return true;
+    case NODE_OPT_CONFIG: return true; /* expanded before parsing */
+    default: return false;
+    }
+}
+
+/* Appends the flags in one config file to *v (n entries, cap). */
+static int read_config(const char *path, char ***v, int *n, int *cap) {
+    size_t len;
+    char *text = slurp_file(path, &len), *save = NULL;
+    int line_no = 0;
+    if (!text) {
+        fprintf(stderr, "veil: --config: %s\n", err_msg());
+        return -1;
+    }
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *hash = strchr(line, '#'), *name, *value;
+        line_no++;
+        if (hash) *hash = 0;
+        name = line + strspn(line, " \t\r");
+        if (!*name) continue;
+        value = name + strcspn(name, " \t\r");
+        if (*value) *value++ = 0;
+        value += strspn(value, " \t\r");
+        value[strcspn(value, "\r")] = 0;
+        for (char *end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t');) *--end = 0;
+        if (*n + 3 > *cap) {
+            int nc = *cap * 2 + 16;
+            char **nv = realloc(*v, (size_t)nc * sizeof *nv);
+            if (!nv) goto oom;
+            *v = nv;
+            *cap = nc;
+        }
+        char *flag = malloc(strlen(name) + 3);
+        if (!flag) goto oom;
+        sprintf(flag, "--%s", name);
+        (*v)[(*n)++] = flag;
+        if (*value && !((*v)[(*n)++] = strdup(value))) goto oom;
+    }
+    /* the strings point into nothing of text: it can go */
+    free(text);
+    return 0;
+oom:
+    free(text);
+    fprintf(stderr, "veil: out of memory reading %s\n", path);
+    return -1;
+}
+
+/* Kept reachable for the process's life (so leak checkers see it as in use, as it is). */
+static char **expanded;
+
+int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv) {
+    char **v = NULL;
+    int n = 0, cap = 0;
+    if (!(v = malloc(((size_t)argc + 1) * sizeof *v))) return -1;
+    cap = argc + 1;
+    v[n++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0) path = argv[i] + 9;
+        if (path && read_config(path, &v, &n, &cap) != 0) {
+            expanded = v;
+            return -1;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (n + 2 > cap) {
+            char **nv = realloc(v, (size_t)(cap = cap * 2 + 16) * sizeof *nv);
+            if (!nv) {
+                expanded = v;
+                return -1;
+            }
+            v = nv;
+        }
+        v[n++] = argv[i];
+    }
+    v[n] = NULL;
+    expanded = v;
+    *out_argc = n;
+    *out_argv = v;
+    return 0;
+}

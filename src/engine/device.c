@@ -1,0 +1,106 @@
+/* Devices for the forward pass (device.h): the CPU through forward.c, GPUs through
+ * src/cuda/cuda.h (its stub when veil was built without CUDA). */
+#include "engine/device.h"
+
+#include "base/err.h"
+#include "cuda/cuda.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Prompt tokens per forward pass on a GPU: large products keep the tensor cores busy. */
+#define GPU_PROMPT_BATCH 512
+
+struct device {
+    const model *m;
+    int n_threads;
+    cuda_model *cuda; /* NULL: the CPU */
+    int gpu;          /* its index */
+    char desc[160];
+};
+
+/* -1 for "cpu" (or NULL), the GPU index for "cuda[:N]", -2 for anything else. */
+static int parse_spec(const char *spec) {
+    if (!spec || strcmp(spec, "cpu") == 0) return -1;
+    if (strcmp(spec, "cuda") == 0) return 0;
+    if (strncmp(spec, "cuda:", 5) != 0 || !spec[5]) return -2;
+    int idx = 0;
+    for (const char *p = spec + 5; *p; p++) {
+        if (*p < '0' || *p > '9' || idx > 999) return -2;
+        idx = idx * 10 + (*p - '0');
+    }
+    return idx;
+}
+
+bool device_spec_valid(const char *spec) { return parse_spec(spec) >= -1; }
+
+device *device_open(const char *spec, const model *m, int n_threads) {
+    int idx = parse_spec(spec);
+    if (idx == -2) {
+        err_set("unknown device '%s' (expected cpu, cuda or cuda:N)", spec);
+        return NULL;
+    }
+    device *d = calloc(1, sizeof *d);
+    if (!d) {
+        err_set("out of memory");
+        return NULL;
+    }
+    d->m = m;
+    d->n_threads = n_threads;
+    if (idx >= 0) {
+        d->gpu = idx;
+        d->cuda = cuda_model_new(m, idx);
+        if (!d->cuda) {
+            free(d);
+            return NULL;
+        }
+        snprintf(d->desc, sizeof d->desc, "%s", cuda_model_describe(d->cuda));
+    } else if (n_threads > 0) {
+        snprintf(d->desc, sizeof d->desc, "cpu (%d threads)", n_threads);
+    } else {
+        snprintf(d->desc, sizeof d->desc, "cpu");
+    }
+    return d;
+}
+
+void device_close(device *d) {
+    if (!d) return;
+    cuda_model_free(d->cuda);
+    free(d);
+}
+
+bool device_is_gpu(const device *d) { return d->cuda != NULL; }
+const char *device_describe(const device *d) { return d->desc; }
+const model *device_model(const device *d) { return d->m; }
+
+int32_t device_prompt_batch(const device *d) { return d->cuda ? GPU_PROMPT_BATCH : 64; }
+
+double device_gpu_bandwidth(device *d) {
+    if (!d->cuda) return err_set("bandwidth: %s is not a GPU", d->desc);
+    return cuda_copy_bandwidth(d->gpu, (size_t)1 << 30, 5);
+}
+
+model_runner *device_runner_new(device *d, int32_t max_batch) {
+    return d->cuda ? cuda_runner_new(d->cuda, max_batch) : model_runner_new(d->m, max_batch, d->n_threads);
+}
+
+model_kv *device_kv_new(device *d, int32_t n_blocks, model_kv_type type) {
+    return d->cuda ? cuda_kv_new(d->cuda, n_blocks) : model_kv_new(d->m, n_blocks, type);
+}
+
+model_seq *device_seq_new(device *d, int32_t n_ctx, model_kv_type type) {
+    if (n_ctx <= 0) n_ctx = d->m->hp.n_ctx_train;
+    return model_seq_own(device_kv_new(d, (n_ctx + MODEL_KV_BLOCK - 1) / MODEL_KV_BLOCK, type), n_ctx);
+}
+
+model_ctx *device_ctx_new(device *d, int32_t n_ctx) {
+    if (!d->cuda) return model_ctx_new_threads(d->m, n_ctx, d->n_threads);
+    model_seq *seq = device_seq_new(d, n_ctx, MODEL_KV_F32);
+    model_runner *r = seq ? device_runner_new(d, GPU_PROMPT_BATCH) : NULL;
+    if (!r) {
+        model_seq_free(seq);
+        return NULL;
+    }
+    return model_ctx_wrap(seq, r);
+}
