@@ -45,12 +45,13 @@ REL_GPU   = $(call obj,rel,$(STUB_SRC))
 REL_LIBS  =
 endif
 
-# Files named *_avx2.c hold kernels for CPUs with AVX2, FMA and F16C, chosen at run time (they
-# are only called after a CPU check); every other file stays baseline x86-64. Elsewhere the
-# files compile to stubs.
+# Files named *_avx2.c hold kernels for CPUs with AVX2, FMA and F16C, *_avx512.c for CPUs that
+# also have AVX-512 F/BW/VL/DQ and VNNI, chosen at run time (they are only called after a CPU
+# check); every other file stays baseline x86-64. Elsewhere the files compile to stubs.
 ARCH_FLAGS =
 ifneq ($(filter x86_64 i%86,$(shell uname -m)),)
 %_avx2.o: ARCH_FLAGS = -mavx2 -mfma -mf16c
+%_avx512.o: ARCH_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 endif
 
 .PHONY: all test demo deps clean fuzz bench-kernels FORCE

@@ -1,7 +1,7 @@
 /* Kernel micro-benchmark: how fast the matrix products of src/tensor/matmul run, against the
  * machine's memory read bandwidth measured the same way (the same threads, the same pool).
  *
- *   build/bench-kernels [-t THREADS] [-b scalar|avx2] [-s SECONDS] [-c] [TYPE...]
+ *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [TYPE...]
  *
  * For each weight type and shape (n_out x n_in = 4096x4096 and 11008x4096) it reports
  *   - decode: one token, GB/s of weights streamed (the bound is the read bandwidth);
@@ -197,8 +197,10 @@ int main(int argc, char **argv) {
             seconds = atof(argv[++i]);
         } else if (strcmp(argv[i], "-b") == 0 && i + 1 < argc) {
             const char *name = argv[++i];
-            enum matmul_backend be = strcmp(name, "scalar") == 0 ? MATMUL_SCALAR : MATMUL_AVX2;
-            if ((strcmp(name, "scalar") && strcmp(name, "avx2")) || matmul_set_backend(be)) {
+            int be = MATMUL_SCALAR;
+            while (be <= MATMUL_AVX512 && strcmp(name, matmul_backend_name((enum matmul_backend)be)))
+                be++;
+            if (be > MATMUL_AVX512 || matmul_set_backend((enum matmul_backend)be)) {
                 fprintf(stderr, "backend %s: unknown or not supported here\n", name);
                 return 2;
             }
@@ -206,7 +208,7 @@ int main(int argc, char **argv) {
                    n_types < 16) {
             types[n_types++] = (uint32_t)qtype_from_name(argv[i]);
         } else {
-            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2] [-s SECONDS] [-c] [TYPE...]\n",
+            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [TYPE...]\n",
                     argv[0]);
             return 2;
         }

@@ -19,18 +19,20 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: veil bench MODEL.gguf [--threads N] [--batch B] [--pp N] [--tg N] [--reps R]\n"
-            "                  [--kv-type f32|f16] [--membw GBS] [--json] [--profile] [--device DEV]\n"
+            "                  [--kv-type f32|f16] [--pp-batch N] [--membw GBS] [--json] [--profile]\n"
+            "                  [--device DEV]\n"
             "       veil bench --membw [--threads N] [--json]\n"
             "       veil bench --make-model SHAPE TYPE OUT.gguf [--threads N] [--seed S]\n\n"
-            "Measures prompt processing (one prompt of --pp tokens, default 128, in batches of %d),\n"
+            "Measures prompt processing (one prompt of --pp tokens, default 128, in batches of\n"
+            "--pp-batch tokens, default %d on the CPU and 512 on a GPU),\n"
             "decode (--tg tokens one at a time, default 64) and batched decode (--batch sequences,\n"
             "default 4, each advancing one token per step) in tokens/s, best of --reps runs\n"
             "(default 3), with random token ids. Also prints the weight bytes each token reads,\n"
             "the bandwidth that decode speed implies, its fraction of the machine's read\n"
             "bandwidth (measured after the model runs, or --membw GBS) and the peak RSS.\n\n"
             "  -t, --threads N   threads (default: one per CPU)\n"
-            "      --device DEV  cpu (default), cuda or cuda:N; on a GPU prompts run in batches\n"
-            "                    of up to 512 tokens and the bandwidth is the GPU's copy bandwidth\n"
+            "      --device DEV  cpu (default), cuda or cuda:N; on a GPU the bandwidth is the\n"
+            "                    GPU's copy bandwidth (bytes read + written per second)\n"
             "      --membw [GBS] alone: measure read bandwidth (%d MiB buffer, best of %d passes)\n"
             "                    with a model: use GBS instead of measuring\n"
             "      --json        one JSON object instead of text\n"
@@ -51,7 +53,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct opts {
-    long long threads, batch, pp, tg, reps;
+    long long threads, batch, pp, tg, reps, pp_batch;
     unsigned long long seed;
     double membw;      /* given GB/s; 0 = measure */
     bool membw_flag, json, profile, make_model;
@@ -83,7 +85,7 @@ static int parse(int argc, char **argv, opts *o) {
     static const struct { const char *name; long long lo, hi; size_t off; } nums[] = {
         {"--threads", 1, 1024, offsetof(opts, threads)}, {"--batch", 1, 4096, offsetof(opts, batch)},
         {"--pp", 1, 1 << 20, offsetof(opts, pp)},         {"--tg", 1, 1 << 20, offsetof(opts, tg)},
-        {"--reps", 1, 1000, offsetof(opts, reps)},
+        {"--reps", 1, 1000, offsetof(opts, reps)},        {"--pp-batch", 1, 1 << 16, offsetof(opts, pp_batch)},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -180,6 +182,16 @@ static int make_model(const opts *o) {
 }
 
 static int measure_membw(const opts *o) {
+    if (o->device && strcmp(o->device, "cpu") != 0) {
+        double gbs = device_copy_bandwidth(o->device);
+        if (gbs < 0) {
+            fprintf(stderr, "veil bench: %s\n", err_msg());
+            return 1;
+        }
+        if (o->json) printf("{\"copy_gbs\":%.6g,\"device\":\"%s\"}\n", gbs, o->device);
+        else printf("copy %.2f GB/s (%s, device to device, bytes read + written)\n", gbs, o->device);
+        return 0;
+    }
     int threads = o->threads > 0 ? (int)o->threads : tpool_cpu_count();
     double gbs = bench_membw(threads, BENCH_MEMBW_BYTES, BENCH_MEMBW_PASSES);
     if (gbs < 0) {
@@ -207,6 +219,7 @@ static int bench_file(const opts *o) {
     if (o->pp) p.n_pp = (int32_t)o->pp;
     if (o->tg) p.n_tg = (int32_t)o->tg;
     if (o->reps) p.reps = (int32_t)o->reps;
+    if (o->pp_batch) p.pp_batch = (int32_t)o->pp_batch;
     p.profile = o->profile;
     p.kv_type = o->kv_type;
     bool tty = isatty(STDERR_FILENO);

@@ -175,7 +175,7 @@ static int do_verify(opts *o) {
     state *state = s ? replay_store(s, true, &st) : NULL;
     if (!state) {
         store_close(s);
-        err_prefix("verify %s", o->db);
+        err_prefix("%s", o->db);
         return 1;
     }
     hex_encode(st.tip.hash, 32, h);

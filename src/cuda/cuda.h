@@ -42,4 +42,9 @@ model_runner *cuda_runner_new(cuda_model *cm, int32_t max_batch);
  * written, per second), best of `reps` copies of `bytes`. -1 with err_msg(). */
 double cuda_copy_bandwidth(int device, size_t bytes, int reps);
 
+/* The GPU's decoding of n values of a row (`row` CUDA_ALIGN-aligned, as rows are on the GPU),
+ * run on the host: lets tests check the device decoders against quant.c without a GPU.
+ * 0, or -1 + err_msg(). */
+int cuda_dequant_row_host(uint32_t type, const void *row, int64_t n, float *out);
+
 #endif

@@ -76,9 +76,11 @@ int blas_gemm_tn(cublasHandle_t h, int m, int n, int k, const void *A, const voi
 
 // x[t] = row tokens[t] of the embedding matrix, decoded to F32.
 void launch_embed(cudaStream_t s, const dmat *emb, const int32_t *tokens, int n, float *x);
-// out[r] = rmsnorm(x[gather ? gather[r] : r]) * w, sum of squares in double.
-void launch_rmsnorm(cudaStream_t s, float *out, const float *x, const float *w, int64_t dim,
-                    float eps, const int32_t *gather, int n_rows);
+// out[r] = rmsnorm(x[gather ? gather[r] : r]) * w, sum of squares in double. With add (no
+// gather), first x[r] += add[r]: the residual of the previous step in the same launch (add
+// may be out).
+void launch_rmsnorm(cudaStream_t s, float *out, float *x, const float *w, int64_t dim, float eps,
+                    const int32_t *gather, const float *add, int n_rows);
 // cos, sin of pos[t] * freq[i] (computed in double): cs[t][i][2].
 void launch_rope_table(cudaStream_t s, float *cs, const int32_t *pos, const double *freq, int n, int half);
 // y[t][i] += b[i]
@@ -115,5 +117,8 @@ bool mm_uses_mmv(uint32_t type, int n);
 // c->half_src stays x (callers reset it when x changes: mm_input_changed).
 int mm_run(mm_ctx *c, const dmat *w, const float *x, int n, float *y);
 static inline void mm_input_changed(mm_ctx *c) { c->half_src = NULL; }
+// The products of count <= 3 matrices with the same input (one launch when they share a type
+// and all take the matrix-vector kernel, as Q/K/V and gate/up of a decode step do).
+int mm_run_many(mm_ctx *c, const dmat *const *ws, float *const *ys, int count, const float *x, int n);
 
 #endif

@@ -58,21 +58,24 @@ void launch_embed(cudaStream_t s, const dmat *emb, const int32_t *tokens, int n,
 
 // ---- RMSNorm ------------------------------------------------------------------------------
 
-__global__ void rmsnorm_kernel(float *out, const float *x, const float *w, int64_t dim, float eps,
-                               const int32_t *gather) {
+__global__ void rmsnorm_kernel(float *out, float *x, const float *w, int64_t dim, float eps,
+                               const int32_t *gather, const float *add) {
     const int r = blockIdx.x;
-    const float *xr = x + (size_t)(gather ? gather[r] : r) * dim;
+    float *xr = x + (size_t)(gather ? gather[r] : r) * dim;
     float *o = out + (size_t)r * dim;
     double ss = 0;
+    // each thread reads and writes only its own elements until the block sum: add may be out
+    if (add)
+        for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) xr[i] = __fadd_rn(xr[i], add[(size_t)r * dim + i]);
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += (double)xr[i] * xr[i];
     ss = block_sum_d(ss);
     const float scale = 1.0f / sqrtf((float)(ss / dim) + eps);
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) o[i] = __fmul_rn(__fmul_rn(xr[i], scale), w[i]);
 }
 
-void launch_rmsnorm(cudaStream_t s, float *out, const float *x, const float *w, int64_t dim,
-                    float eps, const int32_t *gather, int n_rows) {
-    rmsnorm_kernel<<<n_rows, 256, 0, s>>>(out, x, w, dim, eps, gather);
+void launch_rmsnorm(cudaStream_t s, float *out, float *x, const float *w, int64_t dim, float eps,
+                    const int32_t *gather, const float *add, int n_rows) {
+    rmsnorm_kernel<<<n_rows, 256, 0, s>>>(out, x, w, dim, eps, gather, add);
 }
 
 // ---- RoPE and QK-norm -------------------------------------------------------------------

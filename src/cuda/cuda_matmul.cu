@@ -14,18 +14,31 @@ __host__ __device__ constexpr bool is_float_type(uint32_t t) { return t == QT_F3
 
 bool mm_uses_mmv(uint32_t type, int n) { return n <= (is_float_type(type) ? CUDA_MMV_TOKENS : CUDA_MMV_MAX); }
 
+// Up to three matrices of one type and width with the same input (Q, K, V; gate, up), run
+// as one launch: their rows are numbered one after the other. Unused slots repeat the last
+// `end`, so the matrix of a row is the first whose end exceeds it.
+struct mmv_rows {
+    const uint8_t *w[3];
+    float *y[3];
+    int64_t n_out[3];
+    int64_t end[3]; // rows of matrices 0..k together
+};
+
 // Each lane takes every 32nd chunk of 32 values of the row, decodes it once and multiplies it
 // with the NT tokens of this block's group (blockIdx.y); the warp then sums its lanes.
 template <int TYPE, int NT>
 __global__ void __launch_bounds__(MMV_WARPS * WARP)
-mmv_kernel(const uint8_t *W, size_t row_bytes, int64_t n_in, int64_t n_out, const float *x, int n_tok,
-           float *y) {
+mmv_kernel(mmv_rows m, size_t row_bytes, int64_t n_in, const float *x, int n_tok) {
     const int lane = threadIdx.x % WARP;
-    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.x / WARP;
-    if (row >= n_out) return; // whole warps leave: the shuffles below see every lane
+    const int64_t g = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.x / WARP;
+    if (g >= m.end[2]) return; // whole warps leave: the shuffles below see every lane
+    const int k = g < m.end[0] ? 0 : g < m.end[1] ? 1 : 2;
+    const int64_t row = g - (k ? m.end[k - 1] : 0), n_out = m.n_out[k];
+    float *y = m.y[k];
     const int t0 = blockIdx.y * NT, nt = n_tok - t0 < NT ? n_tok - t0 : NT;
-    const uint8_t *wr = W + (size_t)row * row_bytes;
+    const uint8_t *wr = m.w[k] + (size_t)row * row_bytes;
     const int64_t chunks = (n_in + 31) / 32;
+    const bool x_vec = (n_in & 3) == 0; // token rows 16-byte aligned: float4 loads
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
@@ -39,9 +52,20 @@ mmv_kernel(const uint8_t *W, size_t row_bytes, int64_t n_in, int64_t n_out, cons
             if (t >= nt) break;
             const float *xt = x + (size_t)(t0 + t) * n_in + 32 * c;
             float s = 0.0f;
+            if (valid == 32 && x_vec) {
 #pragma unroll
-            for (int j = 0; j < 32; j++)
-                if (j < valid) s += v[j] * __ldg(xt + j);
+                for (int q = 0; q < 8; q++) {
+                    const float4 f = __ldg((const float4 *)xt + q);
+                    s += v[4 * q] * f.x;
+                    s += v[4 * q + 1] * f.y;
+                    s += v[4 * q + 2] * f.z;
+                    s += v[4 * q + 3] * f.w;
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < 32; j++)
+                    if (j < valid) s += v[j] * __ldg(xt + j);
+            }
             acc[t] += s;
         }
     }
@@ -54,12 +78,22 @@ mmv_kernel(const uint8_t *W, size_t row_bytes, int64_t n_in, int64_t n_out, cons
     }
 }
 
+// Matrices ws[0..count) share type and n_in.
 template <int TYPE>
-static void launch_mmv(cudaStream_t s, const dmat *w, const float *x, int n, float *y) {
-    const unsigned rows = (unsigned)((w->n_out + MMV_WARPS - 1) / MMV_WARPS);
+static void launch_mmv(cudaStream_t s, const dmat *const *ws, float *const *ys, int count, const float *x, int n) {
+    mmv_rows m = {};
+    for (int i = 0; i < 3; i++) {
+        const int k = i < count ? i : count - 1;
+        m.w[i] = ws[k]->data;
+        m.y[i] = ys[k];
+        m.n_out[i] = ws[k]->n_out;
+        m.end[i] = (i ? m.end[i - 1] : 0) + (i < count ? ws[i]->n_out : 0);
+    }
+    const unsigned blocks = (unsigned)((m.end[2] + MMV_WARPS - 1) / MMV_WARPS);
+    const dmat *w = ws[0];
 #define MMV(NT)                                                                                \
-    mmv_kernel<TYPE, NT><<<dim3(rows, (n + NT - 1) / NT), MMV_WARPS * WARP, 0, s>>>(           \
-        w->data, w->row_bytes, w->n_in, w->n_out, x, n, y)
+    mmv_kernel<TYPE, NT><<<dim3(blocks, (n + NT - 1) / NT), MMV_WARPS * WARP, 0, s>>>(         \
+        m, w->row_bytes, w->n_in, x, n)
     if (n == 1) MMV(1);
     else if (n == 2) MMV(2);
     else if (n <= 4) MMV(4);
@@ -89,14 +123,24 @@ __global__ void dequant_f16_kernel(const uint8_t *W, size_t row_bytes, int64_t n
     for (int j = 0; j < 16; j++) o[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
 }
 
+int mm_run_many(mm_ctx *c, const dmat *const *ws, float *const *ys, int count, const float *x, int n) {
+    bool one_launch = true;
+    for (int i = 0; i < count; i++)
+        one_launch &= ws[i]->type == ws[0]->type && (mm_uses_mmv(ws[i]->type, n) || !c->half);
+    if (!one_launch) {
+        for (int i = 0; i < count; i++)
+            if (mm_run(c, ws[i], x, n, ys[i])) return -1;
+        return 0;
+    }
+#define RUN(T) launch_mmv<T>(c->stream, ws, ys, count, x, n)
+    DQ_DISPATCH(ws[0]->type, RUN)
+#undef RUN
+    return cu_check(cudaGetLastError(), "matrix-vector kernel");
+}
+
 int mm_run(mm_ctx *c, const dmat *w, const float *x, int n, float *y) {
     cudaStream_t s = c->stream;
-    if (mm_uses_mmv(w->type, n) || !c->half) {
-#define RUN(T) launch_mmv<T>(s, w, x, n, y)
-        DQ_DISPATCH(w->type, RUN)
-#undef RUN
-        return cu_check(cudaGetLastError(), "matrix-vector kernel");
-    }
+    if (mm_uses_mmv(w->type, n) || !c->half) return mm_run_many(c, &w, &y, 1, x, n);
     if (w->type == QT_F32)
         return blas_sgemm_tn(c->blas, (int)w->n_out, n, (int)w->n_in, (const float *)w->data, x, y, (int)w->n_out);
     const uint32_t act = w->type == QT_BF16 ? QT_BF16 : QT_F16;

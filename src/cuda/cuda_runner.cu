@@ -76,11 +76,12 @@ static int enqueue_layers(cuda_runner *r, int n) {
     launch_rope_table(s, r->rope_cs, pos, r->rope_freq, n, hp->rope_dim / 2);
     for (int il = 0; il < hp->n_layer; il++) {
         const dlayer *l = &cm->layers[il];
-        launch_rmsnorm(s, r->xn, r->x, l->attn_norm, d, hp->rms_eps, NULL, n);
+        // the previous layer's FFN output (in xn) joins the residual in the norm's launch
+        launch_rmsnorm(s, r->xn, r->x, l->attn_norm, d, hp->rms_eps, NULL, il ? r->xn : NULL, n);
         mm_input_changed(&r->mm);
-        if (mm_run(&r->mm, &l->wq, r->xn, n, r->q) || mm_run(&r->mm, &l->wk, r->xn, n, r->k) ||
-            mm_run(&r->mm, &l->wv, r->xn, n, r->v))
-            return -1;
+        const dmat *qkv[3] = {&l->wq, &l->wk, &l->wv};
+        float *const qkv_out[3] = {r->q, r->k, r->v};
+        if (mm_run_many(&r->mm, qkv, qkv_out, 3, r->xn, n)) return -1;
         if (l->bq) launch_add_bias(s, r->q, l->bq, n, q_dim);
         if (l->bk) launch_add_bias(s, r->k, l->bk, n, kv_dim);
         if (l->bv) launch_add_bias(s, r->v, l->bv, n, kv_dim);
@@ -89,25 +90,26 @@ static int enqueue_layers(cuda_runner *r, int n) {
         launch_attention(s, r->q, kvp, pos, bt_off, bt, r->att, hp, n, il);
         mm_input_changed(&r->mm);
         if (mm_run(&r->mm, &l->wo, r->att, n, r->xn)) return -1;
-        launch_add(s, r->x, r->xn, n * d);
-        launch_rmsnorm(s, r->xn, r->x, l->ffn_norm, d, hp->rms_eps, NULL, n);
+        launch_rmsnorm(s, r->xn, r->x, l->ffn_norm, d, hp->rms_eps, NULL, r->xn, n);
         mm_input_changed(&r->mm);
-        if (mm_run(&r->mm, &l->w_gate, r->xn, n, r->gate) || mm_run(&r->mm, &l->w_up, r->xn, n, r->up))
-            return -1;
+        const dmat *gu[2] = {&l->w_gate, &l->w_up};
+        float *const gu_out[2] = {r->gate, r->up};
+        if (mm_run_many(&r->mm, gu, gu_out, 2, r->xn, n)) return -1;
         launch_swiglu(s, r->gate, r->up, (int64_t)n * hp->n_ff);
         mm_input_changed(&r->mm);
         if (mm_run(&r->mm, &l->w_down, r->gate, n, r->xn)) return -1;
-        launch_add(s, r->x, r->xn, n * d);
         if (cu_check(cudaGetLastError(), "layer kernels")) return -1;
     }
-    return 0;
+    launch_add(s, r->x, r->xn, n * d); // the last layer's FFN output
+    return cu_check(cudaGetLastError(), "layer kernels");
 }
 
 // Logits of the k0..k0+kn-th tokens that want them into h_logits (kn <= sp.logit_rows).
 static int enqueue_logits(cuda_runner *r, int k0, int kn) {
     const model_hparams *hp = &r->m->hp;
     const int32_t *out_tok = d_ints(r) + 3 * r->max_batch;
-    launch_rmsnorm(r->stream, r->logit_in, r->x, r->cm->output_norm, hp->n_embd, hp->rms_eps, out_tok + k0, kn);
+    launch_rmsnorm(r->stream, r->logit_in, r->x, r->cm->output_norm, hp->n_embd, hp->rms_eps, out_tok + k0,
+                   NULL, kn);
     mm_input_changed(&r->mm);
     if (mm_run(&r->mm, &r->cm->output, r->logit_in, kn, r->logits)) return -1;
     return cu_check(cudaMemcpyAsync(r->h_logits, r->logits, (size_t)kn * hp->n_vocab * sizeof(float),

@@ -44,6 +44,14 @@ model_runner *cuda_runner_new(cuda_model *cm, int32_t max_batch) {
     return NULL;
 }
 
+int cuda_dequant_row_host(uint32_t type, const void *row, int64_t n, float *out) {
+    (void)type;
+    (void)row;
+    (void)n;
+    (void)out;
+    return err_set("%s", why);
+}
+
 double cuda_copy_bandwidth(int device, size_t bytes, int reps) {
     (void)device;
     (void)bytes;

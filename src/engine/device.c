@@ -76,9 +76,19 @@ const model *device_model(const device *d) { return d->m; }
 
 int32_t device_prompt_batch(const device *d) { return d->cuda ? GPU_PROMPT_BATCH : 64; }
 
+/* Copies of 1 GiB: far beyond the L2 cache, a few milliseconds each on HBM. */
+#define COPY_BYTES ((size_t)1 << 30)
+#define COPY_REPS 5
+
 double device_gpu_bandwidth(device *d) {
     if (!d->cuda) return err_set("bandwidth: %s is not a GPU", d->desc);
-    return cuda_copy_bandwidth(d->gpu, (size_t)1 << 30, 5);
+    return cuda_copy_bandwidth(d->gpu, COPY_BYTES, COPY_REPS);
+}
+
+double device_copy_bandwidth(const char *spec) {
+    int idx = parse_spec(spec);
+    if (idx < 0) return err_set("bandwidth: '%s' is not a GPU (cuda or cuda:N)", spec ? spec : "cpu");
+    return cuda_copy_bandwidth(idx, COPY_BYTES, COPY_REPS);
 }
 
 model_runner *device_runner_new(device *d, int32_t max_batch) {

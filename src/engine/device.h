@@ -33,8 +33,10 @@ const model *device_model(const device *d);
 int32_t device_prompt_batch(const device *d);
 
 /* A GPU's device-to-device copy bandwidth in GB/s (bytes read plus written per second: the
- * rate decode can read weights at), best of a few 1 GiB copies; -1 + err_msg() on the CPU. */
+ * rate decode can read weights at), best of a few 1 GiB copies; -1 + err_msg() on the CPU.
+ * The _copy_ form takes a spec ("cuda:1") and needs no model. */
 double device_gpu_bandwidth(device *d);
+double device_copy_bandwidth(const char *spec);
 
 model_runner *device_runner_new(device *d, int32_t max_batch);
 /* KV storage of `type` on the CPU; a GPU keeps its own element type for now (src/cuda). */

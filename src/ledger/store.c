@@ -2,12 +2,14 @@
 #include "ledger/store.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -16,10 +18,86 @@
 #define STORE_FORMAT "veil-ledger-v1"
 #define MAX_BLOCK_TXS 1000000 /* far above any block the node makes; bounds a damaged count */
 
+/* Checkpoints (copying the WAL into the main file, then fsyncing it) run on a thread of their
+ * own with its own connection, every CHECKPOINT_EVERY_S or when a commit asks: SQLite's
+ * automatic checkpoint would run inside a commit, and on a busy disk one took seconds, which
+ * every transaction of that block waited for. A passive checkpoint never blocks a commit. */
+#define CHECKPOINT_EVERY_S 1
+#define CHECKPOINT_PAGES 1000 /* SQLite's own automatic threshold */
+
 struct store {
     sqlite3 *db;
     char *path;
+    /* the checkpointer (writable stores only) */
+    pthread_t ckpt_thread;
+    bool ckpt_running, ckpt_stop, ckpt_wanted;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cond;
+    sqlite3 *ckpt_db;
 };
+
+static void *checkpointer(void *arg) {
+    store *s = arg;
+    pthread_mutex_lock(&s->ckpt_mu);
+    while (!s->ckpt_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += CHECKPOINT_EVERY_S;
+        while (!s->ckpt_stop && !s->ckpt_wanted)
+            if (pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_mu, &until)) break;
+        s->ckpt_wanted = false;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
+/* The commit hook: a WAL past CHECKPOINT_PAGES wakes the checkpointer. */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int pages) {
+    store *s = arg;
+    (void)db;
+    (void)name;
+    if (pages >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_wanted = true;
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static int start_checkpointer(store *s) {
+    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+        return err_set("ledger %s: opening the checkpoint connection: %s", s->path, sqlite3_errmsg(s->ckpt_db));
+    sqlite3_busy_timeout(s->ckpt_db, 5000);
+    /* a connection learns that the file is in WAL mode only by reading it */
+    if (sqlite3_exec(s->ckpt_db, "PRAGMA journal_mode", NULL, NULL, NULL) != SQLITE_OK)
+        return err_set("ledger %s: the checkpoint connection: %s", s->path, sqlite3_errmsg(s->ckpt_db));
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cond, NULL);
+    if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s)) {
+        pthread_mutex_destroy(&s->ckpt_mu);
+        pthread_cond_destroy(&s->ckpt_cond);
+        return err_set("ledger %s: cannot start the checkpoint thread", s->path);
+    }
+    s->ckpt_running = true;
+    sqlite3_wal_hook(s->db, on_wal, s);
+    return 0;
+}
+
+static void stop_checkpointer(store *s) {
+    if (!s->ckpt_running) return;
+    pthread_mutex_lock(&s->ckpt_mu);
+    s->ckpt_stop = true;
+    pthread_cond_signal(&s->ckpt_cond);
+    pthread_mutex_unlock(&s->ckpt_mu);
+    pthread_join(s->ckpt_thread, NULL);
+    pthread_mutex_destroy(&s->ckpt_mu);
+    pthread_cond_destroy(&s->ckpt_cond);
+    s->ckpt_running = false;
+}
 
 static int db_err(store *s, const char *what) {
     return err_set("ledger %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
@@ -147,9 +225,11 @@ store *store_open(const char *path, const uint8_t *create_owner, uint64_t genesi
     sqlite3_busy_timeout(s->db, 5000);
     /* WAL: a commit is one append and one fsync of the log; FULL: that fsync happens before
      * COMMIT returns, which is what makes an acknowledged block durable. */
-    if (!read_only && exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")) goto fail;
+    if (!read_only && exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0;"))
+        goto fail;
     if (create_owner && create_schema(s, create_owner, genesis_time)) goto fail;
     if (check_format(s)) goto fail;
+    if (!read_only && start_checkpointer(s)) goto fail;
     return s;
 fail:
     store_close(s);
@@ -158,6 +238,8 @@ fail:
 
 void store_close(store *s) {
     if (!s) return;
+    stop_checkpointer(s);
+    sqlite3_close(s->ckpt_db);
     sqlite3_close(s->db);
     free(s->path);
     free(s);

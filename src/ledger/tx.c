@@ -184,6 +184,15 @@ int tx_parse(const cell *signed_tx, tx *out) {
         goto fail;
     t.op = (uint32_t)op;
     if (load_fields(&b, &t) || cell_slice_end(&b, "transaction body")) goto fail;
+    /* One transaction, one cell: a Coins field padded with zero bytes reads the same value,
+     * so the body must be exactly what tx_body writes for it. */
+    cell *canon = tx_body(&t);
+    bool same = canon && cell_equal(canon, body);
+    cell_unref(canon);
+    if (!same) {
+        err_set("the body is not in canonical form (a Coins field longer than its value needs)");
+        goto fail;
+    }
     *out = t;
     return 0;
 fail:

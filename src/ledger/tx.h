@@ -11,8 +11,9 @@
  * identified by the hash of its signed cell.
  *
  * This file builds, signs and parses; it knows nothing of balances (state.c applies). Parsing
- * is strict: a cell with leftover bits or refs, an unknown op, or a field out of range is
- * MALFORMED, so a signed cell has one meaning. */
+ * is strict: a cell with leftover bits or refs, an unknown op, a field out of range, or a
+ * non-canonical encoding (a Coins value padded with zero bytes) is MALFORMED, so a signed cell
+ * has one meaning and a meaning has one cell. */
 #ifndef VEIL_TX_H
 #define VEIL_TX_H
 

@@ -1,6 +1,7 @@
 /* CPU feature detection (cpu.h) from CPUID leaves 1 and 7 and the OS-enabled state mask in
  * XCR0: an AVX instruction on a CPU that has it still faults when the kernel does not save the
- * YMM registers, so a feature counts only when XCR0 has both the SSE and AVX state bits. */
+ * YMM registers, so a feature counts only when XCR0 has both the SSE and AVX state bits (and,
+ * for AVX-512, the opmask and upper-ZMM state bits too). */
 #include "tensor/cpu.h"
 
 #include <stdatomic.h>
@@ -20,7 +21,13 @@ static unsigned detect(void) {
     features |= CPU_AVX;
     if (fma) features |= CPU_FMA;
     if (f16c) features |= CPU_F16C;
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 5 & 1)) features |= CPU_AVX2;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return features;
+    if (b >> 5 & 1) features |= CPU_AVX2;
+    /* leaf 7: EBX bit 16 AVX512F, 17 DQ, 30 BW, 31 VL; ECX bit 11 VNNI. XCR0 bits 5-7: opmask,
+     * the upper halves of ZMM0-15, ZMM16-31. */
+    const int avx512 = (b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1) &&
+                       (c >> 11 & 1);
+    if (avx512 && (xcr0_lo & 0xe0) == 0xe0) features |= CPU_AVX512;
     return features;
 }
 #else

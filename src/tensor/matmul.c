@@ -22,6 +22,7 @@ bool matmul_backend_supported(enum matmul_backend b) {
     switch (b) {
     case MATMUL_SCALAR: return true;
     case MATMUL_AVX2: return matmul_avx2_usable();
+    case MATMUL_AVX512: return matmul_avx512_usable();
     }
     return false;
 }
@@ -30,6 +31,7 @@ const char *matmul_backend_name(enum matmul_backend b) {
     switch (b) {
     case MATMUL_SCALAR: return "scalar";
     case MATMUL_AVX2: return "avx2";
+    case MATMUL_AVX512: return "avx512";
     }
     return "?";
 }
@@ -46,9 +48,16 @@ enum matmul_backend matmul_backend(void) {
     if (b < 0) {
         /* deciding twice (two first uses at once) gives the same answer */
         const char *env = getenv("VEIL_KERNELS");
-        b = env && strcmp(env, "scalar") == 0          ? MATMUL_SCALAR
-            : matmul_backend_supported(MATMUL_AVX2) ? MATMUL_AVX2
-                                                    : MATMUL_SCALAR;
+        b = MATMUL_SCALAR;
+        for (int i = MATMUL_AVX512; i > MATMUL_SCALAR; i--)
+            if (matmul_backend_supported((enum matmul_backend)i)) {
+                b = i;
+                break;
+            }
+        for (int i = MATMUL_SCALAR; env && i <= MATMUL_AVX512; i++)
+            if (strcmp(env, matmul_backend_name((enum matmul_backend)i)) == 0 &&
+                matmul_backend_supported((enum matmul_backend)i))
+                b = i;
         atomic_store_explicit(&current_backend, b, memory_order_relaxed);
     }
     return (enum matmul_backend)b;
@@ -56,7 +65,7 @@ enum matmul_backend matmul_backend(void) {
 
 /* The activation form weights of `type` need on backend b: 0 for float activations. */
 static unsigned form_for(enum matmul_backend b, uint32_t type) {
-    if (b != MATMUL_AVX2) return 0;
+    if (b != MATMUL_AVX2 && b != MATMUL_AVX512) return 0;
     switch (type) {
     case QT_Q8_0: case QT_Q4_0: return MATMUL_FORM_Q8_0;
     case QT_Q4_K: case QT_Q6_K: return MATMUL_FORM_Q8_K;
@@ -149,6 +158,8 @@ void matmul_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input
         matmul_scalar_rows(type, w, in->n_in, n_out, in->x, in->n_tok, y, row_begin, row_end);
     } else if (form && !(in->ready & form)) {
         fill_nan(y, n_out, in->n_tok, row_begin, row_end); /* not prepared: a caller bug */
+    } else if (in->backend == MATMUL_AVX512) {
+        matmul_avx512_rows(type, w, n_out, in, y, row_begin, row_end);
     } else {
         matmul_avx2_rows(type, w, n_out, in, y, row_begin, row_end);
     }

@@ -12,6 +12,10 @@
  *                  Q4_K and Q6_K weights: to Q8_K (blocks of 256), then integer dot products —
  *                  the activation formats llama.cpp's CPU backend uses, so results stay close to
  *                  llama.cpp's. This costs a relative error of about 1/254 per activation block.
+ *   MATMUL_AVX512  x86-64 with AVX-512 F/BW/VL/DQ and VNNI as well (matmul_avx512.c): the AVX2
+ *                  backend with faster kernels for Q8_0 and Q4_0 (any number of tokens) and
+ *                  Q4_K (one token): 16 rows at once, VNNI byte dot products. Its outputs are
+ *                  bit for bit those of AVX2.
  * Within one backend, a token's outputs do not depend on the batch it is computed in (n_tok,
  * the other tokens) or on how the rows are split: one-token and batched products agree bit for
  * bit. Products never allocate except the float-input convenience calls below.
@@ -26,16 +30,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum matmul_backend { MATMUL_SCALAR = 0, MATMUL_AVX2 = 1 };
+enum matmul_backend { MATMUL_SCALAR = 0, MATMUL_AVX2 = 1, MATMUL_AVX512 = 2 };
 
-/* The backend products use from now on. It starts as the best one this CPU supports, or as
- * MATMUL_SCALAR when the environment variable VEIL_KERNELS is "scalar" at the first use.
+/* The backend products use from now on. It starts as the one the environment variable
+ * VEIL_KERNELS names at the first use ("scalar", "avx2", "avx512") when this CPU supports it,
+ * else as the best one this CPU supports.
  * Switching while another thread is inside a product is a race: choose up front (tests switch
  * between products). Returns 0, or -1 with err_msg set when this CPU cannot run it. */
 int matmul_set_backend(enum matmul_backend b);
 enum matmul_backend matmul_backend(void);
 bool matmul_backend_supported(enum matmul_backend b);
-/* "scalar", "avx2"; "?" for an unknown value. */
+/* "scalar", "avx2", "avx512"; "?" for an unknown value. */
 const char *matmul_backend_name(enum matmul_backend b);
 
 /* ---- activations shared by several products ---- */

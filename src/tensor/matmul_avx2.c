@@ -185,7 +185,7 @@ INLINE float hsum8(__m256 v) {
  * output, in registers (R * T + R + 1 <= 16 vectors). */
 INLINE void float_tile(uint32_t type, const uint8_t *w, size_t row_bytes, const float *x,
                        int64_t n_in, float *y, int64_t n_out, int64_t r, int64_t t, const int R,
-                       const int T) {
+                       const int T, const uint8_t *next) {
     const size_t es = type == QT_F32 ? 4 : 2;
     const int64_t full = n_in & ~(int64_t)7;
     __m256 acc[4][4];
@@ -194,6 +194,11 @@ INLINE void float_tile(uint32_t type, const uint8_t *w, size_t row_bytes, const 
         UNROLL
         for (int j = 0; j < T; j++) acc[i][j] = _mm256_setzero_ps();
     for (int64_t k = 0; k < full; k += 8) {
+        /* the next tile's R rows are one stretch of R * row_bytes bytes: fetched into L2 in
+         * equal slices, one per step, so that they are in cache when that tile starts */
+        if (next)
+            for (size_t o = (size_t)k * R * es; o < (size_t)(k + 8) * R * es; o += 64)
+                _mm_prefetch((const char *)next + o, _MM_HINT_T1);
         __m256 wv[4];
         UNROLL
         for (int i = 0; i < R; i++) wv[i] = wload8(type, w + (size_t)(r + i) * row_bytes, k);
@@ -224,14 +229,15 @@ INLINE void float_tile(uint32_t type, const uint8_t *w, size_t row_bytes, const 
 }
 
 typedef void (*float_tile_fn)(const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
-                              float *y, int64_t n_out, int64_t r, int64_t t);
+                              float *y, int64_t n_out, int64_t r, int64_t t, const uint8_t *next);
 
 /* One function per weight type and tile shape, so that each is compiled with its loops
  * unrolled and its weight decoding fixed. */
 #define FLOAT_TILE(name, type, R, T)                                                          \
     static void name##_##R##x##T(const uint8_t *w, size_t row_bytes, const float *x,          \
-                                 int64_t n_in, float *y, int64_t n_out, int64_t r, int64_t t) { \
-        float_tile(type, w, row_bytes, x, n_in, y, n_out, r, t, R, T);                        \
+                                 int64_t n_in, float *y, int64_t n_out, int64_t r, int64_t t,  \
+                                 const uint8_t *next) {                                        \
+        float_tile(type, w, row_bytes, x, n_in, y, n_out, r, t, R, T, next);                  \
     }
 /* [0]: 4 rows x 1 token (one-token products); [1 + 4 (R - 1) + T - 1]: R rows x T tokens */
 #define FLOAT_TILES(name, type)                                                               \
@@ -254,12 +260,14 @@ static void float_rows(const float_tile_fn tiles[13], const uint8_t *w, size_t r
     const int64_t n_in = in->n_in, n_tok = in->n_tok;
     int64_t r = r0;
     if (n_tok == 1)
-        for (; r + 4 <= r1; r += 4) tiles[0](w, row_bytes, in->x, n_in, y, n_out, r, 0);
+        for (; r + 4 <= r1; r += 4)
+            tiles[0](w, row_bytes, in->x, n_in, y, n_out, r, 0,
+                     r + 8 <= r1 ? w + (size_t)(r + 4) * row_bytes : NULL);
     while (r < r1) {
         const int rows = r1 - r < 3 ? (int)(r1 - r) : 3;
         for (int64_t t = 0; t < n_tok; t += 4) {
             const int toks = n_tok - t < 4 ? (int)(n_tok - t) : 4;
-            tiles[1 + 4 * (rows - 1) + toks - 1](w, row_bytes, in->x, n_in, y, n_out, r, t);
+            tiles[1 + 4 * (rows - 1) + toks - 1](w, row_bytes, in->x, n_in, y, n_out, r, t, NULL);
         }
         r += rows;
     }

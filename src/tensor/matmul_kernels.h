@@ -1,6 +1,6 @@
 /* The interface between matmul.c (public API, backend choice, activation layout) and the
- * kernel sets matmul_scalar.c and matmul_avx2.c, and the layout of quantized activations, which
- * the tests check against their own reference quantizer. Internal to src/tensor and its tests.
+ * kernel sets matmul_scalar.c, matmul_avx2.c and matmul_avx512.c, and the layout of quantized
+ * activations, which the tests check against their own reference quantizer. Internal to src/tensor and its tests.
  *
  * Activation quantization, the one rule every implementation follows bit for bit: each block
  * of B consecutive values of a token (B = 32 for Q8_0, 256 for Q8_K) gets
@@ -63,5 +63,12 @@ bool matmul_avx2_usable(void);
 void matmul_avx2_quantize(matmul_input *in, unsigned form);
 void matmul_avx2_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in,
                       float *y, int64_t row_begin, int64_t row_end);
+
+/* AVX-512 kernels (the AVX2 backend plus these). usable: matmul_avx2_usable() and this CPU has
+ * CPU_AVX512. Activations are quantized by matmul_avx2_quantize; rows takes matmul_avx2_rows's
+ * arguments and gives its outputs bit for bit (it hands over what it has no kernel for). */
+bool matmul_avx512_usable(void);
+void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in,
+                        float *y, int64_t row_begin, int64_t row_end);
 
 #endif

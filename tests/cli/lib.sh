@@ -84,6 +84,10 @@ want_out_re() { # want_out_re ERE: some stdout line matches
   grep -qE -- "$1" "$OUT" || why "no stdout line matches /$1/"
 }
 
+want_err_re() { # want_err_re ERE: some stderr line matches
+  grep -qE -- "$1" "$ERR" || why "no stderr line matches /$1/: $(first_err)"
+}
+
 want_err_nonempty() { [ -s "$ERR" ] || why "nothing on stderr"; }
 
 want_out_is() { # want_out_is TEXT: stdout is TEXT, ignoring trailing newlines

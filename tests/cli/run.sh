@@ -324,6 +324,24 @@ check bench_made_qwen3 t_bench_made_model test-qwen3
 check bench_bad_shape t_bench_bad_shape
 check bench_membw t_bench_membw
 
+# ---------------------------------------------------------------- --device
+
+# an unknown device is a usage error in every command that takes --device
+t_device_bad() { # CMD
+  cmd_args "$1" "$MODEL"
+  v "$1" "${ARGS[@]}" --device gpu && want_rc 2 && want_err "cpu, cuda or cuda:N"
+}
+# --device cpu is the default; --device cuda works on a GPU, else fails saying why
+t_device_cpu_run() { v run "$MODEL" -p "Once" -n 4 --temp 0 --device cpu && want_rc 0 && want_out "Once"; }
+t_device_cuda() {
+  v run "$MODEL" -p "Once" -n 4 --temp 0 --device cuda
+  [ "$RC" = 0 ] && return 0
+  want_rc 1 && want_err_re "without CUDA|GPU|cuda"
+}
+for c in run eval bench serve; do check "device_bad_$c" t_device_bad "$c"; done
+check device_cpu_run t_device_cpu_run
+check device_cuda t_device_cuda
+
 # ---------------------------------------------------------------- wallet
 
 # the key of tests/ledger/ton_vectors.h (seed 01..20) and its wallet v4r2 address per @ton/ton
@@ -437,7 +455,7 @@ t_chain_flow() {
   case $body in *'"code":"bad_json"'*' 400') ;; *) chain_stop; why "bad JSON: $body"; return 1 ;; esac
   body=$(curl -s -w ' %{http_code}' "$CHAIN_URL/v1/account/nonsense")
   case $body in *'"param":"address"'*' 400') ;; *) chain_stop; why "bad address: $body"; return 1 ;; esac
-  chain_stop
+  kill "$CHAIN_PID"; wait "$CHAIN_PID" || why "SIGTERM: chain serve exited $?" || return 1
   v chain verify --db "$d/l.db" && want_rc 0 && want_out "ok: 3 blocks, 2 transactions"
 }
 

@@ -10,6 +10,7 @@
 #include "engine/device.h"
 #include "model/randmodel.h"
 #include "tensor/qtype.h"
+#include "tensor/quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,4 +203,58 @@ TEST(cuda_cpu_device_matches_forward) {
     free(a);
     free(b);
     model_free(m);
+}
+
+/* The GPU's decoders, run on the host, against quant.c: every type, rows of several blocks
+ * of random codes (any bit pattern, scales kept finite), float rows of odd lengths and at
+ * unaligned chunk starts (the F16/BF16 path without vector loads). */
+TEST(cuda_dequant_matches_quant_c) {
+    if (!cuda_built()) SKIP("veil was built without CUDA");
+    static const uint32_t types[] = {QT_F32, QT_F16, QT_BF16, QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K};
+    uint64_t seed = 88172645463325252ull;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const uint32_t t = types[ti];
+        const qtype_info *info = qtype_get(t);
+        const bool block = info->block_size > 1;
+        const int64_t lens[2] = {block ? 4 * (int64_t)info->block_size : 1000, block ? 256 : 37};
+        for (int li = 0; li < 2; li++) {
+            const int64_t n = lens[li];
+            const size_t bytes = qtype_row_size(t, (uint64_t)n);
+            uint8_t *row = aligned_alloc(CUDA_ALIGN, (bytes + CUDA_ALIGN) / CUDA_ALIGN * CUDA_ALIGN);
+            float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
+            if (!row || !want || !got) goto next;
+            for (size_t i = 0; i < bytes; i++) {
+                seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+                row[i] = (uint8_t)(seed >> 24);
+            }
+            if (block) {
+                /* small finite half scales where the layout keeps them: no NaN or inf noise */
+                const size_t bs = info->type_size;
+                for (size_t b = 0; b < bytes / bs; b++) {
+                    uint8_t *p = row + b * bs;
+                    const size_t at[2] = {t == QT_Q6_K ? 208 : 0, t == QT_Q4_K ? 2 : (size_t)-1};
+                    for (int k = 0; k < 2; k++)
+                        if (at[k] != (size_t)-1) p[at[k] + 1] &= 0x3b; /* exponent <= 14: |x| < 2 */
+                }
+            } else if (t != QT_F32) {
+                for (size_t i = 1; i < bytes; i += 2) row[i] &= 0x3f; /* finite: no inf/NaN bits */
+            } else {
+                for (size_t i = 3; i < bytes; i += 4) row[i] &= 0x3f;
+            }
+            quant_dequantize_row(t, row, want, n);
+            CHECK_MSG(cuda_dequant_row_host(t, row, n, got) == 0, "%s", err_msg());
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n && bad < 0; i++)
+                if (memcmp(&want[i], &got[i], sizeof(float)) != 0) bad = i;
+            CHECK_MSG(bad < 0, "%s, %lld values: value %lld is %g, quant.c says %g", info->name,
+                      (long long)n, (long long)bad, bad < 0 ? 0.0 : (double)got[bad],
+                      bad < 0 ? 0.0 : (double)want[bad]);
+            /* a row that does not start aligned is refused, not misread */
+            CHECK(cuda_dequant_row_host(t, row + 2, n, got) == -1);
+        next:
+            free(row);
+            free(want);
+            free(got);
+        }
+    }
 }

@@ -7,6 +7,7 @@
 #include "engine/bench.h"
 #include "model/randmodel.h"
 #include "model/tokenizer.h"
+#include "tensor/matmul.h"
 #include "tensor/qtype.h"
 
 #include <math.h>
@@ -357,7 +358,9 @@ TEST(bench_json_parses) {
               1e-5 * json_num(js, "tg_bw_fraction") + 1e-12);
         CHECK(strstr(js, "\"profile\":{") && strstr(js, "\"ffn_down\":"));
         CHECK(strstr(js, "\"weight_type\":\"Q4_0\""));
-        CHECK(strstr(js, "\"kernels\":\"scalar\"") || strstr(js, "\"kernels\":\"avx2\""));
+        char kern[64];
+        snprintf(kern, sizeof kern, "\"kernels\":\"%s\"", matmul_backend_name(matmul_backend()));
+        CHECK_MSG(strstr(js, kern) != NULL, "no %s in %s", kern, js);
     }
     free(js);
     /* unknown bandwidth: null, still valid JSON */

@@ -369,7 +369,7 @@ static void batch_vs_token_by_token(const char *backend) {
 /* Runs fn once on each matmul backend this CPU has (the setting restored afterwards). */
 static void on_each_backend(void (*fn)(const char *backend)) {
     const enum matmul_backend saved = matmul_backend();
-    for (int b = 0; b <= MATMUL_AVX2; b++)
+    for (int b = 0; b <= MATMUL_AVX512; b++)
         if (matmul_backend_supported((enum matmul_backend)b) &&
             matmul_set_backend((enum matmul_backend)b) == 0)
             fn(matmul_backend_name((enum matmul_backend)b));

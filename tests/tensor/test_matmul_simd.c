@@ -235,15 +235,19 @@ static float ref_output(uint32_t type, const uint8_t *row, const matmul_input *i
     return y;
 }
 
+/* On each SIMD backend this CPU has (AVX-512 shares the recurrence and must match it too). */
 TEST(matmul_avx2_integer_kernels_exact) {
     NEED_AVX2();
     static const uint32_t types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K};
     static const int64_t outs[] = {1, 7, 9, 16, 37};
     static const int64_t toks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17};
     const enum matmul_backend saved = matmul_backend();
-    CHECK(matmul_set_backend(MATMUL_AVX2) == 0);
     int bad = 0, checked = 0;
-    for (size_t ti = 0; ti < 4; ti++) {
+    for (size_t run = 0; run < 8; run++) {
+        const int be = MATMUL_AVX2 + (int)(run / 4);
+        const size_t ti = run % 4;
+        if (!matmul_backend_supported((enum matmul_backend)be)) continue; /* no AVX-512 here */
+        CHECK(matmul_set_backend((enum matmul_backend)be) == 0);
         const uint32_t type = types[ti];
         const bool k = type == QT_Q4_K || type == QT_Q6_K;
         const int64_t sizes[2] = {k ? 256 : 32, k ? 768 : 288};
@@ -274,8 +278,8 @@ TEST(matmul_avx2_integer_kernels_exact) {
                             const float got = y[t * n_out + r];
                             checked++;
                             if (!same_float(want, got) && bad++ < 5)
-                                CHECK_MSG(0, "%s %lldx%lld, %lld tokens: row %lld token %lld: %.9g, reference %.9g",
-                                          qtype_get(type)->name, (long long)n_out, (long long)n_in,
+                                CHECK_MSG(0, "%s %s %lldx%lld, %lld tokens: row %lld token %lld: %.9g, reference %.9g",
+                                          matmul_backend_name(be), qtype_get(type)->name, (long long)n_out, (long long)n_in,
                                           (long long)n_tok, (long long)r, (long long)t, got, want);
                         }
                     free(scratch);
@@ -401,4 +405,37 @@ TEST(matmul_avx2_nan_activations_give_nan) {
         free(x);
         free(w);
     }
+}
+
+/* The AVX-512 one-token kernels against the AVX2 ones, bit for bit, on weights from the
+ * quantizer, row counts around their 16-row groups, and a token of awkward activation blocks
+ * (zeros, ties, huge and tiny scales, infinities and a NaN: those outputs must be NaN on both). */
+TEST(matmul_avx512_one_token_equals_avx2) {
+    if (!matmul_backend_supported(MATMUL_AVX512)) SKIP("no AVX-512 (F/BW/VL/DQ/VNNI) on this CPU");
+    static const uint32_t types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K, QT_F16, QT_F32, QT_BF16};
+    static const int64_t outs[] = {1, 15, 16, 17, 33, 100};
+    const enum matmul_backend saved = matmul_backend();
+    const int64_t n_in = 1024;
+    float *x = make_acts(n_in, 2, 99, true);
+    int bad = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t oi = 0; oi < sizeof outs / sizeof outs[0]; oi++)
+            for (int tok = 0; tok < 2; tok++) {
+                const int64_t n_out = outs[oi];
+                uint8_t *w = quantized_weights(types[ti], n_in, n_out, 80 + 7 * ti + oi);
+                float ya[100], yb[100];
+                product_on(MATMUL_AVX2, types[ti], w, n_in, n_out, x + tok * n_in, 1, ya);
+                product_on(MATMUL_AVX512, types[ti], w, n_in, n_out, x + tok * n_in, 1, yb);
+                for (int64_t r = 0; r < n_out; r++)
+                    if (!same_float(ya[r], yb[r]) && bad++ < 5)
+                        CHECK_MSG(0, "%s %lld rows, token %d: row %lld avx512 %.9g avx2 %.9g",
+                                  qtype_get(types[ti])->name, (long long)n_out, tok, (long long)r,
+                                  yb[r], ya[r]);
+                if (tok == 1 && types[ti] != QT_F32 && types[ti] != QT_F16 && types[ti] != QT_BF16)
+                    CHECK(isnan(yb[0]));
+                free(w);
+            }
+    CHECK_EQ_INT(bad, 0);
+    free(x);
+    matmul_set_backend(saved);
 }

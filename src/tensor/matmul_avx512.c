@@ -1,0 +1,406 @@
+/* AVX-512 kernels: the MATMUL_AVX512 backend (see matmul.h), which is the AVX2 backend with
+ * faster products for Q8_0 and Q4_0 weights (any number of tokens) and Q4_K (one token). The
+ * Makefile compiles every *_avx512.c with AVX-512 F/BW/VL/DQ and VNNI enabled; nothing here
+ * runs unless matmul_avx512_usable() said the CPU has those.
+ *
+ * Why: a one-token product reads every weight once and does little with it, so it should run at
+ * the memory's speed; the AVX2 kernels could not keep up with it (about 3.3 cycles per 32-value
+ * Q4_0 block, half of the read bandwidth of this development machine). Here 16 rows share each
+ * activation load, a byte dot product of 4 values is one VNNI instruction (vpdpbusd: unsigned x
+ * signed bytes into 32-bit sums, no intermediate saturation), and the cross-row reduction runs
+ * on 512-bit vectors holding 4 rows each.
+ *
+ * Outputs are bit for bit those of the AVX2 kernels: every (row, token) output is the recurrence
+ * documented in matmul_avx2.c, y = fma((float)S_b, dw_b * dx_b, y) over the blocks b in order
+ * (Q4_K: then y = fma((float)-M_b, dmin_b * dx_b, y)), where S_b and M_b are exact integers.
+ * Only how S_b is computed changes, and integer sums do not depend on their order. The other
+ * weight types, batched Q4_K and matrices of fewer than 16 rows go to the AVX2 kernels.
+ *
+ * Batches: over each group of 16 rows the tokens go in groups of 4 (then 2, 1); each weight
+ * block is decoded once per token group, and the group's weights come from memory once and
+ * from L1/L2 for the later token groups.
+ *
+ * Lane order. Four rows' data sit in one 512-bit vector, row k of the four in 128-bit lane k.
+ * After reduce4x4 a vector of 16 outputs holds row 4j + k in element 4k + j; the per-row scales
+ * are gathered in the same order and the results put back in row order when stored. */
+#include "tensor/matmul_kernels.h"
+
+#include "tensor/cpu.h"
+#include "tensor/qtype.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512DQ__) && defined(__AVX512VNNI__) && defined(__F16C__)
+#include <immintrin.h>
+
+#define INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* Rows per call of a one-token kernel: one output per lane of a 512-bit float vector. */
+#define ROWS 16
+
+/* How far ahead (bytes) each row stream is prefetched: 16 short streams read side by side,
+ * which the hardware prefetchers follow poorly. */
+#ifndef PREFETCH
+#define PREFETCH 192
+#endif
+#ifndef PREFETCH_NEXT
+#define PREFETCH_NEXT 1
+#endif
+
+bool matmul_avx512_usable(void) {
+    return matmul_avx2_usable() && (cpu_features() & CPU_AVX512);
+}
+
+/* The 16 bytes at rows[i] + off for i = i0..i0+3, row i0 + k in 128-bit lane k. */
+INLINE __m512i load4x16(const uint8_t *const rows[ROWS], int i0, size_t off) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(rows[i0] + off)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(rows[i0 + 1] + off)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(rows[i0 + 2] + off)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(rows[i0 + 3] + off)), 3);
+}
+
+/* The 32 bytes at rows[i0] + off and rows[i0 + 1] + off, in the low and high 256-bit halves. */
+INLINE __m512i load2x32(const uint8_t *const rows[ROWS], int i0, size_t off) {
+    const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(rows[i0] + off)));
+    return _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(rows[i0 + 1] + off)), 1);
+}
+
+/* Two vectors each holding 2 rows x 8 partial sums (row in the 256-bit half) -> one holding
+ * 4 rows x 4 partial sums (a's rows in 128-bit lanes 0-1, b's in 2-3). */
+INLINE __m512i fold2x8(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Two vectors each holding 1 row x 16 partial sums -> one holding 2 rows x 8 (a low half). */
+INLINE __m512i fold1x16(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                            _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* p[j] holds rows 4j..4j+3, one per 128-bit lane, as 4 partial sums each. Returns the 16 row
+ * totals, row 4j + k in element 4k + j. */
+INLINE __m512i reduce4x4(const __m512i p[4]) {
+    const __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]),
+                                         _mm512_unpackhi_epi32(p[0], p[1]));
+    const __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]),
+                                         _mm512_unpackhi_epi32(p[2], p[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
+}
+
+static uint16_t rd16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The half-precision values at rows[i] + off as floats, in reduce4x4's order. Assembled in
+ * general-purpose registers and moved over as four 64-bit words: far fewer vector instructions
+ * than inserting 16 words one by one, and faster than a gather on the development machine. */
+INLINE __m512 row_scales(const uint8_t *const rows[ROWS], size_t off) {
+    uint64_t h[4];
+    UNROLL
+    for (int k = 0; k < 4; k++)
+        h[k] = (uint64_t)rd16(rows[k] + off) | (uint64_t)rd16(rows[4 + k] + off) << 16 |
+               (uint64_t)rd16(rows[8 + k] + off) << 32 | (uint64_t)rd16(rows[12 + k] + off) << 48;
+    return _mm512_cvtph_ps(_mm256_setr_epi64x((long long)h[0], (long long)h[1], (long long)h[2],
+                                              (long long)h[3]));
+}
+
+INLINE void prefetch_rows(const uint8_t *const rows[ROWS], size_t off) {
+#if PREFETCH > 0
+    UNROLL
+    for (int i = 0; i < ROWS; i++) _mm_prefetch((const char *)rows[i] + off + PREFETCH, _MM_HINT_T0);
+#else
+    (void)rows, (void)off;
+#endif
+}
+
+/* While block b of a group of rows is processed, the next group's share: its 16 rows are one
+ * stretch of memory (next, 16 row sizes), fetched into L2 in as many equal slices as there are
+ * blocks per row, so that it is in cache when the group starts. */
+INLINE void prefetch_next(const uint8_t *next, size_t blk_bytes, int64_t b) {
+#if PREFETCH_NEXT
+    if (!next) return;
+    const size_t slice = ROWS * blk_bytes;
+    for (size_t o = (size_t)b * slice; o < (size_t)(b + 1) * slice; o += 64)
+        _mm_prefetch((const char *)next + o, _MM_HINT_T1);
+#else
+    (void)next, (void)blk_bytes, (void)b;
+#endif
+}
+
+/* Stores the outputs of acc (reduce4x4's order) to y[0..16) in row order, those in `keep`. */
+INLINE void store_rows(__m512 acc, float *y, __mmask16 keep) {
+    /* row i = 4j + k is element 4k + j */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_mask_storeu_ps(y, keep, _mm512_permutexvar_ps(order, acc));
+}
+
+/* acc = fma((float)S, dw * dx, acc) in every lane: the recurrence's step. */
+INLINE __m512 step(__m512 acc, __m512i S, __m512 dw, float dx) {
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc);
+}
+
+/* One call of a kernel: 16 rows (rows[i], consecutive rows of the matrix), tokens t0..t0+T-1
+ * (T fixed per compiled kernel), outputs to y[(t0 + t) * n_out + i] for the rows in keep. The
+ * next group's rows (next; NULL: none) and the rows' own next bytes are prefetched when pf:
+ * only the first token group over the rows, for which they come from memory. */
+typedef struct group {
+    const uint8_t *rows[ROWS];
+    const uint8_t *next;
+    bool pf;
+    int64_t t0, n_out;
+    float *y;
+    __mmask16 keep;
+} group;
+
+/* ==== Q4_0 and Q8_0 weights x Q8_0 activations ==== */
+
+/* The recurrence's step for T tokens and one block of Q8_0 activations (token t's scale and sum
+ * at index e + t): S = (the sums in p[t]) - offset * (the activation block's sum). */
+INLINE void q8_0_steps(__m512 acc[4], __m512i p[4][4], __m512 dw, const matmul_input *in,
+                       int64_t e, int offset, const int T) {
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        const __m512i S = _mm512_sub_epi32(reduce4x4(p[t]), _mm512_set1_epi32(offset * in->q8_0.sum[e + t]));
+        acc[t] = step(acc[t], S, dw, in->q8_0.d[e + t]);
+    }
+}
+
+/* Q4_0 (18-byte blocks: half d, 16 bytes of nibbles; byte i holds value i in its low nibble and
+ * value i + 16 in its high one): S = sum n*x - 8 * sum x, n the unsigned nibble. */
+INLINE void q4_0_tile(const group *g, const matmul_input *in, const int T) {
+    const int64_t nb = in->n_in / 32, pad = in->n_tok_pad;
+    const int8_t *xq[4];
+    for (int t = 0; t < T; t++) xq[t] = in->q8_0.qs + (g->t0 + t) * in->n_in;
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)(18 * b);
+        if (g->pf) {
+            prefetch_rows(g->rows, off);
+            prefetch_next(g->next, 18, b);
+        }
+        /* values 0-15 and 16-31 of each token's activation block in every 128-bit lane */
+        __m512i xlo[4], xhi[4], p[4][4];
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            xlo[t] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xq[t] + 32 * b)));
+            xhi[t] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xq[t] + 32 * b + 16)));
+        }
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            const __m512i v = load4x16(g->rows, 4 * j, off + 2);
+            const __m512i n_lo = _mm512_and_si512(v, lo4);
+            const __m512i n_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                p[t][j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), n_lo, xlo[t]),
+                                              n_hi, xhi[t]);
+        }
+        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, 8, T);
+    }
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
+}
+
+/* Q8_0 (34-byte blocks: half d, 32 signed bytes). vpdpbusd wants unsigned x signed bytes, so the
+ * weights are offset to w + 128 (flipping the sign bit) and the offset taken back with the
+ * activation block's sum: S = sum (w + 128) x - 128 * sum x. */
+INLINE void q8_0_tile(const group *g, const matmul_input *in, const int T) {
+    const int64_t nb = in->n_in / 32, pad = in->n_tok_pad;
+    const int8_t *xq[4];
+    for (int t = 0; t < T; t++) xq[t] = in->q8_0.qs + (g->t0 + t) * in->n_in;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)(34 * b);
+        if (g->pf) {
+            prefetch_rows(g->rows, off);
+            prefetch_next(g->next, 34, b);
+        }
+        __m512i x[4], p[4][4];
+        UNROLL
+        for (int t = 0; t < T; t++)
+            x[t] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xq[t] + 32 * b)));
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            const __m512i wa = _mm512_xor_si512(load2x32(g->rows, 4 * j, off + 2), flip);
+            const __m512i wb = _mm512_xor_si512(load2x32(g->rows, 4 * j + 2, off + 2), flip);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                p[t][j] = fold2x8(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wa, x[t]),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), wb, x[t]));
+        }
+        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, 128, T);
+    }
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
+}
+
+/* ==== Q4_K weights x Q8_K activations, one token ====
+ *
+ * A 144-byte super-block: half d, half dmin, 12 bytes of 6-bit scales and mins for its 8
+ * sub-blocks of 32, then 4 chunks of 32 bytes; chunk c holds sub-block 2c in its low nibbles and
+ * 2c + 1 in its high ones. S = sum_j sc_j * sum_{i in j} n_i x_i, M = sum_j m_j * sum_{i in j} x_i.
+ * A 512-bit load takes two chunks, so its low nibbles are sub-blocks (2c, 2c + 2) and its high
+ * ones (2c + 1, 2c + 3), one per 256-bit half; the activations are arranged the same way once
+ * per super-block. The byte products are added in pairs (maddubs: 2 * 15 * 127 fits 16 bits),
+ * then multiplied by the sub-block's scale and added in 32 bits (vpdpwssd). */
+
+/* Q4_K's 6-bit scales and mins of one super-block (its 12 scale bytes at s), 8 bytes each. */
+INLINE void q4k_scale_bytes(const uint8_t *s, uint64_t *sc, uint64_t *m) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    const uint32_t sc_lo = u0 & 0x3f3f3f3f, m_lo = u1 & 0x3f3f3f3f;
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0f) | (u0 >> 6 & 0x03030303) << 4;
+    const uint32_t m_hi = (u2 >> 4 & 0x0f0f0f0f) | (u1 >> 6 & 0x03030303) << 4;
+    *sc = (uint64_t)sc_hi << 32 | sc_lo;
+    *m = (uint64_t)m_hi << 32 | m_lo;
+}
+
+/* The activation block's values arranged as the weight vectors: sub-blocks (a, a + 2) in the
+ * two 256-bit halves. */
+INLINE __m512i x_pair(const int8_t *xq, int a) {
+    const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(xq + 32 * a)));
+    return _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(xq + 32 * (a + 2))), 1);
+}
+
+/* One row's super-block: 16 partial sums of S. x[q] = x_pair(xq, a) for a = 0, 1, 4, 5. */
+INLINE __m512i q4k_row(const uint8_t *blk, const __m512i x[4], uint64_t sc) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    /* the 8 scales as 16-bit words in every 128-bit lane; sel[q] picks, per 256-bit half, the
+     * scale of the sub-block that half of x[q] holds */
+    const __m512i scw = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+#define SEL(lo, hi) _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo)
+    const __m512i sel[4] = {
+        SEL(0x0100010001000100, 0x0504050405040504), SEL(0x0302030203020302, 0x0706070607060706),
+        SEL(0x0908090809080908, 0x0d0c0d0c0d0c0d0c), SEL(0x0b0a0b0a0b0a0b0a, 0x0f0e0f0e0f0e0f0e),
+    };
+#undef SEL
+    __m512i s = _mm512_setzero_si512();
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        const __m512i v = _mm512_loadu_si512((const void *)(blk + 16 + 64 * h));
+        const __m512i n_lo = _mm512_and_si512(v, lo4);
+        const __m512i n_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(n_lo, x[2 * h]), _mm512_shuffle_epi8(scw, sel[2 * h]));
+        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(n_hi, x[2 * h + 1]), _mm512_shuffle_epi8(scw, sel[2 * h + 1]));
+    }
+    return s;
+}
+
+static void q4_k_1(const group *g, const matmul_input *in) {
+    const uint8_t *const *rows = g->rows;
+    const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)(144 * b);
+        const int8_t *xq = in->q8_k.qs + 256 * b;
+        const int16_t *bs = in->q8_k.bsums + 16 * b;
+        prefetch_rows(rows, off);
+        prefetch_rows(rows, off + 64);
+        prefetch_rows(rows, off + 128);
+        prefetch_next(g->next, 144, b);
+        const __m512i x[4] = {x_pair(xq, 0), x_pair(xq, 1), x_pair(xq, 4), x_pair(xq, 5)};
+        /* the 8 sub-block sums of x (each the sum of two 16-value sums), in every 128-bit lane */
+        const __m256i bsv = _mm256_loadu_si256((const __m256i *)bs);
+        const __m128i xsum = _mm256_castsi256_si128(_mm256_permute4x64_epi64(
+            _mm256_hadd_epi16(bsv, _mm256_setzero_si256()), _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m512i xsum4 = _mm512_broadcast_i32x4(xsum);
+        __m512i pp[8], p[4], mp[4];
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            __m512i s2[2];
+            uint64_t mins[4];
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *blk = rows[4 * j + k] + off;
+                uint64_t sc;
+                q4k_scale_bytes(blk + 4, &sc, &mins[k]);
+                const __m512i s = q4k_row(blk, x, sc);
+                if (k % 2) s2[k / 2] = fold1x16(s2[k / 2], s);
+                else s2[k / 2] = s;
+            }
+            pp[2 * j] = s2[0];
+            pp[2 * j + 1] = s2[1];
+            /* the 4 rows' mins, row k in 128-bit lane k, times the sub-block sums of x */
+            const __m256i m01 = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mins[1], (long long)mins[0]));
+            const __m256i m23 = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mins[3], (long long)mins[2]));
+            mp[j] = _mm512_madd_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(m01), m23, 1), xsum4);
+        }
+        UNROLL
+        for (int j = 0; j < 4; j++) p[j] = fold2x8(pp[2 * j], pp[2 * j + 1]);
+        const float dx = in->q8_k.d[b * pad];
+        acc = step(acc, reduce4x4(p), row_scales(rows, off), dx);
+        acc = step(acc, _mm512_sub_epi32(_mm512_setzero_si512(), reduce4x4(mp)), row_scales(rows, off + 2), dx);
+    }
+    store_rows(acc, g->y, g->keep);
+}
+
+/* ==== row-range driver ==== */
+
+typedef void (*tile_fn)(const group *g, const matmul_input *in);
+
+/* One compiled function per type and token count; [k] handles T = 1 << k tokens. */
+#define TILES(name, kernel)                                                                    \
+    static void name##_1(const group *g, const matmul_input *in) { kernel(g, in, 1); }        \
+    static void name##_2(const group *g, const matmul_input *in) { kernel(g, in, 2); }        \
+    static void name##_4(const group *g, const matmul_input *in) { kernel(g, in, 4); }        \
+    static const tile_fn name##_tiles[3] = {name##_1, name##_2, name##_4};
+TILES(q4_0, q4_0_tile)
+TILES(q8_0, q8_0_tile)
+static const tile_fn q4_k_tiles[3] = {q4_k_1, NULL, NULL};
+
+/* Rows r0..r1 in groups of 16 rows; over each group, the tokens in groups of 4, 2 and 1, so
+ * that the group's weights come from memory once and from cache for the other tokens. A last
+ * row group of fewer than 16 ends at r1 and starts before it, recomputing rows already done
+ * (any row of the matrix may be read; only the new ones are stored). */
+static void tile_rows(const tile_fn tiles[3], const uint8_t *w, size_t rb, int64_t n_out,
+                      const matmul_input *in, float *y, int64_t r0, int64_t r1) {
+    const int64_t last = r1 - ROWS; /* the first row of the last group */
+    for (int64_t r = r0; r < r1; r += ROWS) {
+        const int64_t first = r < last ? r : last, after = r + ROWS < last ? r + ROWS : last;
+        group g = {.next = after > first ? w + (size_t)after * rb : NULL, .pf = true,
+                   .n_out = n_out, .y = y + first, .keep = (__mmask16)(0xffffu << (r - first))};
+        for (int i = 0; i < ROWS; i++) g.rows[i] = w + (size_t)(first + i) * rb;
+        for (g.t0 = 0; g.t0 < in->n_tok;) {
+            const int64_t left = in->n_tok - g.t0;
+            const int k = left >= 4 ? 2 : left >= 2 ? 1 : 0;
+            tiles[k](&g, in);
+            g.pf = false;
+            g.next = NULL;
+            g.t0 += 1 << k;
+        }
+    }
+}
+
+void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in,
+                        float *y, int64_t row_begin, int64_t row_end) {
+    const size_t rb = qtype_row_size(type, (uint64_t)in->n_in);
+    const tile_fn *tiles = type == QT_Q4_0   ? q4_0_tiles
+                           : type == QT_Q8_0 ? q8_0_tiles
+                           : type == QT_Q4_K && in->n_tok == 1 ? q4_k_tiles
+                                                               : NULL;
+    /* fewer than 16 rows in the matrix up to row_end: the AVX2 kernels (bit-identical) */
+    if (tiles && row_end >= ROWS)
+        tile_rows(tiles, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);
+    else
+        matmul_avx2_rows(type, w, n_out, in, y, row_begin, row_end);
+}
+
+#else /* built without AVX-512: matmul_avx512_usable() is false, so nothing below is called */
+
+bool matmul_avx512_usable(void) { return false; }
+void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in,
+                        float *y, int64_t row_begin, int64_t row_end) {
+    (void)type, (void)w, (void)n_out, (void)in, (void)y, (void)row_begin, (void)row_end;
+}
+
+#endif
