@@ -37,6 +37,9 @@ static void usage(FILE *f) {
             "                         f16: half the memory; f32 matches `veil run` exactly)\n"
             "  --max-batch N          tokens per forward pass (default 64)\n"
             "  --max-running N        sequences decoding at once (default 64, at most --max-batch)\n"
+            "  --prefill-min N        tokens of each step kept for prompts while prompts wait;\n"
+            "                         decoding streams take turns in the rest (default: half of\n"
+            "                         --max-batch; --max-batch = prompts first)\n"
             "  --max-queue N          requests waiting for KV memory; beyond that 503 (default 256)\n"
             "  --threads N            compute threads (default: one per CPU)\n"
             "  --device DEV           cpu (default), cuda or cuda:N\n"
@@ -49,7 +52,7 @@ static void usage(FILE *f) {
 }
 
 enum { O_LISTEN = 256, O_NAME, O_TMPL, O_CTX, O_KV, O_BATCH, O_RUNNING, O_QUEUE, O_THREADS,
-       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE, O_DEVICE };
+       O_NOPREFIX, O_BODY, O_DRAIN, O_HEART, O_IOTIME, O_KVTYPE, O_DEVICE, O_PREFILL };
 
 int cmd_serve(int argc, char **argv) {
     static const struct option opts[] = {
@@ -58,6 +61,7 @@ int cmd_serve(int argc, char **argv) {
         {"kv-mem", required_argument, 0, O_KV}, {"kv-type", required_argument, 0, O_KVTYPE},
         {"max-batch", required_argument, 0, O_BATCH},
         {"max-running", required_argument, 0, O_RUNNING},
+        {"prefill-min", required_argument, 0, O_PREFILL},
         {"max-queue", required_argument, 0, O_QUEUE}, {"threads", required_argument, 0, O_THREADS},
         {"no-prefix-cache", no_argument, 0, O_NOPREFIX}, {"max-body", required_argument, 0, O_BODY},
         {"drain-timeout", required_argument, 0, O_DRAIN}, {"heartbeat", required_argument, 0, O_HEART},
@@ -103,6 +107,7 @@ int cmd_serve(int argc, char **argv) {
             break;
         case O_BATCH: ok = args_long("--max-batch", optarg, 1, 1 << 16, &v); cfg.max_batch = (int32_t)v; break;
         case O_RUNNING: ok = args_long("--max-running", optarg, 1, 1 << 16, &v); cfg.max_running = (int32_t)v; break;
+        case O_PREFILL: ok = args_long("--prefill-min", optarg, 1, 1 << 16, &v); cfg.prefill_min = (int32_t)v; break;
         case O_QUEUE: ok = args_long("--max-queue", optarg, 0, 1 << 20, &v); cfg.max_queue = (int32_t)v; break;
         case O_THREADS: ok = args_long("--threads", optarg, 1, 1024, &v); cfg.n_threads = (int)v; break;
         case O_NOPREFIX: cfg.prefix_cache = false; break;

@@ -38,7 +38,8 @@ struct cuda_model {
     dlayer *layers; // host array of device views
 };
 
-// The KV store behind a model_kv on the GPU: model_kv's layout ([block][layer][slot][kv_dim]).
+// The KV store behind a model_kv on the GPU, F32 in its own layout ([block][layer][slot][kv_dim]);
+// the CPU store is laid out by (layer, KV head) since the F16 KV work, the GPU one is not.
 struct cuda_kv {
     float *k, *v;
     int32_t n_blocks;

@@ -278,9 +278,11 @@ static int cand_cmp(const void *pa, const void *pb) {
  * tokens (decoding sequences then take turns: least recently served first), so prompts always
  * get a share and time to first token stays bounded however many streams decode. Prompt
  * chunks fill the rest, oldest request first, so prompts complete one after another.
- * take[slot] gets each running request's token count in the batch. Returns the batch size. */
-static int32_t build_batch(sched *s, int32_t *take) {
-    int32_t n = 0, n_dec = 0, n_pre = 0, V = s->m->hp.n_vocab, budget = s->cfg.max_batch;
+ * take[slot] gets each running request's token count in the batch, row[slot] where its logits
+ * go: rows in batch order, so the classifier runs as one product over consecutive rows.
+ * Returns the batch size. */
+static int32_t build_batch(sched *s, int32_t *take, float **row) {
+    int32_t n = 0, n_dec = 0, n_pre = 0, n_rows = 0, V = s->m->hp.n_vocab, budget = s->cfg.max_batch;
     cand dec[s->n_running > 0 ? s->n_running : 1], pre[s->n_running > 0 ? s->n_running : 1];
     int64_t waiting = 0;
     for (int32_t i = 0; i < s->n_running; i++) {
@@ -303,8 +305,9 @@ static int32_t build_batch(sched *s, int32_t *take) {
         req *r = s->running[dec[k].slot];
         r->last_served = s->stats.steps + 1;
         take[dec[k].slot] = 1;
+        row[dec[k].slot] = s->logits + (size_t)n_rows++ * V;
         s->batch[n++] = (model_token){&r->seq, r->tokens[r->n_tokens - 1], r->n_tokens - 1,
-                                      s->logits + (size_t)dec[k].slot * V};
+                                      row[dec[k].slot]};
     }
     qsort(pre, (size_t)n_pre, sizeof *pre, cand_cmp);
     for (int32_t k = 0; k < n_pre && n < budget; k++) {
@@ -312,10 +315,10 @@ static int32_t build_batch(sched *s, int32_t *take) {
         req *r = s->running[i];
         int32_t left = r->n_prompt - r->n_past, room = budget - n;
         int32_t c = left < room ? left : room;
+        if (r->n_past + c == r->n_prompt) row[i] = s->logits + (size_t)n_rows++ * V;
         for (int32_t j = 0; j < c; j++) {
             int32_t pos = r->n_past + j;
-            bool last = pos == r->n_prompt - 1;
-            s->batch[n++] = (model_token){&r->seq, r->tokens[pos], pos, last ? s->logits + (size_t)i * V : NULL};
+            s->batch[n++] = (model_token){&r->seq, r->tokens[pos], pos, pos == r->n_prompt - 1 ? row[i] : NULL};
         }
         take[i] = c;
     }
@@ -323,9 +326,9 @@ static int32_t build_batch(sched *s, int32_t *take) {
 }
 
 static void step(sched *s) {
-    int32_t V = s->m->hp.n_vocab;
     int32_t take[s->n_running > 0 ? s->n_running : 1];
-    int32_t n = build_batch(s, take);
+    float *row[s->n_running > 0 ? s->n_running : 1];
+    int32_t n = build_batch(s, take, row);
     if (n == 0) return;
     int rc = model_runner_forward(s->runner, s->batch, n);
     pthread_mutex_lock(&s->mu);
@@ -342,7 +345,7 @@ static void step(sched *s) {
         if (!take[i]) continue;
         r->n_past += take[i];
         register_blocks(s, r);
-        if (r->state == REQ_DECODE || r->n_past == r->n_prompt) take_token(s, r, s->logits + (size_t)i * V);
+        if (r->state == REQ_DECODE || r->n_past == r->n_prompt) take_token(s, r, row[i]);
     }
 }
 
@@ -424,8 +427,8 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
     if (s->cfg.max_batch <= 0) s->cfg.max_batch = 64;
     if (s->cfg.max_running <= 0) s->cfg.max_running = 64;
     if (s->cfg.max_running > s->cfg.max_batch) s->cfg.max_running = s->cfg.max_batch;
-    if (s->cfg.prefill_min <= 0 || s->cfg.prefill_min > s->cfg.max_batch)
-        s->cfg.prefill_min = s->cfg.max_batch / 2 > 0 ? s->cfg.max_batch / 2 : 1;
+    if (s->cfg.prefill_min <= 0) s->cfg.prefill_min = s->cfg.max_batch / 2 > 0 ? s->cfg.max_batch / 2 : 1;
+    if (s->cfg.prefill_min > s->cfg.max_batch) s->cfg.prefill_min = s->cfg.max_batch;
     if (s->cfg.max_queue < 0) s->cfg.max_queue = 0;
     s->n_ctx = s->cfg.n_ctx > 0 ? s->cfg.n_ctx : m->hp.n_ctx_train;
     size_t block_bytes = model_kv_block_bytes(m, s->cfg.kv_type), bytes = s->cfg.kv_bytes;

@@ -49,9 +49,14 @@ void attention_scalar_head(const attn_kv *kv, int32_t hd, const float *q, int32_
     }
 }
 
+/* The SIMD matmul backends (AVX2, AVX-512) run on CPUs that have AVX2, FMA and F16C. */
+static bool use_avx2(void) {
+    return matmul_backend() != MATMUL_SCALAR && matmul_backend_supported(MATMUL_AVX2);
+}
+
 void attention_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos, float scale,
                     float *scores, float *out) {
-    if (hd % 8 == 0 && matmul_backend() == MATMUL_AVX2)
+    if (hd % 8 == 0 && use_avx2())
         attention_avx2_head(kv, hd, q, n_pos, scale, scores, out);
     else
         attention_scalar_head(kv, hd, q, n_pos, scale, scores, out);
@@ -60,7 +65,7 @@ void attention_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos
 void attention_store(void *dst, enum attn_type type, const float *src, int32_t n) {
     if (type == ATTN_F32) {
         memcpy(dst, src, (size_t)n * sizeof *src);
-    } else if (matmul_backend() == MATMUL_AVX2) {
+    } else if (use_avx2()) {
         attention_avx2_to_f16(dst, src, n);
     } else {
         uint16_t *h = dst;

@@ -2,9 +2,9 @@
  * loop of the forward pass — and the conversion of new K/V rows into the cache's element type.
  *
  * Two kernel sets, chosen at run time with the matrix kernels (tensor/matmul.h): when
- * matmul_backend() is MATMUL_AVX2 (the CPU has AVX2, FMA and F16C) the AVX2 kernels of
- * attention_avx2.c run, else the portable ones of attention.c (the reference). VEIL_KERNELS=
- * scalar and matmul_set_backend() so switch both at once.
+ * matmul_backend() is a SIMD one (MATMUL_AVX2 or MATMUL_AVX512: the CPU has AVX2, FMA and
+ * F16C) the AVX2 kernels of attention_avx2.c run, else the portable ones of attention.c (the
+ * reference). VEIL_KERNELS=scalar and matmul_set_backend() so switch both at once.
  *
  * Cache layout, as the kernels see it: positions come in blocks of ATTN_BLOCK rows; a block
  * table maps block i of a sequence (positions [i * ATTN_BLOCK, (i + 1) * ATTN_BLOCK)) to a

@@ -1,6 +1,6 @@
 /* AVX2 attention kernels (attention.h). The Makefile compiles *_avx2.c with -mavx2 -mfma
- * -mf16c; attention.c calls these only when the matmul backend is MATMUL_AVX2, which it only
- * is after the CPU check.
+ * -mf16c; attention.c calls these only when the matmul backend is a SIMD one and the CPU
+ * check for AVX2 passed.
  *
  * Per (query, head), with head_dim a multiple of 8:
  *   scores  each dot product in 8 lanes (element i into lane i % 8, increasing i, fused

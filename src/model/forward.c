@@ -4,9 +4,11 @@
  * then the final norm and the classifier for the tokens that want logits.
  *
  * Activations are F32; the KV cache F32 or F16 (model_kv_type). Matrix products go through
- * tensor/matmul (kernels chosen there), split by rows across the thread pool; attention
- * (model/attention.h, kernels chosen with matmul's) by (token, head), in runs of equal cost.
- * The elementwise steps run on the calling thread: they are a few percent of the work. */
+ * tensor/matmul (kernels chosen there), split by rows across the thread pool, the SwiGLU
+ * activation fused into the gate/up product's split; biases, QK-norm, RoPE, the K/V stores and
+ * attention (model/attention.h, kernels chosen with matmul's) are one parallel step split by
+ * (sequence, KV head) in runs of equal cost. The rest (norms, residual adds) runs on the
+ * calling thread: a few percent of the work. */
 #include "model/forward.h"
 
 #include "base/err.h"
@@ -39,7 +41,10 @@ struct model_runner {
     float *rope_cs;      /* [max_batch][rope_dim/2][2]: cos, sin of this batch's positions */
     double *rope_freq;   /* [rope_dim/2] */
     float *scores;       /* [n_threads][scores_cap]: attention scratch */
-    int64_t *att_split;  /* [n_threads + 1]: each thread's (token, head) pairs, by cost */
+    int64_t *att_split;  /* [n_threads + 1]: each thread's attention units, by cost */
+    /* att_plan's grouping of a batch's tokens by sequence ([max_batch] each, +1 for start) */
+    int32_t *tok_grp, *grp_tok, *grp_start, *grp_first;
+    int64_t *grp_cost;
     void *mm_scratch;    /* a matmul_input for max_batch rows of the widest product input */
     size_t mm_scratch_size;
     size_t scores_cap;   /* per thread */
@@ -51,9 +56,8 @@ struct model_runner {
 
 /* ---- profiling ---------------------------------------------------------------------- */
 
-static const char *prof_names[PROF_COUNT] = {"embed", "norm", "qkv", "rope+kv", "attention",
-                                             "attn_out", "ffn_gate_up", "ffn_act", "ffn_down",
-                                             "output"};
+static const char *prof_names[PROF_COUNT] = {"embed", "norm", "qkv", "attention",
+                                             "attn_out", "ffn_gate_up", "ffn_down", "output"};
 
 const char *model_prof_name(int op) { return op >= 0 && op < PROF_COUNT ? prof_names[op] : "?"; }
 
@@ -181,18 +185,17 @@ static attn_kv seq_view(const model_seq *s, int il, int32_t kv_head) {
                          (size_t)kv->head_dim};
 }
 
-/* Writes the K and V rows (n_head_kv heads each) of the token at pos into its cache. */
-static void seq_store(const model_seq *s, int il, int32_t pos, const float *k, const float *v) {
+/* Writes the K and V rows (head_dim floats each) of KV head kv_head of the token at pos into
+ * its cache. */
+static void seq_store(const model_seq *s, int il, int32_t kv_head, int32_t pos, const float *k,
+                      const float *v) {
     const model_kv *kv = s->kv;
-    size_t es = kv_elem_size(kv->type), hd = (size_t)kv->head_dim;
-    for (int32_t h = 0; h < kv->n_head_kv; h++) {
-        attn_kv view = seq_view(s, il, h);
-        size_t e = (size_t)s->blocks[pos / MODEL_KV_BLOCK] * view.block_elems + view.off +
-                   (size_t)(pos % MODEL_KV_BLOCK) * hd;
-        enum attn_type t = view.type;
-        attention_store((char *)kv->k + e * es, t, k + (size_t)h * hd, kv->head_dim);
-        attention_store((char *)kv->v + e * es, t, v + (size_t)h * hd, kv->head_dim);
-    }
+    const attn_kv view = seq_view(s, il, kv_head);
+    size_t e = (size_t)s->blocks[pos / MODEL_KV_BLOCK] * view.block_elems + view.off +
+               (size_t)(pos % MODEL_KV_BLOCK) * (size_t)kv->head_dim;
+    e *= kv_elem_size(kv->type);
+    attention_store((char *)kv->k + e, view.type, k, kv->head_dim);
+    attention_store((char *)kv->v + e, view.type, v, kv->head_dim);
 }
 
 /* ---- runner ------------------------------------------------------------------------- */
@@ -241,7 +244,13 @@ model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads)
         return NULL;
     }
     r->att_split = malloc(((size_t)tpool_size(r->pool) + 1) * sizeof *r->att_split);
-    if (!r->att_split) goto oom;
+    r->tok_grp = malloc(B * sizeof *r->tok_grp);
+    r->grp_tok = malloc(B * sizeof *r->grp_tok);
+    r->grp_start = malloc((B + 1) * sizeof *r->grp_start);
+    r->grp_first = malloc(B * sizeof *r->grp_first);
+    r->grp_cost = malloc(B * sizeof *r->grp_cost);
+    if (!r->att_split || !r->tok_grp || !r->grp_tok || !r->grp_start || !r->grp_first || !r->grp_cost)
+        goto oom;
     return r;
 oom:
     model_runner_free(r);
@@ -280,6 +289,11 @@ void model_runner_free(model_runner *r) {
     free(r->rope_freq);
     free(r->scores);
     free(r->att_split);
+    free(r->tok_grp);
+    free(r->grp_tok);
+    free(r->grp_start);
+    free(r->grp_first);
+    free(r->grp_cost);
     free(r->mm_scratch);
     free(r);
 }
@@ -293,18 +307,30 @@ typedef struct mm_job {
     const matmul_input *in;
     float *y[3];
     int n_mats;
+    int64_t n_tok;
+    bool swiglu; /* then y0 = silu(y0) * y1 (gate and up of the FFN) */
 } mm_job;
 
-/* Splits the rows of up to three products with the same input across the threads. */
+/* Splits the rows of up to three products with the same input across the threads. With
+ * swiglu, each thread then combines the rows it computed (gate and up split alike), so the
+ * activation needs no pass of its own on one thread. */
 static void mm_worker(void *arg, int ith, int nth) {
     const mm_job *j = arg;
+    int64_t r0 = 0, r1 = 0;
     for (int i = 0; i < j->n_mats; i++) {
         const model_matrix *w = j->w[i];
         /* rows in groups of 4 so that threads do not share output cache lines much */
         int64_t groups = (w->n_out + 3) / 4;
         int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-        int64_t r0 = g0 * 4, r1 = g1 * 4 < w->n_out ? g1 * 4 : w->n_out;
+        r0 = g0 * 4;
+        r1 = g1 * 4 < w->n_out ? g1 * 4 : w->n_out;
         if (r0 < r1) matmul_rows(w->type, w->data, w->n_out, j->in, j->y[i], r0, r1);
+    }
+    if (!j->swiglu) return;
+    int64_t n_out = j->w[0]->n_out;
+    for (int64_t t = 0; t < j->n_tok; t++) {
+        float *g = j->y[0] + t * n_out, *u = j->y[1] + t * n_out;
+        for (int64_t i = r0; i < r1; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
     }
 }
 
@@ -312,59 +338,19 @@ static void mm_worker(void *arg, int ith, int nth) {
  * activations) on this thread, before the rows are split: every thread then reads the same
  * copy, and the conversion is a small fraction of a product (n_tok x n_in values against
  * n_out x n_in weights). The products share an input width (n_in of w0). */
-static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w0, float *y0,
-               const model_matrix *w1, float *y1, const model_matrix *w2, float *y2) {
-    mm_job j = {{w0, w1, w2}, NULL, {y0, y1, y2}, w2 ? 3 : w1 ? 2 : 1};
+static void mm_run(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w0,
+                   float *y0, const model_matrix *w1, float *y1, const model_matrix *w2,
+                   float *y2, bool swiglu) {
+    mm_job j = {{w0, w1, w2}, NULL, {y0, y1, y2}, w2 ? 3 : w1 ? 2 : 1, n_tok, swiglu};
     matmul_input *in = matmul_input_init(r->mm_scratch, r->mm_scratch_size, x, w0->n_in, n_tok);
     for (int i = 0; i < j.n_mats; i++) matmul_input_prepare(in, j.w[i]->type);
     j.in = in;
     tpool_run(r->pool, mm_worker, &j);
 }
 
-typedef struct att_job {
-    model_runner *r;
-    const model_token *batch;
-    int32_t n;
-    int il;
-} att_job;
-
-/* Causal attention for each (token, head) pair; each thread takes the consecutive pairs
- * att_plan gave it. */
-static void att_worker(void *arg, int ith, int nth) {
-    (void)nth;
-    const att_job *j = arg;
-    model_runner *r = j->r;
-    const model_hparams *hp = &r->m->hp;
-    int32_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *s = r->scores + (size_t)ith * r->scores_cap;
-    for (int64_t pi = r->att_split[ith]; pi < r->att_split[ith + 1]; pi++) {
-        int32_t t = (int32_t)(pi / hp->n_head), h = (int32_t)(pi % hp->n_head);
-        attn_kv kv = seq_view(j->batch[t].seq, j->il, h / group);
-        size_t at = (size_t)t * r->q_dim + (size_t)h * hd;
-        attention_head(&kv, hd, r->q + at, j->batch[t].pos + 1, scale, s, r->att + at);
-    }
-}
-
-/* A pair's cost, in position-units: its positions plus a fixed part (the query, the output). */
-#define ATT_PAIR_FIXED 16
-
-/* Splits the batch's (token, head) pairs into one consecutive run per thread of about equal
- * cost: a token's cost grows with its position, and a step mixes short prompt positions with
- * long-running sequences. The split depends only on the batch, never on timing. */
-static void att_plan(model_runner *r, const model_token *batch, int32_t n) {
-    const int nth = tpool_size(r->pool);
-    const int32_t heads = r->m->hp.n_head;
-    int64_t total = 0, acc = 0;
-    for (int32_t t = 0; t < n; t++) total += (int64_t)heads * (batch[t].pos + 1 + ATT_PAIR_FIXED);
-    int i = 1;
-    r->att_split[0] = 0;
-    for (int32_t t = 0; t < n; t++) {
-        int64_t c = batch[t].pos + 1 + ATT_PAIR_FIXED;
-        for (int32_t h = 0; h < heads; h++, acc += c)
-            while (i < nth && acc >= total * i / nth) r->att_split[i++] = (int64_t)t * heads + h;
-    }
-    while (i <= nth) r->att_split[i++] = (int64_t)n * heads;
+static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w0, float *y0,
+               const model_matrix *w1, float *y1, const model_matrix *w2, float *y2) {
+    mm_run(r, x, n_tok, w0, y0, w1, y1, w2, y2, false);
 }
 
 /* ---- elementwise steps -------------------------------------------------------------- */
@@ -388,10 +374,108 @@ static void rope(float *head, const model_hparams *hp, const float *cs) {
     }
 }
 
-static void add_bias(float *x, const float *b, int32_t n_tok, int64_t dim) {
-    if (!b) return;
-    for (int32_t t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < dim; i++) x[t * dim + i] += b[i];
+/* ---- the attention step --------------------------------------------------------- */
+
+/* One parallel job per layer does everything between the QKV product and the output
+ * projection, in units of (sequence, KV head): for each of the sequence's tokens in the batch,
+ * in order, the biases, QK-norm and RoPE of the KV head and its query heads, and the K/V rows
+ * into the cache; then each of those tokens' attention for those query heads. A unit reads
+ * only cache rows it wrote itself or that earlier steps wrote, so the units need no barrier
+ * between storing and attending, and none of it runs on one thread alone. */
+typedef struct att_job {
+    model_runner *r;
+    const model_layer *l;
+    const model_token *batch;
+    int il;
+} att_job;
+
+/* bias (NULL: none), then QK-norm (NULL: none), then RoPE, on one head of one token. */
+static void head_prep(float *x, const float *bias, const float *norm, const model_hparams *hp,
+                      const float *cs) {
+    if (bias)
+        for (int32_t i = 0; i < hp->head_dim; i++) x[i] += bias[i];
+    if (norm) rmsnorm(x, x, norm, hp->head_dim, hp->rms_eps);
+    rope(x, hp, cs);
+}
+
+static void att_unit(const att_job *j, int64_t u, float *scores) {
+    model_runner *r = j->r;
+    const model_layer *l = j->l;
+    const model_hparams *hp = &r->m->hp;
+    const int32_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
+    const int32_t g = (int32_t)(u / hp->n_head_kv), kh = (int32_t)(u % hp->n_head_kv);
+    const int32_t *toks = r->grp_tok + r->grp_start[g], n_tok = r->grp_start[g + 1] - r->grp_start[g];
+    const model_seq *seq = j->batch[toks[0]].seq;
+    const size_t khd = (size_t)kh * hd;
+    for (int32_t i = 0; i < n_tok; i++) {
+        int32_t t = toks[i];
+        const float *cs = r->rope_cs + (size_t)t * hp->rope_dim;
+        float *k = r->k + t * r->kv_dim + khd, *v = r->v + t * r->kv_dim + khd;
+        head_prep(k, l->bk ? l->bk + khd : NULL, l->k_norm, hp, cs);
+        if (l->bv)
+            for (int32_t e = 0; e < hd; e++) v[e] += l->bv[khd + e];
+        for (int32_t h = kh * group; h < (kh + 1) * group; h++)
+            head_prep(r->q + t * r->q_dim + (size_t)h * hd, l->bq ? l->bq + (size_t)h * hd : NULL,
+                      l->q_norm, hp, cs);
+        seq_store(seq, j->il, kh, j->batch[t].pos, k, v);
+    }
+    const attn_kv kv = seq_view(seq, j->il, kh);
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int32_t i = 0; i < n_tok; i++) {
+        int32_t t = toks[i];
+        for (int32_t h = kh * group; h < (kh + 1) * group; h++) {
+            size_t at = (size_t)t * r->q_dim + (size_t)h * hd;
+            attention_head(&kv, hd, r->q + at, j->batch[t].pos + 1, scale, scores, r->att + at);
+        }
+    }
+}
+
+static void att_worker(void *arg, int ith, int nth) {
+    (void)nth;
+    const att_job *j = arg;
+    float *scores = j->r->scores + (size_t)ith * j->r->scores_cap;
+    for (int64_t u = j->r->att_split[ith]; u < j->r->att_split[ith + 1]; u++) att_unit(j, u, scores);
+}
+
+/* A token's attention cost in position units: its positions plus a fixed part (the query,
+ * RoPE, the stores, the output). */
+#define ATT_TOKEN_FIXED 16
+
+/* Groups the batch's tokens by sequence (batch order kept within a sequence), then splits the
+ * (sequence, KV head) units into one consecutive run per thread of about equal cost: a
+ * token's cost grows with its position, and a step mixes prompt chunks with long-running
+ * sequences. The split depends only on the batch, never on timing. */
+static void att_plan(model_runner *r, const model_token *batch, int32_t n) {
+    const int nth = tpool_size(r->pool);
+    const int32_t kv_heads = r->m->hp.n_head_kv;
+    int32_t n_groups = 0;
+    int64_t total = 0;
+    /* group of each token: a linear search over the groups so far (a batch has few) */
+    for (int32_t t = 0; t < n; t++) {
+        int32_t g = 0;
+        while (g < n_groups && batch[r->grp_first[g]].seq != batch[t].seq) g++;
+        if (g == n_groups) {
+            r->grp_first[n_groups] = t;
+            r->grp_cost[n_groups++] = 0;
+        }
+        r->tok_grp[t] = g;
+        r->grp_cost[g] += batch[t].pos + 1 + ATT_TOKEN_FIXED;
+        total += (int64_t)kv_heads * (batch[t].pos + 1 + ATT_TOKEN_FIXED);
+    }
+    /* counting sort of the tokens by group, stable */
+    for (int32_t g = 0; g <= n_groups; g++) r->grp_start[g] = 0;
+    for (int32_t t = 0; t < n; t++) r->grp_start[r->tok_grp[t] + 1]++;
+    for (int32_t g = 0; g < n_groups; g++) r->grp_start[g + 1] += r->grp_start[g];
+    for (int32_t g = 0; g < n_groups; g++) r->grp_first[g] = r->grp_start[g]; /* fill cursors */
+    for (int32_t t = 0; t < n; t++) r->grp_tok[r->grp_first[r->tok_grp[t]]++] = t;
+    int64_t acc = 0;
+    int i = 1;
+    r->att_split[0] = 0;
+    for (int64_t u = 0; u < (int64_t)n_groups * kv_heads; u++) {
+        while (i < nth && acc >= total * i / nth) r->att_split[i++] = u;
+        acc += r->grp_cost[u / kv_heads];
+    }
+    while (i <= nth) r->att_split[i++] = (int64_t)n_groups * kv_heads;
 }
 
 /* ---- the pass ----------------------------------------------------------------------- */
@@ -399,30 +483,12 @@ static void add_bias(float *x, const float *b, int32_t n_tok, int64_t dim) {
 static void layer_forward(model_runner *r, int il, const model_token *batch, int32_t n) {
     const model_hparams *hp = &r->m->hp;
     const model_layer *l = &r->m->layers[il];
-    int64_t d = hp->n_embd, hd = hp->head_dim;
+    int64_t d = hp->n_embd;
     for (int32_t t = 0; t < n; t++) rmsnorm(r->xn + t * d, r->x + t * d, l->attn_norm, d, hp->rms_eps);
     prof_mark(r, PROF_NORM);
     mm(r, r->xn, n, &l->wq, r->q, &l->wk, r->k, &l->wv, r->v);
     prof_mark(r, PROF_QKV);
-    add_bias(r->q, l->bq, n, r->q_dim);
-    add_bias(r->k, l->bk, n, r->kv_dim);
-    add_bias(r->v, l->bv, n, r->kv_dim);
-    for (int32_t t = 0; t < n; t++) {
-        const float *cs = r->rope_cs + (size_t)t * hp->rope_dim;
-        for (int32_t h = 0; h < hp->n_head; h++) {
-            float *q = r->q + t * r->q_dim + h * hd;
-            if (l->q_norm) rmsnorm(q, q, l->q_norm, hd, hp->rms_eps);
-            rope(q, hp, cs);
-        }
-        for (int32_t h = 0; h < hp->n_head_kv; h++) {
-            float *k = r->k + t * r->kv_dim + h * hd;
-            if (l->k_norm) rmsnorm(k, k, l->k_norm, hd, hp->rms_eps);
-            rope(k, hp, cs);
-        }
-        seq_store(batch[t].seq, il, batch[t].pos, r->k + t * r->kv_dim, r->v + t * r->kv_dim);
-    }
-    prof_mark(r, PROF_ROPE_KV);
-    att_job aj = {r, batch, n, il};
+    att_job aj = {r, l, batch, il};
     tpool_run(r->pool, att_worker, &aj);
     prof_mark(r, PROF_ATTENTION);
     mm(r, r->att, n, &l->wo, r->xn, NULL, NULL, NULL, NULL);
@@ -431,13 +497,8 @@ static void layer_forward(model_runner *r, int il, const model_token *batch, int
 
     for (int32_t t = 0; t < n; t++) rmsnorm(r->xn + t * d, r->x + t * d, l->ffn_norm, d, hp->rms_eps);
     prof_mark(r, PROF_NORM);
-    mm(r, r->xn, n, &l->w_gate, r->gate, &l->w_up, r->up, NULL, NULL);
+    mm_run(r, r->xn, n, &l->w_gate, r->gate, &l->w_up, r->up, NULL, NULL, true);
     prof_mark(r, PROF_FFN_GATE_UP);
-    for (int64_t i = 0; i < (int64_t)n * hp->n_ff; i++) {
-        float g = r->gate[i];
-        r->gate[i] = g / (1.0f + expf(-g)) * r->up[i];
-    }
-    prof_mark(r, PROF_FFN_ACT);
     mm(r, r->gate, n, &l->w_down, r->xn, NULL, NULL, NULL, NULL);
     for (int64_t i = 0; i < n * d; i++) r->x[i] += r->xn[i];
     prof_mark(r, PROF_FFN_DOWN);
@@ -496,17 +557,20 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
     for (int32_t t = 0; t < n; t++)
         if (batch[t].logits) rmsnorm(r->logit_in + (n_out++) * d, r->x + t * d, m->output_norm, d, hp->rms_eps);
     if (!n_out) return 0;
-    int32_t k = 0;
-    for (int32_t t = 0; t < n; t++) {
-        if (!batch[t].logits) continue;
-        /* consecutive destinations (the usual all-logits case) share one product */
+    /* logit rows whose destinations are consecutive (all logits of a prompt; a scheduler's
+     * rows in batch order) share one product, whatever tokens without logits lie between */
+    int32_t k = 0, t = 0;
+    while (k < n_out) {
+        while (!batch[t].logits) t++;
+        float *dst = batch[t].logits;
         int32_t run = 1;
-        while (t + run < n && batch[t + run].logits &&
-               batch[t + run].logits == batch[t].logits + (size_t)run * hp->n_vocab)
+        for (t++; t < n && k + run < n_out; t++) {
+            if (!batch[t].logits) continue;
+            if (batch[t].logits != dst + (size_t)run * hp->n_vocab) break;
             run++;
-        mm(r, r->logit_in + (size_t)k * d, run, &m->output, batch[t].logits, NULL, NULL, NULL, NULL);
+        }
+        mm(r, r->logit_in + (size_t)k * d, run, &m->output, dst, NULL, NULL, NULL, NULL);
         k += run;
-        t += run - 1;
     }
     prof_mark(r, PROF_OUTPUT);
     return 0;

@@ -69,10 +69,12 @@ typedef struct model_token {
     float *logits; /* n_vocab floats written here; NULL = this token's logits are not needed */
 } model_token;
 
-/* Where the time of model_runner_forward goes (veil bench --profile). */
+/* Where the time of model_runner_forward goes (veil bench --profile). PROF_ATTENTION covers
+ * biases, QK-norm, RoPE and the K/V stores as well (one parallel step); PROF_FFN_GATE_UP the
+ * SwiGLU activation. */
 enum model_prof_op {
-    PROF_EMBED, PROF_NORM, PROF_QKV, PROF_ROPE_KV, PROF_ATTENTION, PROF_ATTN_OUT, PROF_FFN_GATE_UP,
-    PROF_FFN_ACT, PROF_FFN_DOWN, PROF_OUTPUT, PROF_COUNT
+    PROF_EMBED, PROF_NORM, PROF_QKV, PROF_ATTENTION, PROF_ATTN_OUT, PROF_FFN_GATE_UP,
+    PROF_FFN_DOWN, PROF_OUTPUT, PROF_COUNT
 };
 typedef struct model_profile {
     double seconds[PROF_COUNT];

@@ -349,6 +349,13 @@ TEST(sched_prompt_share_bounds_first_token) {
         CHECK(id[i] > 0);
     }
     for (int i = 0; i < LONG; i++) CHECK(wait_events(&longs[i], 1));
+    /* hold the engine inside a step (in longs[0]'s next event) while the prompt is submitted,
+     * so no steps slip in between counting and submitting */
+    pthread_mutex_lock(&longs[0].mu);
+    longs[0].gated = true;
+    int seen = longs[0].n_text_events;
+    pthread_mutex_unlock(&longs[0].mu);
+    CHECK(wait_events(&longs[0], seen + 1));
     collector late;
     collector_init(&late);
     late.watch = &decoded;
@@ -356,9 +363,13 @@ TEST(sched_prompt_share_bounds_first_token) {
     sched_params short_p = p;
     short_p.max_tokens = 2;
     CHECK(sched_submit(s, ids, PROMPT, &short_p, on_event, &late) > 0);
+    pthread_mutex_lock(&longs[0].mu);
+    longs[0].gated = false;
+    pthread_cond_broadcast(&longs[0].cv);
+    pthread_mutex_unlock(&longs[0].mu);
     CHECK(wait_events(&late, 1));
-    /* PROMPT / prefill_min = 10 steps of at most 8 - 4 decode tokens, plus the step that was
-     * running at submission (7); decode first would take 40 steps of 7 */
+    /* the rest of the held step (at most LONG - 1 tokens), then PROMPT / prefill_min = 10
+     * steps of at most 8 - 4 decode tokens; decode first would take 40 steps of 7 */
     int between = late.counter_at_first - before;
     CHECK_MSG(between <= 10 * 4 + LONG, "%d tokens decoded before the new prompt's first", between);
     for (int i = 0; i < LONG; i++) {
