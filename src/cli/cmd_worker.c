@@ -88,15 +88,4 @@ static int run(int argc, char **argv) {
     return 0;
 }
 
-int cmd_worker(int argc, char **argv) {
-    int n, rc;
-    char **v;
-    if (args_want_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (node_args_expand(argc, argv, &n, &v) != 0) return 2;
-    rc = run(n, v);
-    node_args_free(n, v);
-    return rc;
-}
+int cmd_worker(int argc, char **argv) { return node_args_main(argc, argv, usage, run); }

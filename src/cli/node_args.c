@@ -112,3 +112,16 @@ void node_args_free(int argc, char **argv) {
     for (int i = 0; i < argc; i++) free(argv[i]);
     free(argv);
 }
+
+int node_args_main(int argc, char **argv, void (*usage)(FILE *), int (*run)(int, char **)) {
+    int n, rc;
+    char **v;
+    if (args_want_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    if (node_args_expand(argc, argv, &n, &v) != 0) return 2;
+    rc = run(n, v);
+    node_args_free(n, v);
+    return rc;
+}

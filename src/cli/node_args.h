@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 enum {
     NODE_OPT_TEE = 1000, NODE_OPT_SIM_KEY, NODE_OPT_MEASUREMENT, NODE_OPT_ALLOW_MEAS,
@@ -47,5 +48,9 @@ bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad
  * of copies (free with node_args_free). -1 with a message on stderr. */
 int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv);
 void node_args_free(int argc, char **argv);
+
+/* A role's command: -h/--help prints usage on stdout (exit 0); otherwise the --config files are
+ * expanded into argv and run() parses and runs it. Returns the exit status. */
+int node_args_main(int argc, char **argv, void (*usage)(FILE *), int (*run)(int, char **));
 
 #endif
