@@ -86,6 +86,28 @@ test('devnet: bad requests are OpenAI errors (400 from the gateway, 404 unknown 
   assert.equal(ok.usage.completion_tokens, 3);
 });
 
+// The gateway prices each worker-signed receipt at the registry's prices. Without a ledger
+// node it uses the registry's defaults (src/ledger/registry.c): 20 nano-units per token, every
+// class at 1.0x, so the cost is 20 x (prompt + completion) tokens.
+const PRICE_PER_TOKEN = 20;
+const costOf = (u) => PRICE_PER_TOKEN * (u.prompt_tokens + u.completion_tokens);
+
+test('devnet: usage.cost is the receipt at registry prices, streamed and not', async () => {
+  const req = { model: MODEL_NAME, messages: CHAT, max_tokens: 9, temperature: 0 };
+  const whole = await client(net).chat.completions.create(req);
+  assert.equal(whole.usage.cost, costOf(whole.usage));
+  assert.ok(whole.usage.cost > 0);
+  const chunks = await collectStream(await client(net).chat.completions.create({
+    ...req, stream: true, stream_options: { include_usage: true },
+  }));
+  const last = chunks[chunks.length - 1];
+  assert.equal(last.usage.cost, costOf(last.usage));
+  assert.equal(last.usage.cost, whole.usage.cost);
+  for (const k of chunks.slice(0, -1)) assert.equal(k.usage, null);
+  const done = await client(net).completions.create({ model: MODEL_NAME, prompt: 'Once', max_tokens: 4 });
+  assert.equal(done.usage.cost, costOf(done.usage));
+});
+
 test('devnet: requests spread over both workers and all complete', async () => {
   const c = client(net);
   const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => c.completions.create({
