@@ -12,6 +12,7 @@
 #include "net/dialer.h"
 #include "net/loop.h"
 #include "net/seal.h"
+#include "node/payer.h"
 
 #include <event2/event.h>
 #include <inttypes.h>
@@ -69,6 +70,7 @@ struct gateway {
     bool announced;
     int64_t started;
     registry_params prices;
+    payer *pay;               /* NULL: payments off */
 };
 
 /* ---- answers --------------------------------------------------------------------------- */
@@ -237,6 +239,11 @@ static void *gw_start(void *ctx, oai_endpoint ep, const char *body, size_t len,
         oai_error_set(e, 400, "invalid_request_error", "model", "Name the model: several are served.");
         goto fail;
     }
+    if (gw->pay && payer_check(gw->pay) != 0) {
+        oai_error_set(e, 402, "insufficient_quota", NULL, "Payment required: %s", err_msg());
+        snprintf(e->code, sizeof e->code, "insufficient_quota");
+        goto fail;
+    }
     snprintf(q->model, sizeof q->model, "%s", model);
     if (!(s = calloc(1, sizeof *s))) {
         oai_error_set(e, 500, "server_error", NULL, "out of memory");
@@ -370,10 +377,19 @@ static gstream *find_stream(gateway *gw, uint32_t id) {
     return NULL;
 }
 
+/* Signs the client's new cumulative total and sends it to the proxy. */
+static void send_charge(gateway *gw, conn *c, uint64_t cost) {
+    size_t len = 0;
+    uint8_t *boc = payer_charge(gw->pay, cost, &len);
+    proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
+    if (!boc || conn_send(c, &v) != 0)
+        log_warn("client: cannot pay %" PRIu64 " nano-units: %s", cost, err_msg());
+    free(boc);
+}
+
 static void g_msg(conn *c, const proto_msg *m, void *ud) {
     gateway *gw = ud;
     gstream *s;
-    (void)c;
     if (m->type == PROTO_WORKER_INFO) {
         on_worker_info(gw, &m->worker_info);
         return;
@@ -383,7 +399,11 @@ static void g_msg(conn *c, const proto_msg *m, void *ud) {
         on_chunk(gw, s, &m->chunk);
     } else if (m->type == PROTO_FINAL) {
         if (s->reply && !s->answered) fail_reply(s, 502, "the answer ended early");
-        else if (s->reply) finish_reply(s, receipt_cost(gw, s, &m->final.receipt));
+        else if (s->reply) {
+            uint64_t cost = receipt_cost(gw, s, &m->final.receipt);
+            finish_reply(s, cost);
+            if (cost && gw->pay) send_charge(gw, c, cost);
+        }
         stream_free(s);
     } else if (m->type == PROTO_ERROR) {
         char msg[PROTO_MESSAGE_MAX + 64];
@@ -419,6 +439,10 @@ int client_run(const client_config *cfg) {
                         .max_body = cfg->max_body, .drain_timeout_s = cfg->drain_timeout_s,
                         .heartbeat_s = cfg->heartbeat_s, .io_timeout_s = cfg->io_timeout_s};
     int rc = -1;
+    if (cfg->chain_url) {
+        if (!(gw.pay = payer_open(cfg->chain_url, cfg->wallet, cfg->channel))) goto done;
+        gw.prices = *payer_prices(gw.pay);
+    }
     if (node_ident_init(&gw.ident, PROTO_ROLE_CLIENT, &cfg->attest) != 0 || !(gw.base = loop_new()) ||
         !(gw.srv = server_new(gw.base, &be, &sc)) ||
         !(gw.d = dialer_new(gw.base, &gw.ident.as_client, cfg->proxy_host, cfg->proxy_port,
@@ -438,5 +462,6 @@ done:
         event_base_free(gw.base);
     }
     node_ident_free(&gw.ident);
+    payer_free(gw.pay);
     return rc;
 }

@@ -7,8 +7,12 @@
 // bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
-  MODEL, MODEL_NAME, startVeil, stopVeil, client, postRaw, assertErrorBody, collectStream,
+  VEIL, MODEL, MODEL_NAME, startVeil, stopVeil, client, postRaw, assertErrorBody, collectStream,
 } from './lib.mjs';
 
 const CHAT = [{ role: 'system', content: 'You tell short stories.' }, { role: 'user', content: 'Tell me about a dog.' }];
@@ -32,6 +36,70 @@ test('devnet: prints its processes and a ready URL', () => {
   assert.match(net.stdout(), /^devnet: worker2 pid \d+$/m);
   assert.match(net.stdout(), /^devnet: client pid \d+$/m);
   assert.match(net.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+});
+
+// Payments: the ledger node devnet started (its URL and the client's channel on stdout).
+const ledgerOf = () => {
+  const m = net.stdout().match(/^devnet: ledger (\S+) channel (\S+)$/m);
+  assert.ok(m, net.stdout());
+  return { url: m[1], channel: m[2] };
+};
+const getJson = async (url) => {
+  const r = await fetch(url);
+  assert.equal(r.status, 200, url);
+  return r.json();
+};
+const FUNDS = 10_000_000_000n, DEPOSIT = 5_000_000_000n, STAKE = 1_000_000_000n; // devnet_ledger.h
+
+// First among the tests that send requests: the channel's `paid` starts at 0 here.
+test('devnet: the proxy redeems the client-signed charges; balances move, total conserved', async () => {
+  const { url, channel } = ledgerOf();
+  const c = client(net);
+  let spent = 0n;
+  for (let i = 0; i < 4; i++) {
+    const r = await c.completions.create({ model: MODEL_NAME, prompt: 'Once upon', max_tokens: 4 + i });
+    assert.ok(r.usage.cost > 0);
+    spent += BigInt(r.usage.cost);
+  }
+  // the proxy redeems in batches (every 2 s): poll the ledger, bounded
+  let ch;
+  for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
+    ch = await getJson(`${url}/v1/channel/${channel}`);
+    if (BigInt(ch.paid) >= spent) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(BigInt(ch.paid), spent);
+  assert.equal(BigInt(ch.held), DEPOSIT + STAKE - spent);
+  const payer = await getJson(`${url}/v1/account/${ch.payer}`);
+  const payee = await getJson(`${url}/v1/account/${ch.payee}`);
+  assert.equal(BigInt(payer.balance), FUNDS - DEPOSIT - STAKE);
+  assert.equal(BigInt(payee.balance), spent);
+  const status = await getJson(`${url}/v1/status`);
+  assert.equal(BigInt(status.supply), FUNDS);
+  assert.equal(BigInt(payer.balance) + BigInt(payee.balance) + BigInt(ch.held), FUNDS);
+});
+
+test('devnet: a client without funds gets 402 with an OpenAI error body', async () => {
+  const { url } = ledgerOf();
+  const m = net.stdout().match(/^devnet: proxy workers \S+ clients (\S+) dir (\S+)$/m);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veil-poor-'));
+  const key = path.join(tmp, 'poor.key');
+  execFileSync(VEIL, ['wallet', 'new', '--key', key]);
+  const dir = m[2];
+  const poor = await startVeil(['client', '--proxy', m[1], '--listen', '127.0.0.1:0', '--chain', url,
+    '--wallet', key, '--channel', `0:${'11'.repeat(32)}`, '--sim-key', path.join(dir, 'platform.key'),
+    '--trust-sim-keys', path.join(dir, 'trusted-sim-keys.txt'),
+    '--allow-measurements', path.join(dir, 'measurements.txt')]);
+  try {
+    const r = await postRaw(poor, '/v1/completions', JSON.stringify({ model: MODEL_NAME, prompt: 'Once', max_tokens: 2 }));
+    assertErrorBody(r, 402, null);
+    assert.equal(r.json.error.code, 'insufficient_quota');
+    await assert.rejects(client(poor).completions.create({ model: MODEL_NAME, prompt: 'Once', max_tokens: 2 }),
+      (e) => e.status === 402);
+  } finally {
+    assert.equal((await stopVeil(poor)).code, 0, poor.stderr());
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test('devnet: /v1/models lists the live model', async () => {
@@ -86,9 +154,9 @@ test('devnet: bad requests are OpenAI errors (400 from the gateway, 404 unknown 
   assert.equal(ok.usage.completion_tokens, 3);
 });
 
-// The gateway prices each worker-signed receipt at the registry's prices. Without a ledger
-// node it uses the registry's defaults (src/ledger/registry.c): 20 nano-units per token, every
-// class at 1.0x, so the cost is 20 x (prompt + completion) tokens.
+// The gateway prices each worker-signed receipt at the registry's prices: devnet's ledger keeps
+// a new ledger's (src/ledger/registry.c): 20 nano-units per token, every class at 1.0x, so the
+// cost is 20 x (prompt + completion) tokens.
 const PRICE_PER_TOKEN = 20;
 const costOf = (u) => PRICE_PER_TOKEN * (u.prompt_tokens + u.completion_tokens);
 

@@ -1,0 +1,123 @@
+/* The proxy's client payments (see payee.h). */
+#include "node/payee.h"
+
+#include "api/chain_client.h"
+#include "base/err.h"
+#include "ledger/amount.h"
+#include "ledger/boc.h"
+#include "ledger/chain.h"
+#include "ledger/receipt.h"
+#include "ledger/voucher.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct payee {
+    chain *ledger;
+    keypair key;
+    ton_addr addr;          /* the proxy's wallet: the payee of its clients' channels */
+    registry_params prices;
+};
+
+payee *payee_open(const char *url, const char *key_path) {
+    payee *p = calloc(1, sizeof *p);
+    registry reg;
+    if (!p) {
+        err_set("out of memory");
+        return NULL;
+    }
+    if (keys_load(key_path, &p->key) != 0 || addr_of_wallet(p->key.public_key, &p->addr) != 0 ||
+        !(p->ledger = chain_client_open(url)))
+        goto fail;
+    if (chain_registry(p->ledger, &reg) != 0) {
+        err_prefix("ledger");
+        goto fail;
+    }
+    p->prices = reg.params;
+    registry_free(&reg);
+    return p;
+fail:
+    payee_free(p);
+    return NULL;
+}
+
+void payee_free(payee *p) {
+    if (!p) return;
+    if (p->ledger) chain_close(p->ledger);
+    keys_wipe(&p->key);
+    free(p);
+}
+
+int payee_receipt(payee *p, payee_account *a, const uint8_t signer[32], const uint8_t request_hash[32],
+                  const uint8_t *boc, size_t len, uint64_t *cost) {
+    cell *c = len ? boc_parse(boc, len) : NULL;
+    receipt r;
+    uint64_t fee, sum;
+    int rc = -1;
+    if (!c) {
+        if (!len) err_set("no receipt");
+        return -1;
+    }
+    if (receipt_verify(c, signer, &r) != RECEIPT_OK) goto done;
+    if (memcmp(r.request_hash, request_hash, 32) != 0) {
+        err_set("the receipt is for another request");
+        goto done;
+    }
+    if (registry_price(&p->prices, r.prompt_tokens, r.cached_tokens, r.completion_tokens, cost, &fee) != 0 ||
+        amount_add(a->justified, *cost, &sum, "justified charges") != 0)
+        goto done;
+    a->justified = sum;
+    rc = 0;
+done:
+    cell_unref(c);
+    return rc;
+}
+
+/* Reads the voucher's channel from the ledger and checks it is this proxy's charge channel. */
+static int bind(payee *p, payee_account *a, const cell *body) {
+    voucher v;
+    bool found;
+    if (voucher_parse(body, &v) != VOUCHER_OK) return -1;
+    if (chain_channel(p->ledger, &v.channel, &a->ch, &found) != 0) return err_prefix("ledger");
+    if (!found) return err_set("the voucher's channel is not on the ledger");
+    if (a->ch.kind != CHANNEL_CHARGE || !addr_equal(&a->ch.payee, &p->addr))
+        return err_set("the voucher's channel is not a charge channel to this proxy");
+    a->bound = true;
+    a->last = a->redeemed = a->ch.paid;
+    return 0;
+}
+
+int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len) {
+    cell *c = boc_parse(boc, len);
+    voucher v;
+    uint64_t cap, held;
+    int rc = -1;
+    if (!c || (!a->bound && bind(p, a, c) != 0)) goto done;
+    if (amount_add(a->ch.paid, a->justified, &cap, "justified charges") != 0 ||
+        amount_add(a->ch.deposit, a->ch.stake, &held, "channel funds") != 0)
+        goto done;
+    voucher_expect e = {.op = VOUCHER_OP_CHARGE, .signer = a->ch.payer_key, .channel = &a->ch.addr,
+                        .last_amount = a->last, .max_amount = cap < held ? cap : held};
+    if (voucher_verify(c, &e, &v) != VOUCHER_OK) goto done;
+    cell_unref(a->latest);
+    a->latest = cell_ref(c);
+    a->last = v.amount;
+    rc = 0;
+done:
+    cell_unref(c);
+    return rc;
+}
+
+int payee_redeem(payee *p, payee_account *a) {
+    chain_ack ack;
+    if (!a->latest || a->last <= a->redeemed) return 0;
+    if (chain_redeem(p->ledger, &p->key, &a->ch.addr, a->latest, &ack) != 0) return err_prefix("redeem");
+    a->redeemed = a->last;
+    return 0;
+}
+
+void payee_account_free(payee_account *a) {
+    cell_unref(a->latest);
+    a->latest = NULL;
+}

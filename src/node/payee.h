@@ -1,0 +1,49 @@
+/* The proxy's side of client payments (docs/PAYMENTS.md "Who signs what", "On the network"):
+ * for each client connection, the worker receipts the proxy relayed to it (each verified
+ * under the worker's attested key and priced at the registry's prices), the client-signed
+ * cumulative charge vouchers it sent back, and their redemption on the ledger.
+ *
+ * A voucher is kept only if it verifies under the channel's payer key, names this client's
+ * channel (a charge channel whose payee is this proxy), raises the total, and stays within
+ * what the receipts justify: the ledger's `paid` when the channel was first seen plus the
+ * relayed receipts' cost (and within deposit + stake). The proxy redeems the latest voucher
+ * in batches (payee_redeem), so a client pays one ledger transaction per batch. */
+#ifndef VEIL_PAYEE_H
+#define VEIL_PAYEE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/cell.h"
+#include "ledger/channel.h"
+
+typedef struct payee payee;
+
+/* One client connection's account. Zero-initialised; payee_account_free releases it. */
+typedef struct payee_account {
+    bool bound;         /* the channel is known (from the first voucher) */
+    channel ch;         /* as read when bound */
+    uint64_t justified; /* cost of the receipts relayed to this client */
+    uint64_t last;      /* highest accepted total */
+    uint64_t redeemed;  /* highest total redeemed on the ledger */
+    cell *latest;       /* the voucher for `last` */
+} payee_account;
+
+/* The ledger node at url, the proxy's wallet key file. NULL with err_msg(). */
+payee *payee_open(const char *url, const char *key_path);
+void payee_free(payee *p);
+
+/* A receipt the proxy relays (a BOC), signed by the worker whose Ed25519 key is signer, for
+ * the sealed request with this SHA-256: its cost is added to a's justified total. -1 with
+ * err_msg() when it does not verify (nothing is added). */
+int payee_receipt(payee *p, payee_account *a, const uint8_t signer[32], const uint8_t request_hash[32],
+                  const uint8_t *boc, size_t len, uint64_t *cost);
+/* A charge voucher (a BOC) from the client of a. 0 when kept; -1 with err_msg() otherwise. */
+int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len);
+/* Redeems a's latest voucher on the ledger if it raises the redeemed total. 0, or -1 with
+ * err_msg() (the voucher stays, to be tried again). */
+int payee_redeem(payee *p, payee_account *a);
+void payee_account_free(payee_account *a);
+
+#endif
