@@ -168,7 +168,7 @@ static int stop_all(child *kids, int n) {
 int devnet_run(const devnet_config *cfg) {
     char dir[4096], key[4200], trust[4200], meas[4200], models[4200], exe[4096];
     char pready[512], cready[512], wport[300], cport[300], threads[16], nw[16];
-    char db[4200], lready[512], proxy_key[4200], client_key[4200], chan[ADDR_RAW_LEN];
+    char db[4200], lready[512], proxy_key[4200], client_key[4200], worker_key[4200], chan[ADDR_RAW_LEN];
     child kids[MAX_WORKERS + 3];
     ton_addr channel;
     int n_kids = 0, rc = -1;
@@ -217,6 +217,7 @@ int devnet_run(const devnet_config *cfg) {
     snprintf(db, sizeof db, "%s/ledger.db", dir);
     snprintf(proxy_key, sizeof proxy_key, "%s/proxy.key", dir);
     snprintf(client_key, sizeof client_key, "%s/client.key", dir);
+    snprintf(worker_key, sizeof worker_key, "%s/worker.key", dir);
     if (cfg->payments && devnet_ledger_init(dir) != 0) goto done;
     snprintf(threads, sizeof threads, "%d", cfg->threads);
     snprintf(nw, sizeof nw, "%d", cfg->n_workers);
@@ -262,7 +263,8 @@ int devnet_run(const devnet_config *cfg) {
     for (int i = 0; i < cfg->n_workers; i++) {
         char name[32], wready[512];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
-                         "--threads", threads, ATTEST, NULL};
+                         "--threads", threads, ATTEST, "--chain", lready, "--wallet", worker_key, NULL};
+        if (!cfg->payments) wargs[sizeof wargs / sizeof *wargs - 5] = NULL;
         snprintf(name, sizeof name, "worker%d", i + 1);
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;
     }

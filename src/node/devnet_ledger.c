@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const WALLETS[] = {"owner", "proxy", "client"};
+static const char *const WALLETS[] = {"owner", "proxy", "client", "worker"};
 static const char *const LEDGER_FILES[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
 
 static void path_of(char *out, size_t cap, const char *dir, const char *name, const char *ext) {
@@ -57,6 +57,7 @@ int devnet_ledger_fund(const char *dir, const char *url, const char *proxy_endpo
     /* a fresh nonce each run: a state directory kept across runs already holds older channels */
     if (chain_registry_set(c, &owner, REGISTRY_PROXY, proxy.public_key, proxy_endpoint, &ack) != 0 ||
         chain_mint(c, &owner, &client_addr, DEVNET_CLIENT_FUNDS, &ack) != 0 ||
+        chain_mint(c, &owner, &proxy_addr, DEVNET_PROXY_FUNDS, &ack) != 0 ||
         chain_open_channel(c, &client, CHANNEL_CHARGE, &proxy_addr, (uint64_t)time(NULL), DEVNET_CLIENT_DEPOSIT,
                            DEVNET_CLIENT_STAKE, channel, &ack) != 0) {
         err_prefix("devnet: setting up the ledger");

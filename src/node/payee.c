@@ -10,6 +10,8 @@
 #include "ledger/voucher.h"
 
 #include <inttypes.h>
+#include <sodium.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,10 +52,10 @@ void payee_free(payee *p) {
 }
 
 int payee_receipt(payee *p, payee_account *a, const uint8_t signer[32], const uint8_t request_hash[32],
-                  const uint8_t *boc, size_t len, uint64_t *cost) {
+                  const uint8_t *boc, size_t len, uint64_t *cost, uint64_t *fee) {
     cell *c = len ? boc_parse(boc, len) : NULL;
     receipt r;
-    uint64_t fee, sum;
+    uint64_t sum;
     int rc = -1;
     if (!c) {
         if (!len) err_set("no receipt");
@@ -64,7 +66,7 @@ int payee_receipt(payee *p, payee_account *a, const uint8_t signer[32], const ui
         err_set("the receipt is for another request");
         goto done;
     }
-    if (registry_price(&p->prices, r.prompt_tokens, r.cached_tokens, r.completion_tokens, cost, &fee) != 0 ||
+    if (registry_price(&p->prices, r.prompt_tokens, r.cached_tokens, r.completion_tokens, cost, fee) != 0 ||
         amount_add(a->justified, *cost, &sum, "justified charges") != 0)
         goto done;
     a->justified = sum;
@@ -107,6 +109,31 @@ int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len) {
 done:
     cell_unref(c);
     return rc;
+}
+
+uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32], uint64_t fee, size_t *len) {
+    ton_addr worker;
+    chain_ack ack;
+    uint64_t total;
+    uint8_t *boc = NULL;
+    cell *v;
+    if (!w->open) {
+        /* a fresh nonce per connection: the ledger never reuses a channel address */
+        uint64_t nonce = ((uint64_t)time(NULL) << 20) ^ randombytes_uniform(1u << 20);
+        if (addr_of_wallet(worker_key, &worker) != 0 ||
+            chain_open_channel(p->ledger, &p->key, CHANNEL_PAYOUT, &worker, nonce, PAYOUT_DEPOSIT,
+                               p->prices.min_proxy_stake, &w->channel, &ack) != 0) {
+            err_prefix("opening a payout channel");
+            return NULL;
+        }
+        w->open = true;
+    }
+    if (amount_add(w->total, fee, &total, "payout total") != 0) return NULL;
+    v = chain_voucher(&p->key, CHANNEL_PAYOUT, &w->channel, total, ++w->query_id);
+    if (!v || boc_serialize(v, 0, &boc, len) != 0) boc = NULL;
+    cell_unref(v);
+    if (boc) w->total = total;
+    return boc;
 }
 
 int payee_redeem(payee *p, payee_account *a) {

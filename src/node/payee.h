@@ -7,7 +7,12 @@
  * channel (a charge channel whose payee is this proxy), raises the total, and stays within
  * what the receipts justify: the ledger's `paid` when the channel was first seen plus the
  * relayed receipts' cost (and within deposit + stake). The proxy redeems the latest voucher
- * in batches (payee_redeem), so a client pays one ledger transaction per batch. */
+ * in batches (payee_redeem), so a client pays one ledger transaction per batch.
+ *
+ * Workers are paid the registry's worker fee for each receipt with proxy-signed cumulative
+ * payout vouchers over a payout channel the proxy opens to the worker's attested key's wallet
+ * on its first paid request (PAYOUT_DEPOSIT and the registry's minimum stake); the worker
+ * redeems them (node/earner.h). */
 #ifndef VEIL_PAYEE_H
 #define VEIL_PAYEE_H
 
@@ -19,6 +24,16 @@
 #include "ledger/channel.h"
 
 typedef struct payee payee;
+
+#define PAYOUT_DEPOSIT 2000000000ull /* what the proxy locks for one worker connection */
+
+/* One worker connection's payout channel. Zero-initialised. */
+typedef struct payee_payout {
+    bool open;
+    ton_addr channel;
+    uint64_t total;     /* cumulative fee signed so far */
+    uint64_t query_id;
+} payee_payout;
 
 /* One client connection's account. Zero-initialised; payee_account_free releases it. */
 typedef struct payee_account {
@@ -38,7 +53,11 @@ void payee_free(payee *p);
  * the sealed request with this SHA-256: its cost is added to a's justified total. -1 with
  * err_msg() when it does not verify (nothing is added). */
 int payee_receipt(payee *p, payee_account *a, const uint8_t signer[32], const uint8_t request_hash[32],
-                  const uint8_t *boc, size_t len, uint64_t *cost);
+                  const uint8_t *boc, size_t len, uint64_t *cost, uint64_t *fee);
+/* Pays a worker (worker_key: its attested Ed25519 key) fee more: opens its payout channel on
+ * first use, and returns the signed cumulative payout voucher as a BOC (malloc'd), or NULL with
+ * err_msg() (the total is then unchanged). */
+uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32], uint64_t fee, size_t *len);
 /* A charge voucher (a BOC) from the client of a. 0 when kept; -1 with err_msg() otherwise. */
 int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len);
 /* Redeems a's latest voucher on the ledger if it raises the redeemed total. 0, or -1 with

@@ -42,6 +42,7 @@ struct pworker {
     uint32_t capacity, price, active, next_stream;
     double ewma_ttft, ok, failed; /* ok/failed: exponentially decayed counts */
     relay *relays;
+    payee_payout payout;        /* payments on: what this worker has been paid */
 };
 
 struct pclient {
@@ -128,15 +129,22 @@ static void relay_free(relay *r) {
 
 /* Every request that ends with a worker's final passes here: the counts are logged and, with
  * payments on, the worker's receipt raises what its client may be charged. */
-static void meter(const relay *r, const pworker *w, const proto_final *f) {
-    uint8_t signer[32], hash[32];
-    uint64_t cost = 0;
+static void meter(const relay *r, pworker *w, const proto_final *f) {
+    uint8_t signer[32], hash[32], *boc;
+    uint64_t cost = 0, fee = 0;
+    size_t len = 0;
     if (r->cl && w->p->pay) {
         const ratls_peer *peer = conn_peer(w->c);
         crypto_hash_sha256(hash, r->payload, r->payload_len);
         if (ratls_spki_ed25519(peer->spki, peer->spki_len, signer) != 0 ||
-            payee_receipt(w->p->pay, &r->cl->acct, signer, hash, f->receipt.data, f->receipt.len, &cost) != 0)
+            payee_receipt(w->p->pay, &r->cl->acct, signer, hash, f->receipt.data, f->receipt.len, &cost, &fee) != 0)
             log_warn("proxy: a receipt does not verify, the request is unpaid: %s", err_msg());
+    }
+    if (fee) {
+        boc = payee_pay_worker(w->p->pay, &w->payout, signer, fee, &len);
+        proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
+        if (!boc || conn_send(w->c, &v) != 0) log_warn("proxy: cannot pay a worker: %s", err_msg());
+        free(boc);
     }
     log_info("proxy: done model=%s prompt_tokens=%u cached=%u completion_tokens=%u "
              "chunks=%llu sealed_bytes=%llu price=%u cost=%llu ms=%.1f",

@@ -15,6 +15,7 @@
 #include "net/dialer.h"
 #include "net/loop.h"
 #include "net/seal.h"
+#include "node/earner.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -53,7 +54,8 @@ struct worker {
     wreq *live;
     int n_live;
     bool announced, draining;
-    struct event *sigterm, *sigint, *drain_timer;
+    struct event *sigterm, *sigint, *drain_timer, *redeem_timer;
+    earner *earn;         /* NULL: payouts are not redeemed */
 };
 
 /* ---- answering ------------------------------------------------------------------------- */
@@ -244,8 +246,20 @@ static void w_msg(conn *c, const proto_msg *m, void *ud) {
     case PROTO_CANCEL: on_cancel(w, c, m->stream); break;
     case PROTO_ERROR: log_warn("worker: proxy error %u on stream %u: %s", (unsigned)m->error.code,
                                (unsigned)m->stream, m->error.message); break;
-    default: break; /* voucher: billing is not wired yet */
+    case PROTO_VOUCHER:
+        if (!w->earn) log_warn("worker: the proxy sent a payout voucher but no --chain is set");
+        else if (earner_voucher(w->earn, m->voucher.data, m->voucher.len) != 0)
+            log_warn("worker: refused a payout voucher: %s", err_msg());
+        break;
+    default: break;
     }
+}
+
+static void on_redeem_timer(evutil_socket_t fd, short what, void *arg) {
+    worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (earner_redeem(w->earn) != 0) log_warn("worker: cannot redeem a payout (kept for the next try): %s", err_msg());
 }
 
 static void w_close(conn *c, const char *why, void *ud) {
@@ -313,12 +327,21 @@ int worker_run(const worker_config *cfg) {
     if (node_ident_init(&w.ident, PROTO_ROLE_WORKER, &cfg->attest) != 0 ||
         ratls_identity_signing_key(w.ident.id, &w.signer) != 0)
         goto done;
+    if (cfg->chain_url && !(w.earn = earner_open(cfg->chain_url, &w.signer, cfg->wallet))) goto done;
     if (!(s = sched_new(m, tok, &cfg->sched)) || !(w.base = loop_new()) ||
         !(w.eng = gen_engine_new(w.base, s, tok, &gc, NULL)))
         goto done;
     w.sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     w.sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
     w.drain_timer = evtimer_new(w.base, on_drain_timeout, &w);
+    if (w.earn) {
+        struct timeval every = {2, 0}; /* payouts redeem in batches */
+        w.redeem_timer = event_new(w.base, -1, EV_PERSIST, on_redeem_timer, &w);
+        if (!w.redeem_timer || event_add(w.redeem_timer, &every) != 0) {
+            err_set("cannot set up the redeem timer");
+            goto done;
+        }
+    }
     if (!w.sigterm || !w.sigint || !w.drain_timer || event_add(w.sigterm, NULL) ||
         event_add(w.sigint, NULL)) {
         err_set("cannot set up the event loop");
@@ -346,6 +369,7 @@ done:
     if (w.sigterm) event_free(w.sigterm);
     if (w.sigint) event_free(w.sigint);
     if (w.drain_timer) event_free(w.drain_timer);
+    if (w.redeem_timer) event_free(w.redeem_timer);
     if (w.base) {
         /* let closing connections flush and free themselves (returns early once they have) */
         struct timeval tv = {1, 500000};
@@ -353,6 +377,7 @@ done:
         event_base_dispatch(w.base);
         event_base_free(w.base);
     }
+    earner_free(w.earn);
     node_ident_free(&w.ident);
     keys_wipe(&w.signer);
     free(w.model_name);

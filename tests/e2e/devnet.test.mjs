@@ -49,34 +49,60 @@ const getJson = async (url) => {
   assert.equal(r.status, 200, url);
   return r.json();
 };
-const FUNDS = 10_000_000_000n, DEPOSIT = 5_000_000_000n, STAKE = 1_000_000_000n; // devnet_ledger.h
+// devnet_ledger.h and payee.h; the registry's defaults: price 20, worker fee 19 per token
+const FUNDS = 10_000_000_000n, DEPOSIT = 5_000_000_000n, STAKE = 1_000_000_000n;
+const PROXY_FUNDS = 30_000_000_000n, PAYOUT_LOCK = 3_000_000_000n;
+const walletOf = (name) => {
+  const dir = net.stdout().match(/^devnet: proxy workers \S+ clients \S+ dir (\S+)$/m)[1];
+  const out = execFileSync(VEIL, ['wallet', 'show', '--key', path.join(dir, `${name}.key`)]).toString();
+  return out.match(/^raw\s+(\S+)$/m)[1];
+};
+// polls fn() until it returns true, bounded (the proxy and the workers redeem every 2 s)
+const settle = async (fn, what) => {
+  for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
+    if (await fn()) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.fail(`not settled: ${what}`);
+};
 
 // First among the tests that send requests: the channel's `paid` starts at 0 here.
-test('devnet: the proxy redeems the client-signed charges; balances move, total conserved', async () => {
+test('devnet: client charged, worker paid, proxy keeps the difference, total conserved', async () => {
   const { url, channel } = ledgerOf();
   const c = client(net);
-  let spent = 0n;
+  let spent = 0n, fees = 0n;
   for (let i = 0; i < 4; i++) {
     const r = await c.completions.create({ model: MODEL_NAME, prompt: 'Once upon', max_tokens: 4 + i });
     assert.ok(r.usage.cost > 0);
     spent += BigInt(r.usage.cost);
+    fees += 19n * BigInt(r.usage.prompt_tokens + r.usage.completion_tokens);
   }
-  // the proxy redeems in batches (every 2 s): poll the ledger, bounded
   let ch;
-  for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
+  await settle(async () => {
     ch = await getJson(`${url}/v1/channel/${channel}`);
-    if (BigInt(ch.paid) >= spent) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+    return BigInt(ch.paid) >= spent;
+  }, 'the client channel');
   assert.equal(BigInt(ch.paid), spent);
   assert.equal(BigInt(ch.held), DEPOSIT + STAKE - spent);
+  let worker;
+  await settle(async () => {
+    worker = await getJson(`${url}/v1/account/${walletOf('worker')}`);
+    return BigInt(worker.balance) >= fees;
+  }, 'the workers\' earnings');
+  assert.equal(BigInt(worker.balance), fees);
   const payer = await getJson(`${url}/v1/account/${ch.payer}`);
-  const payee = await getJson(`${url}/v1/account/${ch.payee}`);
+  const proxy = await getJson(`${url}/v1/account/${ch.payee}`);
+  assert.equal(ch.payee, walletOf('proxy'));
   assert.equal(BigInt(payer.balance), FUNDS - DEPOSIT - STAKE);
-  assert.equal(BigInt(payee.balance), spent);
+  // the proxy got the charges and locked PAYOUT_LOCK per worker it paid (one or two)
+  const locked = PROXY_FUNDS + spent - BigInt(proxy.balance);
+  assert.ok(locked === PAYOUT_LOCK || locked === 2n * PAYOUT_LOCK, `proxy locked ${locked}`);
+  assert.ok(spent - fees > 0n); // what the proxy keeps: price minus worker fee
   const status = await getJson(`${url}/v1/status`);
-  assert.equal(BigInt(status.supply), FUNDS);
-  assert.equal(BigInt(payer.balance) + BigInt(payee.balance) + BigInt(ch.held), FUNDS);
+  assert.equal(BigInt(status.supply), FUNDS + PROXY_FUNDS);
+  // every nano-unit is in a wallet or a channel: the payout channels hold locked - fees
+  assert.equal(BigInt(payer.balance) + BigInt(ch.held) + BigInt(proxy.balance) + (locked - fees) +
+    BigInt(worker.balance), FUNDS + PROXY_FUNDS);
 });
 
 test('devnet: a client without funds gets 402 with an OpenAI error body', async () => {
