@@ -7,7 +7,6 @@
 #include "ledger/boc.h"
 #include "ledger/chain.h"
 #include "ledger/receipt.h"
-#include "ledger/voucher.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -76,39 +75,8 @@ done:
     return rc;
 }
 
-/* Reads the voucher's channel from the ledger and checks it is this proxy's charge channel. */
-static int bind(payee *p, payee_account *a, const cell *body) {
-    voucher v;
-    bool found;
-    if (voucher_parse(body, &v) != VOUCHER_OK) return -1;
-    if (chain_channel(p->ledger, &v.channel, &a->ch, &found) != 0) return err_prefix("ledger");
-    if (!found) return err_set("the voucher's channel is not on the ledger");
-    if (a->ch.kind != CHANNEL_CHARGE || !addr_equal(&a->ch.payee, &p->addr))
-        return err_set("the voucher's channel is not a charge channel to this proxy");
-    a->bound = true;
-    a->last = a->redeemed = a->ch.paid;
-    return 0;
-}
-
 int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len) {
-    cell *c = boc_parse(boc, len);
-    voucher v;
-    uint64_t cap, held;
-    int rc = -1;
-    if (!c || (!a->bound && bind(p, a, c) != 0)) goto done;
-    if (amount_add(a->ch.paid, a->justified, &cap, "justified charges") != 0 ||
-        amount_add(a->ch.deposit, a->ch.stake, &held, "channel funds") != 0)
-        goto done;
-    voucher_expect e = {.op = VOUCHER_OP_CHARGE, .signer = a->ch.payer_key, .channel = &a->ch.addr,
-                        .last_amount = a->last, .max_amount = cap < held ? cap : held};
-    if (voucher_verify(c, &e, &v) != VOUCHER_OK) goto done;
-    cell_unref(a->latest);
-    a->latest = cell_ref(c);
-    a->last = v.amount;
-    rc = 0;
-done:
-    cell_unref(c);
-    return rc;
+    return inbox_take(&a->in, p->ledger, CHANNEL_CHARGE, &p->addr, a->justified, boc, len);
 }
 
 uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32], uint64_t fee, size_t *len) {
@@ -137,14 +105,7 @@ uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32
 }
 
 int payee_redeem(payee *p, payee_account *a) {
-    chain_ack ack;
-    if (!a->latest || a->last <= a->redeemed) return 0;
-    if (chain_redeem(p->ledger, &p->key, &a->ch.addr, a->latest, &ack) != 0) return err_prefix("redeem");
-    a->redeemed = a->last;
-    return 0;
+    return inbox_redeem(&a->in, p->ledger, &p->key) < 0 ? -1 : 0;
 }
 
-void payee_account_free(payee_account *a) {
-    cell_unref(a->latest);
-    a->latest = NULL;
-}
+void payee_account_free(payee_account *a) { inbox_free(&a->in); }

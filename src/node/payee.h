@@ -20,8 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ledger/cell.h"
-#include "ledger/channel.h"
+#include "node/inbox.h"
 
 typedef struct payee payee;
 
@@ -37,12 +36,8 @@ typedef struct payee_payout {
 
 /* One client connection's account. Zero-initialised; payee_account_free releases it. */
 typedef struct payee_account {
-    bool bound;         /* the channel is known (from the first voucher) */
-    channel ch;         /* as read when bound */
+    inbox in;           /* the client's charge channel */
     uint64_t justified; /* cost of the receipts relayed to this client */
-    uint64_t last;      /* highest accepted total */
-    uint64_t redeemed;  /* highest total redeemed on the ledger */
-    cell *latest;       /* the voucher for `last` */
 } payee_account;
 
 /* The ledger node at url, the proxy's wallet key file. NULL with err_msg(). */
