@@ -68,7 +68,14 @@ void payer_free(payer *p) {
 
 const registry_params *payer_prices(const payer *p) { return &p->prices; }
 
+static bool usable(const payer *p) {
+    return p->found && p->ch.kind == CHANNEL_CHARGE && p->ch.status == CHANNEL_OPEN && p->total < p->ch.deposit;
+}
+
 int payer_check(payer *p) {
+    /* the ledger is asked only when the channel as last read would refuse: a request costs no
+     * round trip while the deposit lasts, and a top-up still counts at once */
+    if (usable(p)) return 0;
     if (refresh(p) != 0) return -1;
     if (!p->found) return err_set("the client's payment channel is not on the ledger; open it with veil channel open");
     if (p->ch.kind != CHANNEL_CHARGE || p->ch.status != CHANNEL_OPEN)

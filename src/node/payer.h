@@ -22,8 +22,9 @@ payer *payer_open(const char *url, const char *key_path, const char *channel);
 void payer_free(payer *p);
 
 const registry_params *payer_prices(const payer *p);
-/* 0 when the client may start a request; -1 with err_msg() saying why not (re-reads the
- * channel from the ledger first, so a top-up counts at once). */
+/* 0 when the client may start a request; -1 with err_msg() saying why not. The channel is
+ * re-read from the ledger whenever the last reading would refuse, so a top-up counts at once;
+ * a channel closed behind the gateway's back is noticed only once its deposit is spent. */
 int payer_check(payer *p);
 /* Raises the cumulative total by cost and returns the signed charge voucher as a BOC
  * (malloc'd, *len bytes), or NULL with err_msg() (the total is then unchanged). */

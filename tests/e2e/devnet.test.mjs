@@ -210,6 +210,17 @@ test('devnet: requests spread over both workers and all complete', async () => {
   for (const r of rs) assert.equal(r.usage.completion_tokens, 12);
 });
 
+test('devnet: --no-payments runs without a ledger; answers still carry their cost', async () => {
+  const free = await startVeil(['devnet', '--listen', '127.0.0.1:0', '--model', MODEL, '--workers', '1', '--no-payments']);
+  try {
+    assert.doesNotMatch(free.stdout(), /^devnet: ledger/m);
+    const r = await client(free).completions.create({ model: MODEL_NAME, prompt: 'Once', max_tokens: 3 });
+    assert.equal(r.usage.cost, costOf(r.usage));
+  } finally {
+    assert.equal((await stopVeil(free)).code, 0, free.stderr());
+  }
+});
+
 test('devnet: SIGTERM stops every process and exits 0', async () => {
   const { code } = await stopVeil(net);
   assert.equal(code, 0, net.stderr());
