@@ -168,7 +168,7 @@ static int stop_all(child *kids, int n) {
 int devnet_run(const devnet_config *cfg) {
     char dir[4096], key[4200], trust[4200], meas[4200], models[4200], exe[4096];
     char pready[512], cready[512], wport[300], cport[300], threads[16], nw[16];
-    char db[4200], lready[512], proxy_key[4200], client_key[4200], worker_key[4200], chan[ADDR_RAW_LEN];
+    char db[4200], accounts_db[4200], lready[512], proxy_key[4200], client_key[4200], worker_key[4200], chan[ADDR_RAW_LEN];
     child kids[MAX_WORKERS + 3];
     ton_addr channel;
     int n_kids = 0, rc = -1;
@@ -218,6 +218,7 @@ int devnet_run(const devnet_config *cfg) {
     snprintf(proxy_key, sizeof proxy_key, "%s/proxy.key", dir);
     snprintf(client_key, sizeof client_key, "%s/client.key", dir);
     snprintf(worker_key, sizeof worker_key, "%s/worker.key", dir);
+    snprintf(accounts_db, sizeof accounts_db, "%s/proxy-accounts.db", dir);
     if (cfg->payments && devnet_ledger_init(dir) != 0) goto done;
     snprintf(threads, sizeof threads, "%d", cfg->threads);
     snprintf(nw, sizeof nw, "%d", cfg->n_workers);
@@ -234,7 +235,7 @@ int devnet_run(const devnet_config *cfg) {
     if (cfg->payments && start(&kids[n_kids++], "ledger", exe, largs, cfg, lready, sizeof lready, &old) != 0)
         goto done;
     char *pargs[] = {exe, "proxy", "--workers", "127.0.0.1:0", "--clients", "127.0.0.1:0",
-                     "--allow-models", models, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                     "--allow-models", models, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     char **pa = pargs;
     while (*pa) pa++; /* the optional flags go on at the first NULL */
     if (cfg->dump_frames) {
@@ -246,6 +247,8 @@ int devnet_run(const devnet_config *cfg) {
         *pa++ = lready;
         *pa++ = "--wallet";
         *pa++ = proxy_key;
+        *pa++ = "--accounts";
+        *pa++ = accounts_db;
     }
     if (start(&kids[n_kids++], "proxy", exe, pargs, cfg, pready, sizeof pready, &old) != 0) goto done;
     if (sscanf(pready, "workers %299s clients %299s", wport, cport) != 2) {

@@ -3,10 +3,12 @@
 
 #include "api/chain_client.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "ledger/amount.h"
 #include "ledger/boc.h"
 #include "ledger/chain.h"
 #include "ledger/receipt.h"
+#include "node/accounts.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -19,9 +21,31 @@ struct payee {
     keypair key;
     ton_addr addr;          /* the proxy's wallet: the payee of its clients' channels */
     registry_params prices;
+    accounts *books;        /* NULL: no accounting file */
 };
 
-payee *payee_open(const char *url, const char *key_path) {
+/* Start-up reconciliation: redeems a voucher a previous run accepted but did not redeem. A
+ * refusal because the ledger already has it (the crash came after the redemption) settles it
+ * too: the ledger's `paid` says so. */
+static int settle(void *ctx, const ton_addr *ch, uint64_t amount, const uint8_t *boc, size_t len) {
+    payee *p = ctx;
+    cell *v = boc_parse(boc, len);
+    chain_ack ack;
+    channel c;
+    bool found;
+    if (!v) return -1;
+    if (chain_redeem(p->ledger, &p->key, ch, v, &ack) != 0 &&
+        (chain_channel(p->ledger, ch, &c, &found) != 0 || !found || c.paid < amount)) {
+        log_warn("proxy: a voucher from a previous run does not redeem (kept for the next start): %s", err_msg());
+        cell_unref(v);
+        return 0;
+    }
+    cell_unref(v);
+    log_info("proxy: settled a voucher of %llu nano-units from a previous run", (unsigned long long)amount);
+    return accounts_redeemed(p->books, ch, amount);
+}
+
+payee *payee_open(const char *url, const char *key_path, const char *accounts_path) {
     payee *p = calloc(1, sizeof *p);
     registry reg;
     if (!p) {
@@ -37,6 +61,9 @@ payee *payee_open(const char *url, const char *key_path) {
     }
     p->prices = reg.params;
     registry_free(&reg);
+    if (accounts_path &&
+        (!(p->books = accounts_open(accounts_path)) || accounts_pending(p->books, settle, p) != 0))
+        goto fail;
     return p;
 fail:
     payee_free(p);
@@ -46,6 +73,7 @@ fail:
 void payee_free(payee *p) {
     if (!p) return;
     if (p->ledger) chain_close(p->ledger);
+    accounts_close(p->books);
     keys_wipe(&p->key);
     free(p);
 }
@@ -76,7 +104,8 @@ done:
 }
 
 int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len) {
-    return inbox_take(&a->in, p->ledger, CHANNEL_CHARGE, &p->addr, a->justified, boc, len);
+    if (inbox_take(&a->in, p->ledger, CHANNEL_CHARGE, &p->addr, a->justified, boc, len) != 0) return -1;
+    return p->books ? accounts_put(p->books, &a->in.ch.addr, a->in.last, boc, len) : 0;
 }
 
 uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32], uint64_t fee, size_t *len) {
@@ -105,7 +134,9 @@ uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32
 }
 
 int payee_redeem(payee *p, payee_account *a) {
-    return inbox_redeem(&a->in, p->ledger, &p->key) < 0 ? -1 : 0;
+    int rc = inbox_redeem(&a->in, p->ledger, &p->key);
+    if (rc < 0) return -1;
+    return rc && p->books ? accounts_redeemed(p->books, &a->in.ch.addr, a->in.redeemed) : 0;
 }
 
 void payee_account_free(payee_account *a) { inbox_free(&a->in); }

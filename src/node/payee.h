@@ -40,8 +40,10 @@ typedef struct payee_account {
     uint64_t justified; /* cost of the receipts relayed to this client */
 } payee_account;
 
-/* The ledger node at url, the proxy's wallet key file. NULL with err_msg(). */
-payee *payee_open(const char *url, const char *key_path);
+/* The ledger node at url, the proxy's wallet key file, and its accounting file (accounts.h;
+ * NULL: none, a crash may then lose the charges not yet redeemed). With accounts, the vouchers
+ * a previous run left unredeemed are redeemed first. NULL with err_msg(). */
+payee *payee_open(const char *url, const char *key_path, const char *accounts_path);
 void payee_free(payee *p);
 
 /* A receipt the proxy relays (a BOC), signed by the worker whose Ed25519 key is signer, for

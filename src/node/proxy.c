@@ -517,7 +517,7 @@ int proxy_run(const proxy_config *cfg) {
         goto done;
     if (cfg->chain_url) {
         struct timeval every = {(time_t)cfg->redeem_every_s, 0};
-        if (!(p.pay = payee_open(cfg->chain_url, cfg->wallet))) goto done;
+        if (!(p.pay = payee_open(cfg->chain_url, cfg->wallet, cfg->accounts))) goto done;
         if (!(p.redeem_timer = event_new(p.base, -1, EV_PERSIST, on_redeem_timer, &p)) ||
             event_add(p.redeem_timer, &every) != 0) {
             err_set("cannot set up the redeem timer");

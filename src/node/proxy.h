@@ -35,6 +35,7 @@ typedef struct proxy_config {
     /* Payments: the ledger node and the proxy's key file, both or neither (off). */
     const char *chain_url;
     const char *wallet;
+    const char *accounts;                 /* the proxy's accounting file (node/accounts.h) */
     uint32_t redeem_every_s;              /* seconds between batched redemptions */
 } proxy_config;
 
