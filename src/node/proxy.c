@@ -438,6 +438,8 @@ static void c_msg(conn *c, const proto_msg *m, void *ud) {
         if (!cl->p->pay) log_warn("proxy: a client sent a voucher but payments are off");
         else if (payee_voucher(cl->p->pay, &cl->acct, m->voucher.data, m->voucher.len) != 0)
             log_warn("proxy: refused a client's voucher: %s", err_msg());
+        else
+            log_info("proxy: charge voucher kept, total %llu", (unsigned long long)cl->acct.in.last);
     }
 }
 

@@ -210,6 +210,43 @@ test('devnet: requests spread over both workers and all complete', async () => {
   for (const r of rs) assert.equal(r.usage.completion_tokens, 12);
 });
 
+// Crash safety of the proxy's accounting: kill -9 once it has kept the client's vouchers (their
+// redemption is batched, so the ledger may not have them yet); a new proxy on the same wallet
+// and accounting file redeems them at start: no charge lost, none counted twice.
+test('devnet: a proxy killed with -9 loses no charge: its successor redeems from its accounts', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veil-crash-'));
+  const logs = path.join(tmp, 'logs');
+  fs.mkdirSync(logs);
+  const d = await startVeil(['devnet', '--listen', '127.0.0.1:0', '--model', MODEL, '--workers', '1',
+    '--dir', path.join(tmp, 'state'), '--log-dir', logs]);
+  let again = null;
+  try {
+    const out = d.stdout();
+    const [, url, channel] = out.match(/^devnet: ledger (\S+) channel (\S+)$/m);
+    const state = out.match(/^devnet: proxy workers \S+ clients \S+ dir (\S+)$/m)[1];
+    const proxyPid = Number(out.match(/^devnet: proxy pid (\d+)$/m)[1]);
+    let spent = 0n;
+    for (let i = 0; i < 3; i++) {
+      const r = await client(d).completions.create({ model: MODEL_NAME, prompt: 'Once', max_tokens: 3 + i });
+      spent += BigInt(r.usage.cost);
+    }
+    await settle(() => fs.readFileSync(path.join(logs, 'proxy.log'), 'utf8')
+      .includes(`charge voucher kept, total ${spent}`), 'the proxy kept the last voucher');
+    process.kill(proxyPid, 'SIGKILL');
+    again = await startVeil(['proxy', '--workers', '127.0.0.1:0', '--clients', '127.0.0.1:0', '--chain', url,
+      '--wallet', path.join(state, 'proxy.key'), '--accounts', path.join(state, 'proxy-accounts.db'),
+      '--sim-key', path.join(state, 'platform.key'), '--trust-sim-keys', path.join(state, 'trusted-sim-keys.txt'),
+      '--allow-measurements', path.join(state, 'measurements.txt')]);
+    // settled before its ready line
+    const ch = await getJson(`${url}/v1/channel/${channel}`);
+    assert.equal(BigInt(ch.paid), spent);
+  } finally {
+    if (again) assert.equal((await stopVeil(again)).code, 0, again.stderr());
+    await stopVeil(d);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('devnet: --no-payments runs without a ledger; answers still carry their cost', async () => {
   const free = await startVeil(['devnet', '--listen', '127.0.0.1:0', '--model', MODEL, '--workers', '1', '--no-payments']);
   try {
