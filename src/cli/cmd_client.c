@@ -22,17 +22,22 @@ static void usage(FILE *f) {
             "  --max-body SIZE        largest request body (default 1M)\n"
             "  --heartbeat S          SSE keep-alive comment after S idle seconds (default 5)\n"
             "  --io-timeout S         drop HTTP connections idle for S seconds (default 60)\n"
+            "  --chain URL            ledger node (veil chain serve): prices, and payments on\n"
+            "  --wallet FILE          the client's key file; signs the charge vouchers\n"
+            "  --channel ADDRESS      the client's charge channel to the proxy\n"
+            "                         (--chain, --wallet and --channel go together)\n"
             "  -h, --help             show this help\n\n" NODE_ARGS_HELP);
 }
 
-enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME };
+enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME, O_CHAIN, O_WALLET, O_CHANNEL };
 
 static int run(int argc, char **argv) {
     static const struct option opts[] = {
         {"proxy", required_argument, 0, O_PROXY}, {"listen", required_argument, 0, O_LISTEN},
         {"max-price", required_argument, 0, O_PRICE}, {"wait-workers", required_argument, 0, O_WAIT},
         {"max-body", required_argument, 0, O_BODY}, {"heartbeat", required_argument, 0, O_HEART},
-        {"io-timeout", required_argument, 0, O_IOTIME},
+        {"io-timeout", required_argument, 0, O_IOTIME}, {"chain", required_argument, 0, O_CHAIN},
+        {"wallet", required_argument, 0, O_WALLET}, {"channel", required_argument, 0, O_CHANNEL},
         NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char ph[256] = "", lh[256] = "127.0.0.1";
     client_config cfg = {.listen_port = 8080, .max_price = UINT32_MAX, .wait_workers = 1,
@@ -52,6 +57,9 @@ static int run(int argc, char **argv) {
         case O_WAIT: ok = args_long("--wait-workers", optarg, 0, 1 << 20, &v); cfg.wait_workers = (int)v; break;
         case O_BODY: ok = args_size("--max-body", optarg, (uint64_t)1 << 24, &u); cfg.max_body = (size_t)u; break;
         case O_HEART: ok = args_float("--heartbeat", optarg, 0.001, 3600, &f); cfg.heartbeat_s = f; break;
+        case O_CHAIN: cfg.chain_url = optarg; break;
+        case O_WALLET: cfg.wallet = optarg; break;
+        case O_CHANNEL: cfg.channel = optarg; break;
         case O_IOTIME: ok = args_long("--io-timeout", optarg, 1, 86400, &v); cfg.io_timeout_s = (int)v; break;
         default:
             if (!node_args_attest(c, optarg, &cfg.attest, &bad)) {
@@ -65,6 +73,10 @@ static int run(int argc, char **argv) {
     if (optind != argc || !ph[0]) {
         fprintf(stderr, "veil client: --proxy is required\n");
         usage(stderr);
+        return 2;
+    }
+    if (!cfg.chain_url != !cfg.wallet || !cfg.chain_url != !cfg.channel) {
+        fprintf(stderr, "veil client: --chain, --wallet and --channel go together\n");
         return 2;
     }
     cfg.proxy_host = ph;

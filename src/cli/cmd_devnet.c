@@ -22,20 +22,21 @@ static void usage(FILE *f) {
             "  --dir DIR              keep keys and allow-lists in DIR (default: a temporary one)\n"
             "  --log-dir DIR          each process logs to DIR/NAME.log (default: stderr)\n"
             "  --dump-frames FILE     debugging: the proxy appends every frame's bytes to FILE\n"
+            "  --no-payments          no ledger node, no wallets: requests are not paid for\n"
             "  -h, --help             show this help\n");
 }
 
-enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP };
+enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_NOPAY };
 
 int cmd_devnet(int argc, char **argv) {
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN}, {"model", required_argument, 0, O_MODEL},
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"dir", required_argument, 0, O_DIR}, {"log-dir", required_argument, 0, O_LOGS},
-        {"dump-frames", required_argument, 0, O_DUMP},
+        {"dump-frames", required_argument, 0, O_DUMP}, {"no-payments", no_argument, 0, O_NOPAY},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     devnet_config cfg = {.listen = "127.0.0.1:8080",
-                         .n_workers = 2, .threads = 1};
+                         .n_workers = 2, .threads = 1, .payments = true};
     char host[256];
     uint16_t port;
     long long v;
@@ -55,6 +56,7 @@ int cmd_devnet(int argc, char **argv) {
         case O_DIR: cfg.dir = optarg; break;
         case O_LOGS: cfg.log_dir = optarg; break;
         case O_DUMP: cfg.dump_frames = optarg; break;
+        case O_NOPAY: cfg.payments = false; break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;

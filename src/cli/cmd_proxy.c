@@ -21,18 +21,23 @@ static void usage(FILE *f) {
             "  --allow-models FILE    allowed GGUF SHA-256s, one 64-hex value a line (default:\n"
             "                         any model); a worker announcing another is disconnected\n"
             "  --dump-frames FILE     debugging: append every frame's bytes to FILE\n"
+            "  --chain URL            ledger node (veil chain serve): payments on; needs --wallet\n"
+            "  --wallet FILE          the proxy's key file (the payee of its clients' channels)\n"
+            "  --accounts FILE        SQLite file of accepted vouchers; redeemed first at start\n"
             "  -h, --help             show this help\n\n" NODE_ARGS_HELP);
 }
 
-enum { O_WORKERS = 256, O_CLIENTS, O_MODELS, O_DUMP };
+enum { O_WORKERS = 256, O_CLIENTS, O_MODELS, O_DUMP, O_CHAIN, O_WALLET, O_ACCOUNTS };
 
 static int run(int argc, char **argv) {
     static const struct option opts[] = {
         {"workers", required_argument, 0, O_WORKERS}, {"clients", required_argument, 0, O_CLIENTS},
         {"allow-models", required_argument, 0, O_MODELS}, {"dump-frames", required_argument, 0, O_DUMP},
+        {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
+        {"accounts", required_argument, 0, O_ACCOUNTS},
         NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char wh[256] = "127.0.0.1", ch[256] = "127.0.0.1";
-    proxy_config cfg = {.workers_port = 7001, .clients_port = 7002};
+    proxy_config cfg = {.workers_port = 7001, .clients_port = 7002, .redeem_every_s = 2};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -42,6 +47,9 @@ static int run(int argc, char **argv) {
         case O_CLIENTS: ok = args_hostport("--clients", optarg, ch, sizeof ch, &cfg.clients_port); break;
         case O_MODELS: cfg.allow_models = optarg; break;
         case O_DUMP: cfg.dump_frames = optarg; break;
+        case O_CHAIN: cfg.chain_url = optarg; break;
+        case O_WALLET: cfg.wallet = optarg; break;
+        case O_ACCOUNTS: cfg.accounts = optarg; break;
         default:
             if (!node_args_attest(c, optarg, &cfg.attest, &bad)) {
                 usage(stderr);
@@ -53,6 +61,10 @@ static int run(int argc, char **argv) {
     }
     if (optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (!cfg.chain_url != !cfg.wallet || (cfg.accounts && !cfg.chain_url)) {
+        fprintf(stderr, "veil proxy: --chain and --wallet go together (and --accounts needs them)\n");
         return 2;
     }
     cfg.workers_host = wh;

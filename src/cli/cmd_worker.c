@@ -28,11 +28,13 @@ static void usage(FILE *f) {
             "  --max-running N        sequences decoding at once (default 64)\n"
             "  --threads N            compute threads (default: one per CPU)\n"
             "  --drain-timeout S      seconds to finish running requests on SIGTERM (default 30)\n"
+            "  --chain URL            ledger node (veil chain serve): redeem the proxy's payouts\n"
+            "  --wallet FILE          where earnings go (default: the attested key's own wallet)\n"
             "  -h, --help             show this help\n\n" NODE_ARGS_HELP);
 }
 
 enum { O_MODEL = 256, O_PROXY, O_NAME, O_TMPL, O_CAP, O_PRICE, O_CTX, O_KV, O_BATCH, O_RUNNING,
-       O_THREADS, O_DRAIN };
+       O_THREADS, O_DRAIN, O_CHAIN, O_WALLET };
 
 static int run(int argc, char **argv) {
     static const struct option opts[] = {
@@ -42,6 +44,7 @@ static int run(int argc, char **argv) {
         {"ctx", required_argument, 0, O_CTX}, {"kv-mem", required_argument, 0, O_KV},
         {"max-batch", required_argument, 0, O_BATCH}, {"max-running", required_argument, 0, O_RUNNING},
         {"threads", required_argument, 0, O_THREADS}, {"drain-timeout", required_argument, 0, O_DRAIN},
+        {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
         NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char host[256] = "";
     worker_config cfg = {.price = 1000, .drain_timeout_s = 30};
@@ -59,6 +62,8 @@ static int run(int argc, char **argv) {
         case O_NAME: cfg.model_name = optarg; break;
         case O_TMPL: cfg.chat_template = optarg; break;
         case O_CAP: ok = args_long("--capacity", optarg, 1, 1 << 16, &v); cfg.capacity = (uint32_t)v; break;
+        case O_CHAIN: cfg.chain_url = optarg; break;
+        case O_WALLET: cfg.wallet = optarg; break;
         case O_PRICE: ok = args_long("--price", optarg, 0, UINT32_MAX, &v); cfg.price = (uint32_t)v; break;
         case O_CTX: ok = args_long("--ctx", optarg, 2, 1 << 24, &v); cfg.sched.n_ctx = (int32_t)v; break;
         case O_KV: ok = args_size("--kv-mem", optarg, (uint64_t)1 << 40, &u); cfg.sched.kv_bytes = (size_t)u; break;
@@ -78,6 +83,10 @@ static int run(int argc, char **argv) {
     if (optind != argc || !cfg.model_path || !host[0]) {
         fprintf(stderr, "veil worker: --model and --proxy are required\n");
         usage(stderr);
+        return 2;
+    }
+    if (cfg.wallet && !cfg.chain_url) {
+        fprintf(stderr, "veil worker: --wallet needs --chain\n");
         return 2;
     }
     cfg.proxy_host = host;

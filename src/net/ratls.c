@@ -200,6 +200,30 @@ const uint8_t *ratls_identity_spki(const ratls_identity *id, size_t *len) {
     return id->spki;
 }
 
+int ratls_identity_signing_key(const ratls_identity *id, keypair *out) {
+    uint8_t seed[32];
+    size_t n = sizeof seed;
+    int rc;
+    if (!EVP_PKEY_is_a(id->key, "ED25519") || EVP_PKEY_get_raw_private_key(id->key, seed, &n) != 1 || n != 32)
+        return err_set("ratls: the identity's TLS key is not an Ed25519 key");
+    rc = keys_from_seed(seed, out);
+    OPENSSL_cleanse(seed, sizeof seed);
+    return rc;
+}
+
+int ratls_spki_ed25519(const uint8_t *spki, size_t len, uint8_t out[32]) {
+    const unsigned char *p = spki;
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
+    size_t n = 32;
+    int rc = 0;
+    if (!k || p != spki + len || !EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_get_raw_public_key(k, out, &n) != 1 ||
+        n != 32)
+        rc = err_set("ratls: the TLS key (%zu bytes of SubjectPublicKeyInfo) is not an Ed25519 key", len);
+    EVP_PKEY_free(k);
+    ERR_clear_error();
+    return rc;
+}
+
 uint8_t *ratls_identity_cert_der(const ratls_identity *id, size_t *len) {
     unsigned char *der = NULL;
     uint8_t *out;

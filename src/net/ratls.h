@@ -24,6 +24,7 @@
 #include "attest/evidence.h"
 #include "attest/policy.h"
 #include "attest/provider.h"
+#include "ledger/keys.h"
 
 #include <openssl/ssl.h>
 #include <stddef.h>
@@ -54,6 +55,12 @@ void ratls_identity_free(ratls_identity *id);
  * worker_info. Valid while id is. */
 const uint8_t *ratls_identity_evidence(const ratls_identity *id, size_t *len);
 const uint8_t *ratls_identity_spki(const ratls_identity *id, size_t *len);
+/* The identity's Ed25519 TLS key as a signing key pair (workers sign receipts with it, so the
+ * receipt's signer is the attested key). -1 with err_msg() for a P-256 identity. */
+int ratls_identity_signing_key(const ratls_identity *id, keypair *out);
+/* The raw Ed25519 public key in a SubjectPublicKeyInfo DER; -1 with err_msg() for another
+ * kind of key or a malformed one. */
+int ratls_spki_ed25519(const uint8_t *spki, size_t len, uint8_t out[32]);
 /* The certificate as DER (malloc'd), e.g. to inspect it with `openssl x509 -inform der`. */
 uint8_t *ratls_identity_cert_der(const ratls_identity *id, size_t *len);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 static const char ANSWER_CONTEXT[] = "veil answer v1";
+static const char REQUEST_ID_CONTEXT[] = "veil request id v1";
 
 /* sodium_init is idempotent and thread-safe; every entry point that draws randomness runs it
  * so no caller depends on start-up order. */
@@ -87,6 +88,11 @@ void seal_stream_init(seal_stream *s, const uint8_t payload_key[SEAL_KEY_LEN]) {
     memset(s, 0, sizeof *s);
     crypto_generichash(s->key, sizeof s->key, (const uint8_t *)ANSWER_CONTEXT,
                        sizeof ANSWER_CONTEXT - 1, payload_key, SEAL_KEY_LEN);
+}
+
+void seal_request_id(const uint8_t payload_key[SEAL_KEY_LEN], uint8_t id[32]) {
+    crypto_generichash(id, 32, (const uint8_t *)REQUEST_ID_CONTEXT, sizeof REQUEST_ID_CONTEXT - 1, payload_key,
+                       SEAL_KEY_LEN);
 }
 
 void seal_stream_wipe(seal_stream *s) { sodium_memzero(s, sizeof *s); }

@@ -53,6 +53,12 @@ uint8_t *seal_payload(const uint8_t key[SEAL_KEY_LEN], const char *model, uint8_
 char *seal_open_payload(const uint8_t key[SEAL_KEY_LEN], const char *model, const uint8_t *p,
                         size_t n, uint8_t *endpoint, size_t *len);
 
+/* The request's id in the worker's receipt (ledger/receipt.h): BLAKE2b-256(key = payload key,
+ * "veil request id v1"). Only the gateway and the worker know the payload key, so a proxy can
+ * neither predict an id nor pass one request's receipt off as another's, and a fresh key per
+ * request makes the id unique without a field in the protocol. */
+void seal_request_id(const uint8_t payload_key[SEAL_KEY_LEN], uint8_t id[32]);
+
 /* The answer stream, one direction each. */
 typedef struct seal_stream {
     crypto_secretstream_xchacha20poly1305_state st;

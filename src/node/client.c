@@ -3,19 +3,26 @@
 
 #include "api/oai_response.h"
 #include "api/server.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "ledger/boc.h"
+#include "ledger/receipt.h"
+#include "ledger/registry.h"
 #include "net/dialer.h"
 #include "net/loop.h"
 #include "net/seal.h"
+#include "node/payer.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define DEFAULT_MAX_TOKENS (1u << 24) /* what the request says when it sets no limit */
+#define USAGE_KEY "\"usage\":{"
 
 typedef struct gateway gateway;
 
@@ -23,9 +30,16 @@ typedef struct gateway gateway;
 typedef struct gworker {
     struct gworker *next;
     uint8_t e2e[32];
+    uint8_t signer[32];     /* its attested Ed25519 TLS key: signs its receipts */
+    uint8_t model_sha[32];
     char model[PROTO_MODEL_MAX + 1];
     uint32_t price, capacity, active;
 } gworker;
+
+/* A worker a request was sealed to: one of them signs the receipt. */
+typedef struct gcandidate {
+    uint8_t signer[32], model_sha[32];
+} gcandidate;
 
 /* One request on the network. */
 typedef struct gstream {
@@ -35,6 +49,12 @@ typedef struct gstream {
     const api_reply *reply;   /* NULL once ended or the HTTP client left */
     seal_stream seal;
     bool started, sse;
+    bool answered;            /* the last sealed piece came: waiting for the final's receipt */
+    bool holding;             /* the usage is in `held`: it goes out once the cost is known */
+    buf held;
+    uint8_t request_id[32], request_hash[32];
+    int n_cand;
+    gcandidate cand[PROTO_RECIPIENTS_MAX];
 } gstream;
 
 struct gateway {
@@ -49,6 +69,8 @@ struct gateway {
     uint32_t next_id;
     bool announced;
     int64_t started;
+    registry_params prices;
+    payer *pay;               /* NULL: payments off */
 };
 
 /* ---- answers --------------------------------------------------------------------------- */
@@ -58,6 +80,7 @@ static void stream_free(gstream *s) {
     if (s->prev) s->prev->next = s->next; else gw->streams = s->next;
     if (s->next) s->next->prev = s->prev;
     seal_stream_wipe(&s->seal);
+    buf_free(&s->held);
     free(s);
 }
 
@@ -127,13 +150,63 @@ static void on_chunk(gateway *gw, gstream *s, const proto_bytes *piece) {
         s->reply->start(s->reply->ctx, plain[0] << 8 | plain[1], type);
         at = 3u + plain[2];
     }
-    if (n > at) s->reply->chunk(s->reply->ctx, (const char *)plain + at, n - at);
-    free(plain);
-    if (final) {
-        const api_reply *r = s->reply;
-        s->reply = NULL;
-        r->end(r->ctx);
+    /* The usage (the whole answer's, or the stream's usage chunk and what follows) waits for
+     * the receipt: its cost is only known then. Inside JSON strings quotes are escaped, so the
+     * bare key below is the usage object itself. */
+    if (n > at && !s->holding && !final && !memmem(plain + at, n - at, USAGE_KEY, strlen(USAGE_KEY)))
+        s->reply->chunk(s->reply->ctx, (const char *)plain + at, n - at);
+    else if (n > at) {
+        s->holding = true;
+        buf_append(&s->held, plain + at, n - at);
     }
+    free(plain);
+    if (final) s->answered = true;
+}
+
+/* The cost of the request the receipt proves, in nano-units; 0 (logged) when it does not
+ * verify: the answer is delivered but not paid. */
+static uint64_t receipt_cost(const gateway *gw, const gstream *s, const proto_bytes *boc) {
+    cell *c = boc->len ? boc_parse(boc->data, boc->len) : NULL;
+    uint64_t cost = 0, fee;
+    receipt r;
+    int i = 0;
+    if (!c) {
+        log_warn("client: stream %u: unpaid: %s", (unsigned)s->id, boc->len ? err_msg() : "no receipt");
+        return 0;
+    }
+    while (i < s->n_cand && receipt_verify(c, s->cand[i].signer, &r) != RECEIPT_OK) i++;
+    if (i == s->n_cand)
+        log_warn("client: stream %u: unpaid: the receipt is not signed by a worker it was sealed to",
+                 (unsigned)s->id);
+    else if (memcmp(r.request_id, s->request_id, 32) != 0 || memcmp(r.request_hash, s->request_hash, 32) != 0)
+        log_warn("client: stream %u: unpaid: the receipt is for another request", (unsigned)s->id);
+    else if (memcmp(r.model_hash, s->cand[i].model_sha, 32) != 0)
+        log_warn("client: stream %u: unpaid: the receipt names another model than the worker's", (unsigned)s->id);
+    else if (registry_price(&gw->prices, r.prompt_tokens, r.cached_tokens, r.completion_tokens, &cost, &fee) != 0) {
+        log_warn("client: stream %u: unpaid: %s", (unsigned)s->id, err_msg());
+        cost = 0;
+    }
+    cell_unref(c);
+    return cost;
+}
+
+/* Ends a whole answer: the held usage goes out with its cost. */
+static void finish_reply(gstream *s, uint64_t cost) {
+    const api_reply *r = s->reply;
+    const char *held = (const char *)s->held.data;
+    char *at = held ? memmem(held, s->held.len, USAGE_KEY, strlen(USAGE_KEY)) : NULL;
+    char field[40];
+    s->reply = NULL;
+    if (at) {
+        size_t head = (size_t)(at - held) + strlen(USAGE_KEY);
+        snprintf(field, sizeof field, "\"cost\":%" PRIu64 ",", cost);
+        r->chunk(r->ctx, held, head);
+        r->chunk(r->ctx, field, strlen(field));
+        r->chunk(r->ctx, held + head, s->held.len - head);
+    } else if (s->held.len) {
+        r->chunk(r->ctx, held, s->held.len);
+    }
+    r->end(r->ctx);
 }
 
 /* ---- the backend the HTTP front calls -------------------------------------------------- */
@@ -166,10 +239,22 @@ static void *gw_start(void *ctx, oai_endpoint ep, const char *body, size_t len,
         oai_error_set(e, 400, "invalid_request_error", "model", "Name the model: several are served.");
         goto fail;
     }
+    if (gw->pay && payer_check(gw->pay) != 0) {
+        oai_error_set(e, 402, "insufficient_quota", NULL, "Payment required: %s", err_msg());
+        snprintf(e->code, sizeof e->code, "insufficient_quota");
+        goto fail;
+    }
     snprintf(q->model, sizeof q->model, "%s", model);
+    if (!(s = calloc(1, sizeof *s))) {
+        oai_error_set(e, 500, "server_error", NULL, "out of memory");
+        goto fail;
+    }
     for (gworker *w = gw->workers; w && q->n_recipients < PROTO_RECIPIENTS_MAX; w = w->next)
-        if (strcmp(w->model, model) == 0 && w->price <= gw->cfg->max_price)
+        if (strcmp(w->model, model) == 0 && w->price <= gw->cfg->max_price) {
+            memcpy(s->cand[q->n_recipients].signer, w->signer, 32);
+            memcpy(s->cand[q->n_recipients].model_sha, w->model_sha, 32);
             memcpy(q->recipients[q->n_recipients++].worker_key, w->e2e, 32);
+        }
     if (q->n_recipients == 0) {
         oai_error_set(e, 404, "invalid_request_error", "model",
                       "No attested worker serves the model '%.200s' within the price.", model);
@@ -177,8 +262,7 @@ static void *gw_start(void *ctx, oai_endpoint ep, const char *body, size_t len,
         goto fail;
     }
     if (seal_new_key(key) != 0 ||
-        !(payload = seal_payload(key, q->model, (uint8_t)(ep + 1), body, len, &payload_len)) ||
-        !(s = calloc(1, sizeof *s))) {
+        !(payload = seal_payload(key, q->model, (uint8_t)(ep + 1), body, len, &payload_len))) {
         oai_error_set(e, 500, "server_error", NULL, "cannot seal the request: %s", err_msg());
         goto fail;
     }
@@ -195,8 +279,14 @@ static void *gw_start(void *ctx, oai_endpoint ep, const char *body, size_t len,
         oai_error_set(e, 502, "server_error", NULL, "cannot send the request: %s", err_msg());
         goto fail;
     }
-    *s = (gstream){.gw = gw, .id = m.stream, .reply = reply, .next = gw->streams};
+    s->gw = gw;
+    s->id = m.stream;
+    s->reply = reply;
+    s->next = gw->streams;
+    s->n_cand = q->n_recipients;
     seal_stream_init(&s->seal, key);
+    seal_request_id(key, s->request_id);
+    crypto_hash_sha256(s->request_hash, payload, payload_len);
     if (gw->streams) gw->streams->prev = s;
     gw->streams = s;
     sodium_memzero(key, sizeof key);
@@ -257,6 +347,12 @@ static void on_worker_info(gateway *gw, const proto_worker_info *i) {
         return;
     }
     if (!(w = calloc(1, sizeof *w))) return;
+    if (ratls_spki_ed25519(i->tls_key.data, i->tls_key.len, w->signer) != 0) {
+        log_warn("client: ignoring a worker for '%s': it could not sign receipts: %s", i->model, err_msg());
+        free(w);
+        return;
+    }
+    memcpy(w->model_sha, i->model_sha256, 32);
     memcpy(w->e2e, i->e2e_key, 32);
     memcpy(w->model, i->model, sizeof w->model);
     w->price = i->price;
@@ -281,10 +377,19 @@ static gstream *find_stream(gateway *gw, uint32_t id) {
     return NULL;
 }
 
+/* Signs the client's new cumulative total and sends it to the proxy. */
+static void send_charge(gateway *gw, conn *c, uint64_t cost) {
+    size_t len = 0;
+    uint8_t *boc = payer_charge(gw->pay, cost, &len);
+    proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
+    if (!boc || conn_send(c, &v) != 0)
+        log_warn("client: cannot pay %" PRIu64 " nano-units: %s", cost, err_msg());
+    free(boc);
+}
+
 static void g_msg(conn *c, const proto_msg *m, void *ud) {
     gateway *gw = ud;
     gstream *s;
-    (void)c;
     if (m->type == PROTO_WORKER_INFO) {
         on_worker_info(gw, &m->worker_info);
         return;
@@ -293,8 +398,12 @@ static void g_msg(conn *c, const proto_msg *m, void *ud) {
     if (m->type == PROTO_CHUNK) {
         on_chunk(gw, s, &m->chunk);
     } else if (m->type == PROTO_FINAL) {
-        /* metering hook: the counts the proxy will charge for */
-        if (s->reply) fail_reply(s, 502, "the answer ended early");
+        if (s->reply && !s->answered) fail_reply(s, 502, "the answer ended early");
+        else if (s->reply) {
+            uint64_t cost = receipt_cost(gw, s, &m->final.receipt);
+            finish_reply(s, cost);
+            if (cost && gw->pay) send_charge(gw, c, cost);
+        }
         stream_free(s);
     } else if (m->type == PROTO_ERROR) {
         char msg[PROTO_MESSAGE_MAX + 64];
@@ -324,12 +433,16 @@ static void g_close(conn *c, const char *why, void *ud) {
 
 int client_run(const client_config *cfg) {
     static const conn_handlers h = {g_ready, g_msg, g_close};
-    gateway gw = {.cfg = cfg, .started = (int64_t)time(NULL)};
+    gateway gw = {.cfg = cfg, .started = (int64_t)time(NULL), .prices = registry_default_params()};
     server_backend be = {&gw, gw_start, gw_detach, gw_models, NULL, NULL};
     server_config sc = {.name = "veil client", .host = cfg->listen_host, .port = cfg->listen_port,
                         .max_body = cfg->max_body, .drain_timeout_s = cfg->drain_timeout_s,
                         .heartbeat_s = cfg->heartbeat_s, .io_timeout_s = cfg->io_timeout_s};
     int rc = -1;
+    if (cfg->chain_url) {
+        if (!(gw.pay = payer_open(cfg->chain_url, cfg->wallet, cfg->channel))) goto done;
+        gw.prices = *payer_prices(gw.pay);
+    }
     if (node_ident_init(&gw.ident, PROTO_ROLE_CLIENT, &cfg->attest) != 0 || !(gw.base = loop_new()) ||
         !(gw.srv = server_new(gw.base, &be, &sc)) ||
         !(gw.d = dialer_new(gw.base, &gw.ident.as_client, cfg->proxy_host, cfg->proxy_port,
@@ -349,5 +462,6 @@ done:
         event_base_free(gw.base);
     }
     node_ident_free(&gw.ident);
+    payer_free(gw.pay);
     return rc;
 }

@@ -28,6 +28,10 @@ typedef struct client_config {
     double heartbeat_s, drain_timeout_s;
     int io_timeout_s;
     node_attest_config attest;
+    /* Payments: all three, or none (payments off, default registry prices). */
+    const char *chain_url;         /* the ledger node, http://HOST:PORT */
+    const char *wallet;            /* the client's key file: signs charge vouchers */
+    const char *channel;           /* the client's charge channel to the proxy */
 } client_config;
 
 /* Runs until SIGTERM/SIGINT; 0, or -1 with err_msg(). Prints "ready: http://HOST:PORT" on

@@ -4,6 +4,7 @@
 #include "attest/sim.h"
 #include "base/err.h"
 #include "base/hex.h"
+#include "node/devnet_ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,7 +168,9 @@ static int stop_all(child *kids, int n) {
 int devnet_run(const devnet_config *cfg) {
     char dir[4096], key[4200], trust[4200], meas[4200], models[4200], exe[4096];
     char pready[512], cready[512], wport[300], cport[300], threads[16], nw[16];
-    child kids[MAX_WORKERS + 2];
+    char db[4200], accounts_db[4200], lready[512], proxy_key[4200], client_key[4200], worker_key[4200], chan[ADDR_RAW_LEN];
+    child kids[MAX_WORKERS + 3];
+    ton_addr channel;
     int n_kids = 0, rc = -1;
     bool made_dir = false;
     keypair platform;
@@ -211,6 +214,12 @@ int devnet_run(const devnet_config *cfg) {
         goto done;
     if (sim_measure_file(model_path, m) != 0 || write_hex_file(models, m, model_path) != 0)
         goto done;
+    snprintf(db, sizeof db, "%s/ledger.db", dir);
+    snprintf(proxy_key, sizeof proxy_key, "%s/proxy.key", dir);
+    snprintf(client_key, sizeof client_key, "%s/client.key", dir);
+    snprintf(worker_key, sizeof worker_key, "%s/worker.key", dir);
+    snprintf(accounts_db, sizeof accounts_db, "%s/proxy-accounts.db", dir);
+    if (cfg->payments && devnet_ledger_init(dir) != 0) goto done;
     snprintf(threads, sizeof threads, "%d", cfg->threads);
     snprintf(nw, sizeof nw, "%d", cfg->n_workers);
 
@@ -222,11 +231,24 @@ int devnet_run(const devnet_config *cfg) {
     sigprocmask(SIG_BLOCK, &mask, &old);
 
 #define ATTEST "--sim-key", key, "--trust-sim-keys", trust, "--allow-measurements", meas
+    char *largs[] = {exe, "chain", "serve", "--db", db, "--listen", "127.0.0.1:0", NULL};
+    if (cfg->payments && start(&kids[n_kids++], "ledger", exe, largs, cfg, lready, sizeof lready, &old) != 0)
+        goto done;
     char *pargs[] = {exe, "proxy", "--workers", "127.0.0.1:0", "--clients", "127.0.0.1:0",
-                     "--allow-models", models, ATTEST, NULL, NULL, NULL};
+                     "--allow-models", models, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    char **pa = pargs;
+    while (*pa) pa++; /* the optional flags go on at the first NULL */
     if (cfg->dump_frames) {
-        pargs[sizeof pargs / sizeof *pargs - 3] = "--dump-frames";
-        pargs[sizeof pargs / sizeof *pargs - 2] = (char *)cfg->dump_frames;
+        *pa++ = "--dump-frames";
+        *pa++ = (char *)cfg->dump_frames;
+    }
+    if (cfg->payments) {
+        *pa++ = "--chain";
+        *pa++ = lready;
+        *pa++ = "--wallet";
+        *pa++ = proxy_key;
+        *pa++ = "--accounts";
+        *pa++ = accounts_db;
     }
     if (start(&kids[n_kids++], "proxy", exe, pargs, cfg, pready, sizeof pready, &old) != 0) goto done;
     if (sscanf(pready, "workers %299s clients %299s", wport, cport) != 2) {
@@ -235,16 +257,23 @@ int devnet_run(const devnet_config *cfg) {
     }
     /* for tools and tests that add nodes of their own */
     printf("devnet: proxy workers %s clients %s dir %s\n", wport, cport, dir);
+    if (cfg->payments) {
+        if (devnet_ledger_fund(dir, lready, cport, &channel) != 0) goto done;
+        addr_to_raw(&channel, chan);
+        printf("devnet: ledger %s channel %s\n", lready, chan);
+    }
     fflush(stdout);
     for (int i = 0; i < cfg->n_workers; i++) {
         char name[32], wready[512];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
-                         "--threads", threads, ATTEST, NULL};
+                         "--threads", threads, ATTEST, "--chain", lready, "--wallet", worker_key, NULL};
+        if (!cfg->payments) wargs[sizeof wargs / sizeof *wargs - 5] = NULL;
         snprintf(name, sizeof name, "worker%d", i + 1);
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;
     }
     char *cargs[] = {exe, "client", "--proxy", cport, "--listen", (char *)cfg->listen,
-                     "--wait-workers", nw, ATTEST, NULL};
+                     "--wait-workers", nw, ATTEST, "--chain", lready, "--wallet", client_key, "--channel", chan, NULL};
+    if (!cfg->payments) cargs[sizeof cargs / sizeof *cargs - 7] = NULL;
 #undef ATTEST
     if (start(&kids[n_kids++], "client", exe, cargs, cfg, cready, sizeof cready, &old) != 0) goto done;
     printf("ready: %s\n", cready);
@@ -269,6 +298,7 @@ done:
         unlink(trust);
         unlink(meas);
         unlink(models);
+        devnet_ledger_remove(dir);
         rmdir(dir);
     }
     return rc;

@@ -5,12 +5,15 @@
  * killed (kill -9) without taking the others down, the proxy's memory holds only what the
  * proxy holds, and each role's log is its own.
  *
- * Start order: proxy (ports picked by the kernel) -> workers -> gateway, each awaited by its
- * "ready:" line; then "ready: http://..." on stdout. SIGINT/SIGTERM: SIGTERM to the gateway,
+ * Start order: ledger node (with payments) -> proxy (ports picked by the kernel) -> the
+ * ledger's setup (devnet_ledger.h; then "devnet: ledger URL channel ADDRESS" on stdout) ->
+ * workers -> gateway, each awaited by its "ready:" line; then "ready: http://..." on stdout. SIGINT/SIGTERM: SIGTERM to the gateway,
  * workers and proxy in that order, wait for each (SIGKILL after a grace period), exit 0. A
  * child that dies meanwhile is reported and not restarted. */
 #ifndef VEIL_DEVNET_H
 #define VEIL_DEVNET_H
+
+#include <stdbool.h>
 
 typedef struct devnet_config {
     const char *model_path;   /* NULL: the bundled model (./models, else beside the binary) */
@@ -21,6 +24,7 @@ typedef struct devnet_config {
     const char *log_dir;      /* NULL: children log to our stderr; else DIR/proxy.log, ... */
     const char *dump_frames;  /* passed to the proxy (debugging, the canary test) */
     const char *exe;          /* the veil executable (default /proc/self/exe) */
+    bool payments;            /* a ledger node, funded demo wallets and a charge channel */
 } devnet_config;
 
 /* Runs until SIGINT/SIGTERM; 0, or -1 with err_msg(). */

@@ -11,6 +11,10 @@
 #include "base/hex.h"
 #include "base/log.h"
 #include "net/loop.h"
+#include "net/ratls.h"
+#include "node/payee.h"
+
+#include <sodium.h>
 
 #include <event2/event.h>
 #include <signal.h>
@@ -38,6 +42,7 @@ struct pworker {
     uint32_t capacity, price, active, next_stream;
     double ewma_ttft, ok, failed; /* ok/failed: exponentially decayed counts */
     relay *relays;
+    payee_payout payout;        /* payments on: what this worker has been paid */
 };
 
 struct pclient {
@@ -45,6 +50,7 @@ struct pclient {
     pclient *prev, *next;
     conn *c;
     relay *relays;
+    payee_account acct;         /* payments on: what this client owes and has signed */
 };
 
 struct relay {
@@ -76,7 +82,8 @@ struct proxy {
     uint8_t (*hashes)[32];
     size_t n_hashes;
     FILE *dump;
-    struct event *sigterm, *sigint;
+    struct event *sigterm, *sigint, *redeem_timer;
+    payee *pay;                 /* NULL: payments off */
 };
 
 static double now_s(void) {
@@ -120,14 +127,31 @@ static void relay_free(relay *r) {
     free(r);
 }
 
-/* The billing hook: every request that ends with a worker's final passes here with the
- * counts the worker reported (and, once receipts are wired, its signed receipt). */
-static void meter(const relay *r, const pworker *w, const proto_final *f) {
+/* Every request that ends with a worker's final passes here: the counts are logged and, with
+ * payments on, the worker's receipt raises what its client may be charged. */
+static void meter(const relay *r, pworker *w, const proto_final *f) {
+    uint8_t signer[32], hash[32], *boc;
+    uint64_t cost = 0, fee = 0;
+    size_t len = 0;
+    if (r->cl && w->p->pay) {
+        const ratls_peer *peer = conn_peer(w->c);
+        crypto_hash_sha256(hash, r->payload, r->payload_len);
+        if (ratls_spki_ed25519(peer->spki, peer->spki_len, signer) != 0 ||
+            payee_receipt(w->p->pay, &r->cl->acct, signer, hash, f->receipt.data, f->receipt.len, &cost, &fee) != 0)
+            log_warn("proxy: a receipt does not verify, the request is unpaid: %s", err_msg());
+    }
+    if (fee) {
+        boc = payee_pay_worker(w->p->pay, &w->payout, signer, fee, &len);
+        proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
+        if (!boc || conn_send(w->c, &v) != 0) log_warn("proxy: cannot pay a worker: %s", err_msg());
+        free(boc);
+    }
     log_info("proxy: done model=%s prompt_tokens=%u cached=%u completion_tokens=%u "
-             "chunks=%llu sealed_bytes=%llu price=%u ms=%.1f",
+             "chunks=%llu sealed_bytes=%llu price=%u cost=%llu ms=%.1f",
              r->model, (unsigned)f->prompt_tokens, (unsigned)f->cached_tokens,
              (unsigned)f->completion_tokens, (unsigned long long)r->chunks,
-             (unsigned long long)r->bytes, (unsigned)w->price, (now_s() - r->t_start) * 1e3);
+             (unsigned long long)r->bytes, (unsigned)w->price, (unsigned long long)cost,
+             (now_s() - r->t_start) * 1e3);
 }
 
 static double worker_score(const pworker *w) {
@@ -410,8 +434,25 @@ static void c_msg(conn *c, const proto_msg *m, void *ud) {
     } else if (m->type == PROTO_CANCEL && (r = client_relay(cl, m->stream))) {
         proto_msg out = {.type = PROTO_CANCEL, .stream = r->wstream};
         if (r->wk) conn_send(r->wk->c, &out);
+    } else if (m->type == PROTO_VOUCHER) {
+        if (!cl->p->pay) log_warn("proxy: a client sent a voucher but payments are off");
+        else if (payee_voucher(cl->p->pay, &cl->acct, m->voucher.data, m->voucher.len) != 0)
+            log_warn("proxy: refused a client's voucher: %s", err_msg());
+        else
+            log_info("proxy: charge voucher kept, total %llu", (unsigned long long)cl->acct.in.last);
     }
-    /* vouchers: billing is not wired yet */
+}
+
+/* Redeems a client's latest voucher (batched: on a timer and when the client leaves). */
+static void redeem(pclient *cl) {
+    if (cl->p->pay && payee_redeem(cl->p->pay, &cl->acct) != 0)
+        log_warn("proxy: cannot redeem a client's voucher (kept for the next try): %s", err_msg());
+}
+
+static void on_redeem_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    for (pclient *cl = ((proxy *)arg)->clients; cl; cl = cl->next) redeem(cl);
 }
 
 static void c_close(conn *c, const char *why, void *ud) {
@@ -430,6 +471,8 @@ static void c_close(conn *c, const char *why, void *ud) {
     }
     if (cl->prev) cl->prev->next = cl->next; else p->clients = cl->next;
     if (cl->next) cl->next->prev = cl->prev;
+    redeem(cl);
+    payee_account_free(&cl->acct);
     free(cl);
 }
 
@@ -474,6 +517,15 @@ int proxy_run(const proxy_config *cfg) {
     }
     if (node_ident_init(&p.ident, PROTO_ROLE_PROXY, &cfg->attest) != 0 || !(p.base = loop_new()))
         goto done;
+    if (cfg->chain_url) {
+        struct timeval every = {(time_t)cfg->redeem_every_s, 0};
+        if (!(p.pay = payee_open(cfg->chain_url, cfg->wallet, cfg->accounts))) goto done;
+        if (!(p.redeem_timer = event_new(p.base, -1, EV_PERSIST, on_redeem_timer, &p)) ||
+            event_add(p.redeem_timer, &every) != 0) {
+            err_set("cannot set up the redeem timer");
+            goto done;
+        }
+    }
     p.sigterm = evsignal_new(p.base, SIGTERM, on_signal, &p);
     p.sigint = evsignal_new(p.base, SIGINT, on_signal, &p);
     if (!p.sigterm || !p.sigint || event_add(p.sigterm, NULL) || event_add(p.sigint, NULL)) {
@@ -500,6 +552,7 @@ done:
     while (p.workers) conn_close(p.workers->c, PROTO_ERR_SHUTDOWN, "proxy shutting down");
     if (p.sigterm) event_free(p.sigterm);
     if (p.sigint) event_free(p.sigint);
+    if (p.redeem_timer) event_free(p.redeem_timer);
     if (p.base) {
         /* let closing connections flush and free themselves (returns early once they have) */
         struct timeval tv = {1, 500000};
@@ -512,6 +565,7 @@ done:
         fclose(p.dump);
     }
     node_ident_free(&p.ident);
+    payee_free(p.pay);
     free(p.hashes);
     return rc;
 }

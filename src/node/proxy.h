@@ -14,7 +14,9 @@
  *     was relayed is replaced by the next best recipient, invisibly to the client; after the
  *     first chunk the client gets error 103 (stream broken).
  *   - Cancel: a client's cancel, or its connection dropping, is passed to the worker.
- *   - Billing hook: proxy.c's meter() sees every finished request's counts.
+ *   - Payments (with a ledger): each relayed receipt raises what its client may be charged;
+ *     the client's charge vouchers are checked and kept, and the latest is redeemed every
+ *     redeem_every_s seconds and when the client leaves (node/payee.h).
  *
  * SIGTERM/SIGINT: close every connection (error 5, shutting down) and exit. */
 #ifndef VEIL_PROXY_H
@@ -30,6 +32,11 @@ typedef struct proxy_config {
     const char *allow_models;             /* file of allowed GGUF SHA-256s; NULL: any model */
     const char *dump_frames;              /* debugging: append every frame's bytes to this file */
     node_attest_config attest;
+    /* Payments: the ledger node and the proxy's key file, both or neither (off). */
+    const char *chain_url;
+    const char *wallet;
+    const char *accounts;                 /* the proxy's accounting file (node/accounts.h) */
+    uint32_t redeem_every_s;              /* seconds between batched redemptions */
 } proxy_config;
 
 /* Runs until SIGTERM/SIGINT; 0, or -1 with err_msg(). Prints

@@ -8,11 +8,14 @@
 #include "base/err.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "ledger/boc.h"
+#include "ledger/receipt.h"
 #include "model/chat_template.h"
 #include "model/model.h"
 #include "net/dialer.h"
 #include "net/loop.h"
 #include "net/seal.h"
+#include "node/earner.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -34,6 +37,8 @@ typedef struct wreq {
     buf head;             /* the answer's status and type, until its first piece goes */
     buf whole;            /* a whole (non-stream) answer, until its end */
     bool is_stream;
+    uint8_t request_id[32];   /* for the receipt: see seal_request_id */
+    uint8_t request_hash[32]; /* SHA-256 of the sealed payload */
 } wreq;
 
 struct worker {
@@ -44,11 +49,13 @@ struct worker {
     dialer *d;
     char *model_name;
     uint8_t model_sha[32];
+    keypair signer;       /* the attested TLS key: signs receipts */
     uint32_t capacity;
     wreq *live;
     int n_live;
     bool announced, draining;
-    struct event *sigterm, *sigint, *drain_timer;
+    struct event *sigterm, *sigint, *drain_timer, *redeem_timer;
+    earner *earn;         /* NULL: payouts are not redeemed */
 };
 
 /* ---- answering ------------------------------------------------------------------------- */
@@ -106,15 +113,34 @@ static void r_chunk(void *ctx, const char *data, size_t len) {
     else buf_append(&q->whole, data, len);
 }
 
+/* The signed receipt for what q served, as a BOC (malloc'd), or NULL with err_msg(). */
+static uint8_t *sign_receipt(const wreq *q, int64_t prompt, int64_t cached, int64_t completion, size_t *len) {
+    receipt rc = {.prompt_tokens = (uint64_t)prompt, .cached_tokens = (uint64_t)cached,
+                  .completion_tokens = (uint64_t)completion};
+    uint8_t *boc = NULL;
+    cell *c;
+    memcpy(rc.request_id, q->request_id, 32);
+    memcpy(rc.request_hash, q->request_hash, 32);
+    memcpy(rc.model_hash, q->w->model_sha, 32);
+    if (!(c = receipt_sign(&rc, &q->w->signer)) || boc_serialize(c, 0, &boc, len) != 0) boc = NULL;
+    cell_unref(c);
+    return boc;
+}
+
 static void r_end(void *ctx) {
     wreq *q = ctx;
     int64_t prompt = 0, cached = 0, completion = 0;
+    size_t rlen = 0;
+    uint8_t *rcpt;
     send_piece(q, q->whole.data ? q->whole.data : "", q->whole.len, true);
     if (q->g) gen_usage_get(q->g, &prompt, &cached, &completion);
-    /* billing hook: a signed receipt (ledger/receipt.h) over these counts goes here */
+    /* without a receipt the final still goes: the answer is delivered, only not paid */
+    if (!(rcpt = sign_receipt(q, prompt, cached, completion, &rlen)))
+        log_error("worker: stream %u: cannot sign the receipt: %s", (unsigned)q->stream, err_msg());
     proto_msg m = {.type = PROTO_FINAL, .stream = q->stream};
-    m.final = (proto_final){(uint32_t)prompt, (uint32_t)cached, (uint32_t)completion, {NULL, 0}};
+    m.final = (proto_final){(uint32_t)prompt, (uint32_t)cached, (uint32_t)completion, {rcpt, (uint32_t)rlen}};
     if (q->c && conn_send(q->c, &m) != 0) log_warn("worker: cannot send final: %s", err_msg());
+    free(rcpt);
     wreq_free(q);
 }
 
@@ -158,6 +184,8 @@ static void on_request(worker *w, conn *c, const proto_msg *m) {
     *q = (wreq){.w = w, .c = c, .stream = m->stream};
     q->reply = (api_reply){q, r_start, r_chunk, r_end};
     seal_stream_init(&q->seal, key);
+    seal_request_id(key, q->request_id);
+    crypto_hash_sha256(q->request_hash, r->payload.data, r->payload.len);
     sodium_memzero(key, sizeof key);
     if (w->live) w->live->prev = q;
     q->next = w->live;
@@ -218,8 +246,20 @@ static void w_msg(conn *c, const proto_msg *m, void *ud) {
     case PROTO_CANCEL: on_cancel(w, c, m->stream); break;
     case PROTO_ERROR: log_warn("worker: proxy error %u on stream %u: %s", (unsigned)m->error.code,
                                (unsigned)m->stream, m->error.message); break;
-    default: break; /* voucher: billing is not wired yet */
+    case PROTO_VOUCHER:
+        if (!w->earn) log_warn("worker: the proxy sent a payout voucher but no --chain is set");
+        else if (earner_voucher(w->earn, m->voucher.data, m->voucher.len) != 0)
+            log_warn("worker: refused a payout voucher: %s", err_msg());
+        break;
+    default: break;
     }
+}
+
+static void on_redeem_timer(evutil_socket_t fd, short what, void *arg) {
+    worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (earner_redeem(w->earn) != 0) log_warn("worker: cannot redeem a payout (kept for the next try): %s", err_msg());
 }
 
 static void w_close(conn *c, const char *why, void *ud) {
@@ -284,13 +324,24 @@ int worker_run(const worker_config *cfg) {
         err_set("out of memory");
         goto done;
     }
-    if (node_ident_init(&w.ident, PROTO_ROLE_WORKER, &cfg->attest) != 0) goto done;
+    if (node_ident_init(&w.ident, PROTO_ROLE_WORKER, &cfg->attest) != 0 ||
+        ratls_identity_signing_key(w.ident.id, &w.signer) != 0)
+        goto done;
+    if (cfg->chain_url && !(w.earn = earner_open(cfg->chain_url, &w.signer, cfg->wallet))) goto done;
     if (!(s = sched_new(m, tok, &cfg->sched)) || !(w.base = loop_new()) ||
         !(w.eng = gen_engine_new(w.base, s, tok, &gc, NULL)))
         goto done;
     w.sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     w.sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
     w.drain_timer = evtimer_new(w.base, on_drain_timeout, &w);
+    if (w.earn) {
+        struct timeval every = {2, 0}; /* payouts redeem in batches */
+        w.redeem_timer = event_new(w.base, -1, EV_PERSIST, on_redeem_timer, &w);
+        if (!w.redeem_timer || event_add(w.redeem_timer, &every) != 0) {
+            err_set("cannot set up the redeem timer");
+            goto done;
+        }
+    }
     if (!w.sigterm || !w.sigint || !w.drain_timer || event_add(w.sigterm, NULL) ||
         event_add(w.sigint, NULL)) {
         err_set("cannot set up the event loop");
@@ -318,6 +369,7 @@ done:
     if (w.sigterm) event_free(w.sigterm);
     if (w.sigint) event_free(w.sigint);
     if (w.drain_timer) event_free(w.drain_timer);
+    if (w.redeem_timer) event_free(w.redeem_timer);
     if (w.base) {
         /* let closing connections flush and free themselves (returns early once they have) */
         struct timeval tv = {1, 500000};
@@ -325,7 +377,9 @@ done:
         event_base_dispatch(w.base);
         event_base_free(w.base);
     }
+    earner_free(w.earn);
     node_ident_free(&w.ident);
+    keys_wipe(&w.signer);
     free(w.model_name);
     tok_free(tok);
     model_free(m);

@@ -30,6 +30,8 @@ typedef struct worker_config {
     double drain_timeout_s;
     sched_config sched;
     node_attest_config attest;
+    const char *chain_url;       /* ledger node: redeem payouts (node/earner.h); NULL: unpaid */
+    const char *wallet;          /* key file earnings move to; NULL: the attested key's wallet */
 } worker_config;
 
 /* Runs until SIGTERM/SIGINT; 0, or -1 with err_msg(). Prints "ready: ..." on stdout the

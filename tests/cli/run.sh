@@ -443,7 +443,16 @@ t_proxy_config_file() {
 }
 t_client_usage() {
   v client --listen 127.0.0.1:0 && want_rc 2 && want_err "--proxy" || return 1
-  v client --proxy 127.0.0.1:1 --max-price -1 && want_rc 2 && want_err "max-price"
+  v client --proxy 127.0.0.1:1 --max-price -1 && want_rc 2 && want_err "max-price" || return 1
+  v client --proxy 127.0.0.1:1 --chain http://127.0.0.1:1 --wallet "$TMP/c.key" && want_rc 2 && want_err "--channel"
+}
+# payments flags come together; a ledger that cannot be reached is a clear start-up failure
+t_payments_usage() {
+  v proxy --chain http://127.0.0.1:1 && want_rc 2 && want_err "--wallet" || return 1
+  v worker --model "$MODEL" --proxy 127.0.0.1:1 --wallet "$TMP/w.key" && want_rc 2 && want_err "--chain" || return 1
+  "$VEIL" wallet new --key "$TMP/pay.key" >/dev/null || return 1
+  v proxy --workers 127.0.0.1:0 --clients 127.0.0.1:0 --sim-key "$TMP/p.key" --chain http://127.0.0.1:1 \
+    --wallet "$TMP/pay.key" && want_rc 1 && want_err "127.0.0.1:1"
 }
 t_devnet_usage() {
   v devnet --workers 0 && want_rc 2 && want_err "workers" || return 1
@@ -456,6 +465,7 @@ check worker_missing_model t_worker_missing_model
 check proxy_bad_files t_proxy_bad_files
 check proxy_config_file t_proxy_config_file
 check client_usage t_client_usage
+check payments_usage t_payments_usage
 check devnet_usage t_devnet_usage
 
 # ---------------------------------------------------------------- chain

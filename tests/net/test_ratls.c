@@ -393,3 +393,39 @@ TEST(ratls_rejects_peers_without_evidence) {
     node_free(&sv);
     policy_free(&w.policy);
 }
+
+/* Workers sign receipts with their TLS key: what it signs verifies under the key that peers
+ * read from the attested SubjectPublicKeyInfo; a P-256 identity has no such key. */
+TEST(ratls_signing_key_matches_spki) {
+    world w;
+    attest_provider *prov;
+    ratls_identity *ed = NULL, *ec = NULL;
+    uint8_t e2e[32] = {2}, pub[32], hash[32] = {7}, sig[64];
+    size_t spki_len;
+    const uint8_t *spki;
+    keypair k;
+    world_init(&w);
+    prov = provider_sim_new(&w.platform, w.measurement);
+    if (prov) {
+        ed = ratls_identity_new(RATLS_KEY_ED25519, e2e, prov, (uint64_t)time(NULL));
+        ec = ratls_identity_new(RATLS_KEY_P256, e2e, prov, (uint64_t)time(NULL));
+    }
+    CHECK(ed != NULL && ec != NULL);
+    if (ed && ec) {
+        spki = ratls_identity_spki(ed, &spki_len);
+        CHECK_EQ_INT(ratls_identity_signing_key(ed, &k), 0);
+        CHECK_EQ_INT(ratls_spki_ed25519(spki, spki_len, pub), 0);
+        CHECK(memcmp(pub, k.public_key, 32) == 0);
+        CHECK_EQ_INT(keys_sign(&k, hash, sig), 0);
+        CHECK(keys_verify(pub, hash, sig));
+        keys_wipe(&k);
+        CHECK_EQ_INT(ratls_identity_signing_key(ec, &k), -1);
+        spki = ratls_identity_spki(ec, &spki_len);
+        CHECK_EQ_INT(ratls_spki_ed25519(spki, spki_len, pub), -1);
+        CHECK_EQ_INT(ratls_spki_ed25519(spki, 10, pub), -1); /* truncated */
+    }
+    ratls_identity_free(ed);
+    ratls_identity_free(ec);
+    provider_free(prov);
+    policy_free(&w.policy);
+}

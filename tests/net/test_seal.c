@@ -86,3 +86,16 @@ TEST(net_seal_answer_stream_in_order_and_complete) {
     seal_stream_wipe(&in);
     seal_stream_wipe(&out);
 }
+
+/* The receipt's request id: the same for both ends of one request, different per key, and not
+ * the key itself (the id travels past the proxy in the receipt). */
+TEST(net_seal_request_id_per_key) {
+    uint8_t k1[SEAL_KEY_LEN], k2[SEAL_KEY_LEN], a[32], b[32], c[32];
+    CHECK(seal_new_key(k1) == 0 && seal_new_key(k2) == 0);
+    seal_request_id(k1, a);
+    seal_request_id(k1, b);
+    seal_request_id(k2, c);
+    CHECK(memcmp(a, b, 32) == 0);
+    CHECK(memcmp(a, c, 32) != 0);
+    CHECK(memcmp(a, k1, 32) != 0);
+}

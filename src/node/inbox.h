@@ -1,0 +1,33 @@
+/* A payee's view of one incoming payment channel (the proxy's for a client's charges, a
+ * worker's for its payouts): bound to the channel on the ledger by its first voucher (the
+ * channel must be of the expected kind with this payee), then every voucher verified under the
+ * channel's payer key, above the last total and within a cap, the latest kept, and redeemed
+ * when the holder chooses (in batches). */
+#ifndef VEIL_INBOX_H
+#define VEIL_INBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/chain.h"
+
+typedef struct inbox {
+    bool bound;
+    channel ch;         /* as read when bound */
+    uint64_t last;      /* highest accepted total */
+    uint64_t redeemed;  /* highest total redeemed */
+    cell *latest;       /* the voucher for `last` */
+} inbox;
+
+/* A voucher (BOC) for a channel of this kind to `me`. above_paid caps the total at the
+ * channel's `paid` when bound plus above_paid (UINT64_MAX: only the channel's funds cap it).
+ * 0 when kept; -1 with err_msg(). */
+int inbox_take(inbox *in, chain *c, channel_kind kind, const ton_addr *me, uint64_t above_paid, const uint8_t *boc,
+               size_t len);
+/* Redeems the latest voucher with the payee's key if it raises the redeemed total: 1 when it
+ * did, 0 when there was nothing to, -1 with err_msg() (the voucher stays, for the next try). */
+int inbox_redeem(inbox *in, chain *c, const keypair *payee);
+void inbox_free(inbox *in);
+
+#endif

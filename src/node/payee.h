@@ -1,0 +1,65 @@
+/* The proxy's side of client payments (docs/PAYMENTS.md "Who signs what", "On the network"):
+ * for each client connection, the worker receipts the proxy relayed to it (each verified
+ * under the worker's attested key and priced at the registry's prices), the client-signed
+ * cumulative charge vouchers it sent back, and their redemption on the ledger.
+ *
+ * A voucher is kept only if it verifies under the channel's payer key, names this client's
+ * channel (a charge channel whose payee is this proxy), raises the total, and stays within
+ * what the receipts justify: the ledger's `paid` when the channel was first seen plus the
+ * relayed receipts' cost (and within deposit + stake). The proxy redeems the latest voucher
+ * in batches (payee_redeem), so a client pays one ledger transaction per batch.
+ *
+ * Workers are paid the registry's worker fee for each receipt with proxy-signed cumulative
+ * payout vouchers over a payout channel the proxy opens to the worker's attested key's wallet
+ * on its first paid request (PAYOUT_DEPOSIT and the registry's minimum stake); the worker
+ * redeems them (node/earner.h). */
+#ifndef VEIL_PAYEE_H
+#define VEIL_PAYEE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/inbox.h"
+
+typedef struct payee payee;
+
+#define PAYOUT_DEPOSIT 2000000000ull /* what the proxy locks for one worker connection */
+
+/* One worker connection's payout channel. Zero-initialised. */
+typedef struct payee_payout {
+    bool open;
+    ton_addr channel;
+    uint64_t total;     /* cumulative fee signed so far */
+    uint64_t query_id;
+} payee_payout;
+
+/* One client connection's account. Zero-initialised; payee_account_free releases it. */
+typedef struct payee_account {
+    inbox in;           /* the client's charge channel */
+    uint64_t justified; /* cost of the receipts relayed to this client */
+} payee_account;
+
+/* The ledger node at url, the proxy's wallet key file, and its accounting file (accounts.h;
+ * NULL: none, a crash may then lose the charges not yet redeemed). With accounts, the vouchers
+ * a previous run left unredeemed are redeemed first. NULL with err_msg(). */
+payee *payee_open(const char *url, const char *key_path, const char *accounts_path);
+void payee_free(payee *p);
+
+/* A receipt the proxy relays (a BOC), signed by the worker whose Ed25519 key is signer, for
+ * the sealed request with this SHA-256: its cost is added to a's justified total. -1 with
+ * err_msg() when it does not verify (nothing is added). */
+int payee_receipt(payee *p, payee_account *a, const uint8_t signer[32], const uint8_t request_hash[32],
+                  const uint8_t *boc, size_t len, uint64_t *cost, uint64_t *fee);
+/* Pays a worker (worker_key: its attested Ed25519 key) fee more: opens its payout channel on
+ * first use, and returns the signed cumulative payout voucher as a BOC (malloc'd), or NULL with
+ * err_msg() (the total is then unchanged). */
+uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32], uint64_t fee, size_t *len);
+/* A charge voucher (a BOC) from the client of a. 0 when kept; -1 with err_msg() otherwise. */
+int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len);
+/* Redeems a's latest voucher on the ledger if it raises the redeemed total. 0, or -1 with
+ * err_msg() (the voucher stays, to be tried again). */
+int payee_redeem(payee *p, payee_account *a);
+void payee_account_free(payee_account *a);
+
+#endif

@@ -1,0 +1,55 @@
+/* node/accounts: the proxy's voucher book survives a reopen (as after kill -9), keeps only the
+ * highest voucher per channel, and lists as pending exactly what is not redeemed. */
+#include "test.h"
+
+#include "base/err.h"
+#include "node/accounts.h"
+
+#include <string.h>
+
+typedef struct seen {
+    int n;
+    uint64_t amount;
+    uint8_t first;
+} seen;
+
+static int note(void *ctx, const ton_addr *ch, uint64_t amount, const uint8_t *boc, size_t len) {
+    seen *s = ctx;
+    (void)ch;
+    s->n++;
+    s->amount = amount;
+    s->first = len ? boc[0] : 0;
+    return 0;
+}
+
+TEST(node_accounts_pending_survives_reopen) {
+    const char *path = test_tmp_path("accounts.db");
+    ton_addr a = {.workchain = 0}, b = {.workchain = 0};
+    uint8_t v1[] = {1, 2, 3}, v2[] = {2, 3}, v3[] = {3};
+    seen s = {0};
+    memset(a.hash, 0xaa, 32);
+    memset(b.hash, 0xbb, 32);
+    accounts *acc = accounts_open(path);
+    CHECK_MSG(acc != NULL, "%s", err_msg());
+    if (!acc) return;
+    CHECK_EQ_INT(accounts_put(acc, &a, 100, v1, sizeof v1), 0);
+    CHECK_EQ_INT(accounts_put(acc, &a, 300, v2, sizeof v2), 0);
+    CHECK_EQ_INT(accounts_put(acc, &a, 200, v3, sizeof v3), 0); /* older: ignored */
+    CHECK_EQ_INT(accounts_put(acc, &b, 50, v3, sizeof v3), 0);
+    CHECK_EQ_INT(accounts_redeemed(acc, &b, 50), 0);
+    CHECK_EQ_INT(accounts_put(acc, &a, (uint64_t)1 << 63, v3, sizeof v3), -1); /* out of range */
+    accounts_close(acc);
+    acc = accounts_open(path);
+    CHECK_MSG(acc != NULL, "%s", err_msg());
+    if (!acc) return;
+    CHECK_EQ_INT(accounts_pending(acc, note, &s), 0);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK(s.amount == 300 && s.first == 2);
+    CHECK_EQ_INT(accounts_redeemed(acc, &a, 300), 0);
+    s.n = 0;
+    CHECK_EQ_INT(accounts_pending(acc, note, &s), 0);
+    CHECK_EQ_INT(s.n, 0);
+    accounts_close(acc);
+    CHECK(accounts_open("/nonexistent-dir/accounts.db") == NULL);
+    CHECK(strstr(err_msg(), "/nonexistent-dir/accounts.db") != NULL);
+}
