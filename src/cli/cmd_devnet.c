@@ -2,6 +2,7 @@
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "net/conn.h"
 #include "node/devnet.h"
 
 #include <getopt.h>
@@ -22,23 +23,26 @@ static void usage(FILE *f) {
             "  --dir DIR              keep keys and allow-lists in DIR (default: a temporary one)\n"
             "  --log-dir DIR          each process logs to DIR/NAME.log (default: stderr)\n"
             "  --dump-frames FILE     debugging: the proxy appends every frame's bytes to FILE\n"
+            "  --peer-timeout S       every process closes a peer silent for S seconds as dead\n"
+            "                         (default 5, at least 3)\n"
             "  -h, --help             show this help\n");
 }
 
-enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP };
+enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_PEER };
 
 int cmd_devnet(int argc, char **argv) {
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN}, {"model", required_argument, 0, O_MODEL},
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"dir", required_argument, 0, O_DIR}, {"log-dir", required_argument, 0, O_LOGS},
-        {"dump-frames", required_argument, 0, O_DUMP},
+        {"dump-frames", required_argument, 0, O_DUMP}, {"peer-timeout", required_argument, 0, O_PEER},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     devnet_config cfg = {.listen = "127.0.0.1:8080",
                          .n_workers = 2, .threads = 1};
     char host[256];
     uint16_t port;
     long long v;
+    float f;
     int c;
     if (args_want_help(argc, argv)) {
         usage(stdout);
@@ -55,6 +59,7 @@ int cmd_devnet(int argc, char **argv) {
         case O_DIR: cfg.dir = optarg; break;
         case O_LOGS: cfg.log_dir = optarg; break;
         case O_DUMP: cfg.dump_frames = optarg; break;
+        case O_PEER: ok = args_float("--peer-timeout", optarg, CONN_DEAD_MIN_S, 86400, &f); cfg.peer_timeout = optarg; break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;

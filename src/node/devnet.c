@@ -46,6 +46,15 @@ static int write_hex_file(const char *path, const uint8_t v[32], const char *com
     return 0;
 }
 
+/* Puts flag and value (when there is one) in the first free slots of args, a NULL-ended
+ * vector that keeps a spare NULL pair for each optional flag. */
+static void add_flag(char **args, const char *flag, const char *value) {
+    if (!value) return;
+    while (*args) args++;
+    args[0] = (char *)flag;
+    args[1] = (char *)value;
+}
+
 /* Starts exe with args; its stdout comes back on *out_fd, its stderr goes to log (or ours). */
 static int spawn(child *ch, const char *exe, char *const *args, const char *log, int *out_fd,
                  const sigset_t *old_mask) {
@@ -223,11 +232,9 @@ int devnet_run(const devnet_config *cfg) {
 
 #define ATTEST "--sim-key", key, "--trust-sim-keys", trust, "--allow-measurements", meas
     char *pargs[] = {exe, "proxy", "--workers", "127.0.0.1:0", "--clients", "127.0.0.1:0",
-                     "--allow-models", models, ATTEST, NULL, NULL, NULL};
-    if (cfg->dump_frames) {
-        pargs[sizeof pargs / sizeof *pargs - 3] = "--dump-frames";
-        pargs[sizeof pargs / sizeof *pargs - 2] = (char *)cfg->dump_frames;
-    }
+                     "--allow-models", models, ATTEST, NULL, NULL, NULL, NULL, NULL};
+    add_flag(pargs, "--dump-frames", cfg->dump_frames);
+    add_flag(pargs, "--peer-timeout", cfg->peer_timeout);
     if (start(&kids[n_kids++], "proxy", exe, pargs, cfg, pready, sizeof pready, &old) != 0) goto done;
     if (sscanf(pready, "workers %299s clients %299s", wport, cport) != 2) {
         err_set("devnet: cannot read the proxy's ports from '%s'", pready);
@@ -239,12 +246,14 @@ int devnet_run(const devnet_config *cfg) {
     for (int i = 0; i < cfg->n_workers; i++) {
         char name[32], wready[512];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
-                         "--threads", threads, ATTEST, NULL};
+                         "--threads", threads, ATTEST, NULL, NULL, NULL};
+        add_flag(wargs, "--peer-timeout", cfg->peer_timeout);
         snprintf(name, sizeof name, "worker%d", i + 1);
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;
     }
     char *cargs[] = {exe, "client", "--proxy", cport, "--listen", (char *)cfg->listen,
-                     "--wait-workers", nw, ATTEST, NULL};
+                     "--wait-workers", nw, ATTEST, NULL, NULL, NULL};
+    add_flag(cargs, "--peer-timeout", cfg->peer_timeout);
 #undef ATTEST
     if (start(&kids[n_kids++], "client", exe, cargs, cfg, cready, sizeof cready, &old) != 0) goto done;
     printf("ready: %s\n", cready);

@@ -109,7 +109,9 @@ const haveGcore = spawnSync('sh', ['-c', 'command -v gcore']).status === 0;
 
 test('network: a canary in a prompt never reaches the proxy (logs, frames, memory)', { skip: !haveGcore && 'gcore (gdb) is not installed' }, async () => {
   const frames = path.join(tmp, 'frames.bin');
-  const d = await devnet('canary', ['--dump-frames', frames]);
+  // the workers are stopped while both dumps are taken: a long dead-peer timeout keeps the
+  // proxy from failing the request over meanwhile, however slow gcore is
+  const d = await devnet('canary', ['--dump-frames', frames, '--peer-timeout', '3600']);
   const canary = `CANARY${Math.random().toString(36).slice(2, 12)}ZEBRA`;
   const dump = (pid, name) => {
     const out = path.join(d.dir, name);
@@ -127,9 +129,24 @@ test('network: a canary in a prompt never reaches the proxy (logs, frames, memor
     });
     const it = stream[Symbol.asyncIterator]();
     await it.next(); // the answer is flowing: the request is in the proxy's hands right now
-    const proxyCore = dump(d.pid('proxy'), 'proxy-core');
-    const gatewayCore = dump(d.pid('client'), 'client-core');
-    for (;;) { const { done } = await it.next(); if (done) break; }
+    // freeze the workers so that the request stays in flight, whatever the dumps take: the
+    // gateway keeps the HTTP request (its body, the prompt) until the answer ends
+    const workers = [d.pid('worker1'), d.pid('worker2')];
+    for (const pid of workers) process.kill(pid, 'SIGSTOP');
+    let proxyCore, gatewayCore;
+    try {
+      proxyCore = dump(d.pid('proxy'), 'proxy-core');
+      gatewayCore = dump(d.pid('client'), 'client-core');
+    } finally {
+      for (const pid of workers) process.kill(pid, 'SIGCONT');
+    }
+    let finish = null;
+    for (;;) {
+      const { done, value } = await it.next();
+      if (done) break;
+      finish = value.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, 'length', 'the answer completed after the dumps');
 
     const needle = Buffer.from(canary);
     assert.ok(proxyCore.length > 100000, 'the proxy core dump is real');
