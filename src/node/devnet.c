@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READY_TIMEOUT_MS 60000
+#define READY_TIMEOUT_MS 300000 /* a worker may load a large model, sanitizer builds are slow */
 #define STOP_GRACE_S 40        /* a worker may take its drain timeout (30 s) */
 #define MAX_WORKERS 16
 #define MAX_ARGS 48

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  VEIL, MODEL, MODEL_NAME, withTimeout, startVeil, stopVeil, client, collectStream,
+  VEIL, MODEL, MODEL_NAME, TIME_SCALE, withTimeout, startVeil, stopVeil, client, collectStream,
 } from './lib.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veil-net-'));
@@ -46,7 +46,7 @@ function readLog(d, who) {
 
 // Polls a file until it matches re; bounded.
 async function waitFor(read, re, what, ms = 20000) {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + ms * TIME_SCALE;
   for (;;) {
     const text = read();
     if (re.test(text)) return text;
@@ -115,7 +115,7 @@ test('network: a canary in a prompt never reaches the proxy (logs, frames, memor
   const canary = `CANARY${Math.random().toString(36).slice(2, 12)}ZEBRA`;
   const dump = (pid, name) => {
     const out = path.join(d.dir, name);
-    const r = spawnSync('gcore', ['-o', out, String(pid)], { encoding: 'utf8', timeout: 120000 });
+    const r = spawnSync('gcore', ['-o', out, String(pid)], { encoding: 'utf8', timeout: 120000 * TIME_SCALE });
     assert.equal(r.status, 0, `gcore failed: ${r.stderr}`);
     const file = fs.readdirSync(d.dir).find((f) => f.startsWith(`${name}.`));
     const bytes = fs.readFileSync(path.join(d.dir, file));
