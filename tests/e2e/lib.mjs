@@ -12,7 +12,8 @@ export const MODEL = path.join(root, 'models/stories260K.gguf');
 export const MODEL_NAME = 'stories260K';
 // Every bounded wait is multiplied by this: sanitizer builds run several times slower, more
 // so on a loaded machine (VEIL_E2E_TIME_SCALE overrides it). Bounds, never expectations.
-export const TIME_SCALE = Number(process.env.VEIL_E2E_TIME_SCALE) || (/asan|ubsan|tsan/.test(VEIL) ? 4 : 1);
+export const SANITIZED = /asan|ubsan|tsan/.test(VEIL);
+export const TIME_SCALE = Number(process.env.VEIL_E2E_TIME_SCALE) || (SANITIZED ? 4 : 1);
 
 export function withTimeout(promise, ms, what) {
   let timer;
