@@ -2,6 +2,7 @@
 #include "base/err.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "net/conn.h"
 #include "node/devnet.h"
 
 #include <getopt.h>
@@ -23,10 +24,12 @@ static void usage(FILE *f) {
             "  --log-dir DIR          each process logs to DIR/NAME.log (default: stderr)\n"
             "  --dump-frames FILE     debugging: the proxy appends every frame's bytes to FILE\n"
             "  --no-payments          no ledger node, no wallets: requests are not paid for\n"
+            "  --peer-timeout S       every process closes a peer silent for S seconds as dead\n"
+            "                         (default 5, at least 3)\n"
             "  -h, --help             show this help\n");
 }
 
-enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_NOPAY };
+enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_NOPAY, O_PEER };
 
 int cmd_devnet(int argc, char **argv) {
     static const struct option opts[] = {
@@ -34,12 +37,14 @@ int cmd_devnet(int argc, char **argv) {
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
         {"dir", required_argument, 0, O_DIR}, {"log-dir", required_argument, 0, O_LOGS},
         {"dump-frames", required_argument, 0, O_DUMP}, {"no-payments", no_argument, 0, O_NOPAY},
+        {"peer-timeout", required_argument, 0, O_PEER},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     devnet_config cfg = {.listen = "127.0.0.1:8080",
                          .n_workers = 2, .threads = 1, .payments = true};
     char host[256];
     uint16_t port;
     long long v;
+    float f;
     int c;
     if (args_want_help(argc, argv)) {
         usage(stdout);
@@ -57,6 +62,7 @@ int cmd_devnet(int argc, char **argv) {
         case O_LOGS: cfg.log_dir = optarg; break;
         case O_DUMP: cfg.dump_frames = optarg; break;
         case O_NOPAY: cfg.payments = false; break;
+        case O_PEER: ok = args_float("--peer-timeout", optarg, CONN_DEAD_MIN_S, 86400, &f); cfg.peer_timeout = optarg; break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;

@@ -4,6 +4,7 @@
 #include "base/err.h"
 #include "base/slurp.h"
 #include "cli/args.h"
+#include "net/conn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad) {
     long long v;
+    float f;
     switch (opt) {
     case NODE_OPT_TEE: a->tee = arg; return true;
     case NODE_OPT_SIM_KEY: a->sim_key = arg; return true;
@@ -23,6 +25,10 @@ bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad
         a->max_age_s = (uint32_t)v;
         return true;
     case NODE_OPT_CONFIG: return true; /* expanded before parsing */
+    case NODE_OPT_PEER_TIMEOUT:
+        if (!args_float("--peer-timeout", arg, CONN_DEAD_MIN_S, 86400, &f)) *bad = true;
+        else conn_set_peer_timeout(f);
+        return true;
     default: return false;
     }
 }

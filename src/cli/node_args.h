@@ -1,4 +1,5 @@
-/* Flags every network role shares: attestation settings and config files.
+/* Flags every network role shares: attestation settings, the dead-peer timeout and config
+ * files.
  *
  * Config file (--config FILE): one flag per line, its long name without the dashes, then its
  * value if it takes one ("proxy 127.0.0.1:7001", "allow-measurements m.txt"); '#' starts a
@@ -16,6 +17,7 @@
 enum {
     NODE_OPT_TEE = 1000, NODE_OPT_SIM_KEY, NODE_OPT_MEASUREMENT, NODE_OPT_ALLOW_MEAS,
     NODE_OPT_TRUST_SIM, NODE_OPT_UNVERIFIED_TDX, NODE_OPT_MAX_AGE, NODE_OPT_CONFIG,
+    NODE_OPT_PEER_TIMEOUT,
 };
 
 #define NODE_ARGS_OPTIONS                                                                  \
@@ -26,7 +28,8 @@ enum {
     {"trust-sim-keys", required_argument, 0, NODE_OPT_TRUST_SIM},                          \
     {"allow-unverified-tdx", no_argument, 0, NODE_OPT_UNVERIFIED_TDX},                     \
     {"max-evidence-age", required_argument, 0, NODE_OPT_MAX_AGE},                          \
-    {"config", required_argument, 0, NODE_OPT_CONFIG}
+    {"config", required_argument, 0, NODE_OPT_CONFIG},                                     \
+    {"peer-timeout", required_argument, 0, NODE_OPT_PEER_TIMEOUT}
 
 #define NODE_ARGS_HELP                                                                     \
     "attestation (RA-TLS):\n"                                                              \
@@ -38,10 +41,13 @@ enum {
     "  --trust-sim-keys FILE     sim platform keys to trust (default: this node's own)\n"  \
     "  --allow-unverified-tdx    accept TDX quotes without checking their signature chain\n" \
     "  --max-evidence-age S      reject evidence older than S seconds (default 3600)\n"    \
-    "  --config FILE             read flags from FILE: 'name value' per line, # comments\n"
+    "  --config FILE             read flags from FILE: 'name value' per line, # comments\n" \
+    "  --peer-timeout S          close a peer silent for S seconds as dead (default 5,\n"   \
+    "                            at least 3); its requests fail over elsewhere\n"
 
 /* Handles one of the shared options; false when opt is not one (or its value is bad, with a
- * message on stderr: then *bad is set). */
+ * message on stderr: then *bad is set). --peer-timeout applies to the whole process at once
+ * (conn_set_peer_timeout). */
 bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad);
 
 /* argv with the flags of every --config FILE put in front of the command line's: a new vector

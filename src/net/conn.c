@@ -33,7 +33,7 @@ struct conn {
     uint8_t version;            /* negotiated; 0 before the peer's hello */
     bool connected, sent_hello, ready, closed;
     struct event *tick, *reap;
-    double last_in, last_out;
+    double last_in, last_out, last_tick;
     uint64_t ping_nonce, frames_in, frames_out;
     char name[80];
 };
@@ -48,8 +48,15 @@ struct conn_listener {
     uint16_t port;
 };
 
+#define TICK_S 0.5 /* how often a connection checks its heartbeats */
+
 static conn_tap_fn tap_fn;
 static void *tap_ud;
+static double dead_s = CONN_DEAD_S;
+
+void conn_set_peer_timeout(double seconds) {
+    dead_s = seconds < CONN_DEAD_MIN_S ? CONN_DEAD_MIN_S : seconds;
+}
 
 void conn_set_tap(conn_tap_fn fn, void *ud) {
     tap_fn = fn;
@@ -274,9 +281,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
     double t = now_s();
     (void)fd;
     (void)what;
-    if (t - c->last_in >= CONN_DEAD_S) {
+    /* A tick far behind its time means this process stood still (starved on a loaded
+     * machine, stopped, being dumped); the peer's frames may be waiting unread in the socket,
+     * so that stall is not the peer's silence. */
+    if (t - c->last_tick > 2 * TICK_S) c->last_in += t - c->last_tick - TICK_S;
+    c->last_tick = t;
+    if (t - c->last_in >= dead_s) {
         char why[80];
-        snprintf(why, sizeof why, "peer silent for %.0f s: dead", CONN_DEAD_S);
+        snprintf(why, sizeof why, "peer silent for %.0f s: dead", dead_s);
         conn_close(c, 0, why);
         return;
     }
@@ -315,7 +327,7 @@ static int make_addr(const char *host, uint16_t port, struct sockaddr_storage *s
 static conn *conn_new(struct event_base *base, const conn_self *self, evutil_socket_t fd,
                       uint8_t peer_role, const conn_handlers *h, void *ud, bool server) {
     conn *c = calloc(1, sizeof *c);
-    struct timeval sec = {0, 500000};
+    struct timeval sec = {0, (int)(TICK_S * 1e6)};
     if (!c) {
         err_set("out of memory");
         if (fd >= 0) evutil_closesocket(fd);
@@ -326,7 +338,7 @@ static conn *conn_new(struct event_base *base, const conn_self *self, evutil_soc
     c->peer_role = peer_role;
     c->h = *h;
     c->ud = ud;
-    c->last_in = c->last_out = now_s();
+    c->last_in = c->last_out = c->last_tick = now_s();
     frame_decoder_init(&c->dec, self->max_frame, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
     /* a hello always travels in a version-1 frame */
     frame_decoder_set_version(&c->dec, 1);

@@ -14,7 +14,7 @@
  * connection with error code 1 and a log line, nothing else is affected.
  *
  * Heartbeats: after CONN_PING_S seconds without sending, a ping goes out; a peer silent for
- * CONN_DEAD_S seconds (pongs count) is closed as dead. Pings and pongs are handled here and
+ * CONN_DEAD_S seconds (pongs count; conn_set_peer_timeout changes it) is closed as dead. Pings and pongs are handled here and
  * never reach on_msg. All of it runs on the loop thread. */
 #ifndef VEIL_CONN_H
 #define VEIL_CONN_H
@@ -27,6 +27,7 @@
 
 #define CONN_PING_S 2.0
 #define CONN_DEAD_S 5.0
+#define CONN_DEAD_MIN_S 3.0 /* more than CONN_PING_S: a live idle peer must never look dead */
 
 struct event_base;
 typedef struct conn conn;
@@ -82,5 +83,11 @@ void conn_counts(const conn *c, uint64_t *frames_in, uint64_t *frames_out);
  * out, after TLS (the canary test inspects what a proxy relays). NULL to stop. */
 typedef void (*conn_tap_fn)(const conn *c, bool out, const uint8_t *frame, size_t len, void *ud);
 void conn_set_tap(conn_tap_fn fn, void *ud);
+
+/* How long a peer may stay silent before it is closed as dead, for every connection of the
+ * process (default CONN_DEAD_S; at least CONN_DEAD_MIN_S, smaller values are raised). Longer
+ * suits links with long stalls (a debugger, a core dump, a suspended VM); it also delays
+ * failover away from a hung worker by as much. */
+void conn_set_peer_timeout(double seconds);
 
 #endif

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READY_TIMEOUT_MS 60000
+#define READY_TIMEOUT_MS 300000 /* a worker may load a large model, sanitizer builds are slow */
 #define STOP_GRACE_S 40        /* a worker may take its drain timeout (30 s) */
 #define MAX_WORKERS 16
 #define MAX_ARGS 48
@@ -45,6 +45,15 @@ static int write_hex_file(const char *path, const uint8_t v[32], const char *com
     fprintf(f, "# %s\n%s\n", comment, hex);
     if (fclose(f) != 0) return err_errno("cannot write %s", path);
     return 0;
+}
+
+/* Puts flag and value (when there is one) in the first free slots of args, a NULL-ended
+ * vector that keeps a spare NULL pair for each optional flag. */
+static void add_flag(char **args, const char *flag, const char *value) {
+    if (!value) return;
+    while (*args) args++;
+    args[0] = (char *)flag;
+    args[1] = (char *)value;
 }
 
 /* Starts exe with args; its stdout comes back on *out_fd, its stderr goes to log (or ours). */
@@ -235,20 +244,14 @@ int devnet_run(const devnet_config *cfg) {
     if (cfg->payments && start(&kids[n_kids++], "ledger", exe, largs, cfg, lready, sizeof lready, &old) != 0)
         goto done;
     char *pargs[] = {exe, "proxy", "--workers", "127.0.0.1:0", "--clients", "127.0.0.1:0",
-                     "--allow-models", models, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-    char **pa = pargs;
-    while (*pa) pa++; /* the optional flags go on at the first NULL */
-    if (cfg->dump_frames) {
-        *pa++ = "--dump-frames";
-        *pa++ = (char *)cfg->dump_frames;
-    }
+                     "--allow-models", models, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                     NULL, NULL};
+    add_flag(pargs, "--dump-frames", cfg->dump_frames);
+    add_flag(pargs, "--peer-timeout", cfg->peer_timeout);
     if (cfg->payments) {
-        *pa++ = "--chain";
-        *pa++ = lready;
-        *pa++ = "--wallet";
-        *pa++ = proxy_key;
-        *pa++ = "--accounts";
-        *pa++ = accounts_db;
+        add_flag(pargs, "--chain", lready);
+        add_flag(pargs, "--wallet", proxy_key);
+        add_flag(pargs, "--accounts", accounts_db);
     }
     if (start(&kids[n_kids++], "proxy", exe, pargs, cfg, pready, sizeof pready, &old) != 0) goto done;
     if (sscanf(pready, "workers %299s clients %299s", wport, cport) != 2) {
@@ -266,14 +269,23 @@ int devnet_run(const devnet_config *cfg) {
     for (int i = 0; i < cfg->n_workers; i++) {
         char name[32], wready[512];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
-                         "--threads", threads, ATTEST, "--chain", lready, "--wallet", worker_key, NULL};
-        if (!cfg->payments) wargs[sizeof wargs / sizeof *wargs - 5] = NULL;
+                         "--threads", threads, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+        add_flag(wargs, "--peer-timeout", cfg->peer_timeout);
+        if (cfg->payments) {
+            add_flag(wargs, "--chain", lready);
+            add_flag(wargs, "--wallet", worker_key);
+        }
         snprintf(name, sizeof name, "worker%d", i + 1);
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;
     }
     char *cargs[] = {exe, "client", "--proxy", cport, "--listen", (char *)cfg->listen,
-                     "--wait-workers", nw, ATTEST, "--chain", lready, "--wallet", client_key, "--channel", chan, NULL};
-    if (!cfg->payments) cargs[sizeof cargs / sizeof *cargs - 7] = NULL;
+                     "--wait-workers", nw, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    add_flag(cargs, "--peer-timeout", cfg->peer_timeout);
+    if (cfg->payments) {
+        add_flag(cargs, "--chain", lready);
+        add_flag(cargs, "--wallet", client_key);
+        add_flag(cargs, "--channel", chan);
+    }
 #undef ATTEST
     if (start(&kids[n_kids++], "client", exe, cargs, cfg, cready, sizeof cready, &old) != 0) goto done;
     printf("ready: %s\n", cready);

@@ -414,7 +414,7 @@ t_net_help() { # CMD
   src=$(command_source "$1")
   t_cmd_help "$1" "$src" || return 1
   case $1 in worker | proxy | client)
-    for f in --tee --sim-key --allow-measurements --trust-sim-keys --config; do
+    for f in --tee --sim-key --allow-measurements --trust-sim-keys --config --peer-timeout; do
       grep -qF -- "$f" "$OUT" || why "--help does not mention $f" || return 1
     done ;;
   esac
@@ -444,7 +444,8 @@ t_proxy_config_file() {
 t_client_usage() {
   v client --listen 127.0.0.1:0 && want_rc 2 && want_err "--proxy" || return 1
   v client --proxy 127.0.0.1:1 --max-price -1 && want_rc 2 && want_err "max-price" || return 1
-  v client --proxy 127.0.0.1:1 --chain http://127.0.0.1:1 --wallet "$TMP/c.key" && want_rc 2 && want_err "--channel"
+  v client --proxy 127.0.0.1:1 --chain http://127.0.0.1:1 --wallet "$TMP/c.key" && want_rc 2 && want_err "--channel" || return 1
+  v client --proxy 127.0.0.1:1 --peer-timeout 1 && want_rc 2 && want_err "--peer-timeout"
 }
 # payments flags come together; a ledger that cannot be reached is a clear start-up failure
 t_payments_usage() {
@@ -456,7 +457,9 @@ t_payments_usage() {
 }
 t_devnet_usage() {
   v devnet --workers 0 && want_rc 2 && want_err "workers" || return 1
-  v devnet --listen nowhere && want_rc 2 && want_err "HOST:PORT"
+  v devnet --listen nowhere && want_rc 2 && want_err "HOST:PORT" || return 1
+  v devnet --peer-timeout soon && want_rc 2 && want_err "--peer-timeout" || return 1
+  v devnet --help && want_rc 0 && want_out "--peer-timeout"
 }
 
 for c in worker proxy client devnet; do check "${c}_help" t_net_help "$c"; done

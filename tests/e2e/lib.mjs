@@ -10,18 +10,25 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const VEIL = path.resolve(root, process.env.VEIL_BIN ?? 'build/veil');
 export const MODEL = path.join(root, 'models/stories260K.gguf');
 export const MODEL_NAME = 'stories260K';
+// Every bounded wait is multiplied by this: sanitizer builds run several times slower, more
+// so on a loaded machine (VEIL_E2E_TIME_SCALE overrides it). Bounds, never expectations.
+export const SANITIZED = /asan|ubsan|tsan/.test(VEIL);
+export const TIME_SCALE = Number(process.env.VEIL_E2E_TIME_SCALE) || (SANITIZED ? 4 : 1);
 
 export function withTimeout(promise, ms, what) {
   let timer;
   const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    const bound = ms * TIME_SCALE;
+    timer = setTimeout(() => reject(new Error(`timed out after ${bound} ms: ${what}`)), bound);
   });
   return Promise.race([promise, t]).finally(() => clearTimeout(timer));
 }
 
 // Starts `veil ARGS...`; resolves once it printed "ready: REST" with { proc, ready: REST,
-// url (when REST is one), stdout(), stderr(), exited }.
-export async function startVeil(args, { ms = 60000, env } = {}) {
+// url (when REST is one), stdout(), stderr(), exited }. A devnet is ready after its proxy,
+// workers and gateway each were (each one hashes the executable for its measurement and
+// makes its keys): generous, since that is slow under ASan on a busy machine.
+export async function startVeil(args, { ms = 120000, env } = {}) {
   const proc = spawn(VEIL, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   let stderr = '';
   let out = '';
@@ -45,7 +52,7 @@ export async function stopVeil(s, ms = 60000) {
 }
 
 export function client(s) {
-  return new OpenAI({ apiKey: 'unused', baseURL: `${s.url}/v1`, maxRetries: 0, timeout: 60000 });
+  return new OpenAI({ apiKey: 'unused', baseURL: `${s.url}/v1`, maxRetries: 0, timeout: 60000 * TIME_SCALE });
 }
 
 export async function postRaw(s, route, body, headers = {}) {

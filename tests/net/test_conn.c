@@ -2,7 +2,8 @@
  * with an honest identity; honest workers get through the RA-TLS handshake and hello and
  * exchange messages; forged evidence, an unknown measurement, garbage bytes, an oversized
  * frame, a wrong version and a missing hello each close that connection with a reason, and
- * the listener keeps serving honest peers afterwards. */
+ * the listener keeps serving honest peers afterwards. A process that stood still longer than
+ * the dead-peer timeout (a loaded machine, a debugger) does not blame its peers for it. */
 #include "../attest/attest_testutil.h"
 #include "attest/policy.h"
 #include "attest/sim.h"
@@ -23,13 +24,14 @@
 #include <time.h>
 
 typedef struct side {
+    conn *c;
     int ready, closed, msgs;
     char why[512];
     uint8_t last_type;
 } side;
 
 static void s_ready(conn *c, void *ud) {
-    (void)c;
+    ((side *)ud)->c = c;
     ((side *)ud)->ready++;
 }
 static void s_msg(conn *c, const proto_msg *m, void *ud) {
@@ -249,6 +251,62 @@ TEST(net_conn_bad_peers_are_closed_and_the_listener_keeps_serving) {
     event_base_loopexit(b, &tv);
     event_base_dispatch(b);
     capture_stop(&cap);
+    node_free(&proxy);
+    policy_free(&w.policy);
+    event_base_free(b);
+}
+
+/* Both ends live in this loop; it stands still for longer than the dead-peer timeout (the
+ * sleep is the stall under test, not a wait). The ticks that come late must not close the
+ * connection: frames then flow again both ways and neither side saw a close. */
+TEST(net_conn_a_stalled_loop_does_not_declare_its_peers_dead) {
+    world w;
+    log_capture cap;
+    side server = {0}, cs = {0};
+    node proxy, worker;
+    struct event_base *b = loop_new();
+    CHECK(b != NULL);
+    memset(&w, 0, sizeof w);
+    CHECK(keys_generate(&w.platform) == 0);
+    memset(w.measurement, 0x5a, 32);
+    policy_init(&w.policy);
+    policy_allow_measurement(&w.policy, w.measurement);
+    policy_trust_sim_key(&w.policy, w.platform.public_key);
+    capture_start(&cap);
+    node_init(&proxy, &w, HONEST, 1, PROTO_ROLE_PROXY, 1);
+    node_init(&worker, &w, HONEST, 0, PROTO_ROLE_WORKER, 7);
+    conn_set_peer_timeout(CONN_DEAD_MIN_S);
+    conn_listener *l = conn_listen(b, &proxy.self, "127.0.0.1", 0, PROTO_ROLE_WORKER, &handlers, &server);
+    CHECK(l != NULL);
+    conn *c = conn_connect(b, &worker.self, "127.0.0.1", conn_listener_port(l), PROTO_ROLE_PROXY, &handlers, &cs);
+    CHECK(c != NULL);
+    CHECK(run_until(b, &cs.ready) == 0);
+    CHECK(run_until(b, &server.ready) == 0);
+    uint64_t s_in0, c_in0, s_in, c_in, out;
+    conn_counts(server.c, &s_in0, &out);
+    conn_counts(c, &c_in0, &out);
+    s_in = s_in0;
+    c_in = c_in0;
+    struct timespec stall = {(time_t)CONN_DEAD_MIN_S, 600000000};
+    nanosleep(&stall, NULL);
+    int t0 = (int)time(NULL);
+    do {
+        event_base_loop(b, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        if (server.closed || cs.closed) break;
+        conn_counts(server.c, &s_in, &out);
+        conn_counts(c, &c_in, &out);
+    } while ((s_in == s_in0 || c_in == c_in0) && (int)time(NULL) - t0 < 10);
+    CHECK_MSG(server.closed == 0, "the proxy side closed: %s", server.why);
+    CHECK_MSG(cs.closed == 0, "the worker side closed: %s", cs.why);
+    CHECK(s_in > s_in0 && c_in > c_in0);
+    conn_close(c, PROTO_ERR_SHUTDOWN, "test done");
+    conn_listener_free(l);
+    struct timeval tv = {1, 200000};
+    event_base_loopexit(b, &tv);
+    event_base_dispatch(b);
+    capture_stop(&cap);
+    conn_set_peer_timeout(CONN_DEAD_S);
+    node_free(&worker);
     node_free(&proxy);
     policy_free(&w.policy);
     event_base_free(b);
