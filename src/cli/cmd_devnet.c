@@ -26,10 +26,12 @@ static void usage(FILE *f) {
             "  --no-payments          no ledger node, no wallets: requests are not paid for\n"
             "  --peer-timeout S       every process closes a peer silent for S seconds as dead\n"
             "                         (default 5, at least 3)\n"
+            "  --max-evidence-age S   every process accepts evidence up to S seconds old and\n"
+            "                         renews its own every S/2 seconds (default 3600)\n"
             "  -h, --help             show this help\n");
 }
 
-enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_NOPAY, O_PEER };
+enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_NOPAY, O_PEER, O_AGE };
 
 int cmd_devnet(int argc, char **argv) {
     static const struct option opts[] = {
@@ -38,6 +40,7 @@ int cmd_devnet(int argc, char **argv) {
         {"dir", required_argument, 0, O_DIR}, {"log-dir", required_argument, 0, O_LOGS},
         {"dump-frames", required_argument, 0, O_DUMP}, {"no-payments", no_argument, 0, O_NOPAY},
         {"peer-timeout", required_argument, 0, O_PEER},
+        {"max-evidence-age", required_argument, 0, O_AGE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     devnet_config cfg = {.listen = "127.0.0.1:8080",
                          .n_workers = 2, .threads = 1, .payments = true};
@@ -63,6 +66,7 @@ int cmd_devnet(int argc, char **argv) {
         case O_DUMP: cfg.dump_frames = optarg; break;
         case O_NOPAY: cfg.payments = false; break;
         case O_PEER: ok = args_float("--peer-timeout", optarg, CONN_DEAD_MIN_S, 86400, &f); cfg.peer_timeout = optarg; break;
+        case O_AGE: ok = args_long("--max-evidence-age", optarg, 1, 30 * 86400, &v); cfg.max_evidence_age = optarg; break;
         default: usage(stderr); return 2;
         }
         if (!ok) return 2;

@@ -40,7 +40,8 @@ enum {
     "                            (default: this node's own)\n"                             \
     "  --trust-sim-keys FILE     sim platform keys to trust (default: this node's own)\n"  \
     "  --allow-unverified-tdx    accept TDX quotes without checking their signature chain\n" \
-    "  --max-evidence-age S      reject evidence older than S seconds (default 3600)\n"    \
+    "  --max-evidence-age S      reject evidence older than S seconds (default 3600);\n"   \
+    "                            this node renews its own every S/2 seconds\n"            \
     "  --config FILE             read flags from FILE: 'name value' per line, # comments\n" \
     "  --peer-timeout S          close a peer silent for S seconds as dead (default 5,\n"   \
     "                            at least 3); its requests fail over elsewhere\n"

@@ -25,7 +25,7 @@ struct conn {
     struct event_base *base;
     struct bufferevent *bev;
     SSL *ssl;
-    const conn_self *self;
+    conn_self self;             /* a copy: a renewing node changes its own later */
     uint8_t peer_role;          /* expected */
     conn_handlers h;
     void *ud;
@@ -150,18 +150,18 @@ int conn_send(conn *c, const proto_msg *m) {
 
 static void send_hello(conn *c) {
     proto_msg m = {.type = PROTO_HELLO, .stream = 0};
-    m.hello.role = c->self->role;
+    m.hello.role = c->self.role;
     m.hello.version_min = PROTO_VERSION_MIN;
     m.hello.version_max = PROTO_VERSION_MAX;
-    memcpy(m.hello.e2e_key, c->self->e2e_key, 32);
-    m.hello.evidence = (proto_bytes){c->self->evidence, (uint32_t)c->self->evidence_len};
+    memcpy(m.hello.e2e_key, c->self.e2e_key, 32);
+    m.hello.evidence = (proto_bytes){c->self.evidence, (uint32_t)c->self.evidence_len};
     send_raw(c, &m);
     c->sent_hello = true;
 }
 
 static void on_hello(conn *c, const proto_msg *m) {
     char why[300];
-    proto_hello mine = {.role = c->self->role, .version_min = PROTO_VERSION_MIN,
+    proto_hello mine = {.role = c->self.role, .version_min = PROTO_VERSION_MIN,
                         .version_max = PROTO_VERSION_MAX};
     if (m->type != PROTO_HELLO) {
         snprintf(why, sizeof why, "expected hello, got %s", proto_type_name(m->type));
@@ -334,7 +334,7 @@ static conn *conn_new(struct event_base *base, const conn_self *self, evutil_soc
         return NULL;
     }
     c->base = base;
-    c->self = self;
+    c->self = *self;
     c->peer_role = peer_role;
     c->h = *h;
     c->ud = ud;

@@ -38,11 +38,13 @@ typedef struct conn_handlers {
     void (*on_close)(conn *c, const char *why, void *ud);
 } conn_handlers;
 
-/* Who we are on connections: our role, E2E key and evidence (for hello), the TLS context. */
+/* Who we are on connections: our role, E2E key and evidence (for hello), the TLS context. A
+ * connection copies it when it starts, so a node that renews
+ * its identity (changes its conn_self) affects new connections only. */
 typedef struct conn_self {
     uint8_t role;                 /* proto_role */
     uint8_t e2e_key[32];
-    const uint8_t *evidence;      /* valid while connections live */
+    const uint8_t *evidence;      /* valid until the connection's hello is sent */
     size_t evidence_len;
     SSL_CTX *ctx;
     uint32_t max_frame;           /* 0: FRAME_MAX_PAYLOAD */

@@ -178,6 +178,7 @@ static void rd_worker_register(reader *r, proto_worker_register *w) {
     rd_fixed(r, "model_sha256", w->model_sha256, PROTO_KEY_LEN);
     w->capacity = rd_u32(r, "capacity");
     w->price = rd_u32(r, "price");
+    w->evidence = rd_blob(r, "evidence", 4, 0, PROTO_EVIDENCE_MAX);
 }
 
 static void rd_load_report(reader *r, proto_load_report *l) {
@@ -354,6 +355,7 @@ static void wr_payload(writer *w, const proto_msg *m) {
         wr_bytes(w, g->model_sha256, PROTO_KEY_LEN);
         wr_uint(w, g->capacity, 4);
         wr_uint(w, g->price, 4);
+        wr_blob(w, "evidence", g->evidence.data, g->evidence.len, 4);
         break;
     }
     case PROTO_LOAD_REPORT: {

@@ -93,6 +93,7 @@ typedef struct proto_worker_register {
     uint8_t model_sha256[PROTO_KEY_LEN]; /* SHA-256 of the GGUF file */
     uint32_t capacity;                   /* concurrent requests; 0 = draining */
     uint32_t price;                      /* coefficient, 1000 = 1.0x the registry price */
+    proto_bytes evidence;                /* renewed evidence for the hello's keys; may be empty */
 } proto_worker_register;
 
 typedef struct proto_load_report {

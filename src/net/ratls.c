@@ -15,6 +15,7 @@
 #include <time.h>
 
 struct ratls_identity {
+    ratls_key_type type;
     EVP_PKEY *key;
     X509 *cert;
     uint8_t *evidence;
@@ -139,8 +140,9 @@ fail:
     return NULL;
 }
 
-ratls_identity *ratls_identity_new_with(ratls_key_type type, const uint8_t e2e_key[32],
-                                        ratls_evidence_fn make, void *ctx, uint64_t now) {
+/* An identity for key (a new reference is taken; NULL: a fresh key of type). */
+static ratls_identity *identity_make(ratls_key_type type, EVP_PKEY *key, const uint8_t e2e_key[32],
+                                     ratls_evidence_fn make, void *ctx, uint64_t now) {
     ratls_identity *id;
     X509_EXTENSION *ext = NULL;
     uint8_t rd[32];
@@ -150,7 +152,11 @@ ratls_identity *ratls_identity_new_with(ratls_key_type type, const uint8_t e2e_k
         err_set("RA-TLS: out of memory");
         return NULL;
     }
-    if (!(id->key = make_key(type))) goto fail;
+    id->type = type;
+    if (key && EVP_PKEY_up_ref(key) == 1) id->key = key;
+    else if (key) ssl_fail("key reference");
+    else id->key = make_key(type);
+    if (!id->key) goto fail;
     if (spki_of(id->key, id->spki, &id->spki_len) != 0) goto fail;
     evidence_bind(id->spki, id->spki_len, e2e_key, rd);
     if (!(id->evidence = make(ctx, id->spki, id->spki_len, rd, &id->evidence_len))) goto fail;
@@ -162,6 +168,11 @@ fail:
     X509_EXTENSION_free(ext);
     ratls_identity_free(id);
     return NULL;
+}
+
+ratls_identity *ratls_identity_new_with(ratls_key_type type, const uint8_t e2e_key[32],
+                                        ratls_evidence_fn make, void *ctx, uint64_t now) {
+    return identity_make(type, NULL, e2e_key, make, ctx, now);
 }
 
 struct provider_call {
@@ -180,6 +191,12 @@ ratls_identity *ratls_identity_new(ratls_key_type type, const uint8_t e2e_key[32
                                    attest_provider *prov, uint64_t now) {
     struct provider_call c = {prov, now};
     return ratls_identity_new_with(type, e2e_key, evidence_from_provider, &c, now);
+}
+
+ratls_identity *ratls_identity_renew(const ratls_identity *old, const uint8_t e2e_key[32],
+                                     attest_provider *prov, uint64_t now) {
+    struct provider_call c = {prov, now};
+    return identity_make(old->type, old->key, e2e_key, evidence_from_provider, &c, now);
 }
 
 void ratls_identity_free(ratls_identity *id) {

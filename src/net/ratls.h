@@ -50,6 +50,11 @@ ratls_identity *ratls_identity_new(ratls_key_type type, const uint8_t e2e_key[32
 /* The same with evidence from any maker (tests use it to forge). */
 ratls_identity *ratls_identity_new_with(ratls_key_type type, const uint8_t e2e_key[32],
                                         ratls_evidence_fn make, void *ctx, uint64_t now);
+/* The same key as old, with fresh evidence from prov issued at now and a new certificate: a
+ * node renews its evidence before peers find it stale while keeping the key that signs its
+ * receipts and receives its payouts. NULL with err_msg(). */
+ratls_identity *ratls_identity_renew(const ratls_identity *old, const uint8_t e2e_key[32],
+                                     attest_provider *prov, uint64_t now);
 void ratls_identity_free(ratls_identity *id);
 /* The identity's evidence and TLS key (DER SubjectPublicKeyInfo), e.g. for hello and
  * worker_info. Valid while id is. */

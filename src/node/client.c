@@ -444,7 +444,7 @@ int client_run(const client_config *cfg) {
         gw.prices = *payer_prices(gw.pay);
     }
     if (node_ident_init(&gw.ident, PROTO_ROLE_CLIENT, &cfg->attest) != 0 || !(gw.base = loop_new()) ||
-        !(gw.srv = server_new(gw.base, &be, &sc)) ||
+        node_ident_start_renewal(&gw.ident, gw.base, NULL, NULL) != 0 || !(gw.srv = server_new(gw.base, &be, &sc)) ||
         !(gw.d = dialer_new(gw.base, &gw.ident.as_client, cfg->proxy_host, cfg->proxy_port,
                             PROTO_ROLE_PROXY, &h, &gw)))
         goto done;
@@ -455,6 +455,7 @@ done:
     server_free(gw.srv);
     while (gw.streams) stream_free(gw.streams);
     while (gw.workers) forget_worker(&gw, gw.workers->e2e);
+    node_ident_stop_renewal(&gw.ident);
     if (gw.base) {
         struct timeval tv = {1, 500000};
         event_base_loopexit(gw.base, &tv);

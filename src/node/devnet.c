@@ -245,9 +245,10 @@ int devnet_run(const devnet_config *cfg) {
         goto done;
     char *pargs[] = {exe, "proxy", "--workers", "127.0.0.1:0", "--clients", "127.0.0.1:0",
                      "--allow-models", models, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                     NULL, NULL};
+                     NULL, NULL, NULL, NULL};
     add_flag(pargs, "--dump-frames", cfg->dump_frames);
     add_flag(pargs, "--peer-timeout", cfg->peer_timeout);
+    add_flag(pargs, "--max-evidence-age", cfg->max_evidence_age);
     if (cfg->payments) {
         add_flag(pargs, "--chain", lready);
         add_flag(pargs, "--wallet", proxy_key);
@@ -269,8 +270,9 @@ int devnet_run(const devnet_config *cfg) {
     for (int i = 0; i < cfg->n_workers; i++) {
         char name[32], wready[512];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
-                         "--threads", threads, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                         "--threads", threads, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
         add_flag(wargs, "--peer-timeout", cfg->peer_timeout);
+        add_flag(wargs, "--max-evidence-age", cfg->max_evidence_age);
         if (cfg->payments) {
             add_flag(wargs, "--chain", lready);
             add_flag(wargs, "--wallet", worker_key);
@@ -279,8 +281,9 @@ int devnet_run(const devnet_config *cfg) {
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;
     }
     char *cargs[] = {exe, "client", "--proxy", cport, "--listen", (char *)cfg->listen,
-                     "--wait-workers", nw, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                     "--wait-workers", nw, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     add_flag(cargs, "--peer-timeout", cfg->peer_timeout);
+    add_flag(cargs, "--max-evidence-age", cfg->max_evidence_age);
     if (cfg->payments) {
         add_flag(cargs, "--chain", lready);
         add_flag(cargs, "--wallet", client_key);

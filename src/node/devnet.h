@@ -24,6 +24,7 @@ typedef struct devnet_config {
     const char *log_dir;      /* NULL: children log to our stderr; else DIR/proxy.log, ... */
     const char *dump_frames;  /* passed to the proxy (debugging, the canary test) */
     const char *peer_timeout; /* --peer-timeout for every child; NULL: their default */
+    const char *max_evidence_age; /* --max-evidence-age for every child; NULL: their default */
     const char *exe;          /* the veil executable (default /proc/self/exe) */
     bool payments;            /* a ledger node, funded demo wallets and a charge channel */
 } devnet_config;

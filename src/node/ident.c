@@ -7,11 +7,51 @@
 #include "base/log.h"
 
 #include <string.h>
+#include <event2/event.h>
 #include <time.h>
+
+static void drop_previous(node_ident *n) {
+    if (n->prev_server_ctx) SSL_CTX_free(n->prev_server_ctx);
+    if (n->prev_client_ctx) SSL_CTX_free(n->prev_client_ctx);
+    ratls_identity_free(n->prev_id);
+    n->prev_server_ctx = n->prev_client_ctx = NULL;
+    n->prev_id = NULL;
+}
 
 static int own_measurement(const node_attest_config *cfg, uint8_t out[32]) {
     if (!cfg->measurement) return sim_measure_file("/proc/self/exe", out);
     return hex_decode(cfg->measurement, out, 32, "--measurement");
+}
+
+/* Makes evidence issued now for the TLS key (a fresh one at start), a certificate and contexts
+ * for them; the generation they
+ * replace is kept as the previous one, so connections started with it can still send their
+ * hello (it carries the evidence), and the one before that is freed. */
+static int make_generation(node_ident *n) {
+    uint64_t now = (uint64_t)time(NULL);
+    ratls_identity *id = n->id ? ratls_identity_renew(n->id, n->e2e.pk, n->prov, now)
+                               : ratls_identity_new(RATLS_KEY_ED25519, n->e2e.pk, n->prov, now);
+    SSL_CTX *sctx = id ? ratls_ctx_new(id, &n->policy, 1) : NULL;
+    SSL_CTX *cctx = sctx ? ratls_ctx_new(id, &n->policy, 0) : NULL;
+    if (!cctx) goto fail;
+    drop_previous(n);
+    n->prev_id = n->id;
+    n->prev_server_ctx = n->server_ctx;
+    n->prev_client_ctx = n->client_ctx;
+    n->id = id;
+    n->server_ctx = sctx;
+    n->client_ctx = cctx;
+    conn_self s = {.role = n->role};
+    memcpy(s.e2e_key, n->e2e.pk, 32);
+    s.evidence = ratls_identity_evidence(id, &s.evidence_len);
+    n->as_server = n->as_client = s;
+    n->as_server.ctx = sctx;
+    n->as_client.ctx = cctx;
+    return 0;
+fail:
+    if (sctx) SSL_CTX_free(sctx);
+    ratls_identity_free(id);
+    return -1;
 }
 
 int node_ident_init(node_ident *n, uint8_t role, const node_attest_config *cfg) {
@@ -49,23 +89,53 @@ int node_ident_init(node_ident *n, uint8_t role, const node_attest_config *cfg) 
         log_warn("allowing only this node's own measurement (no --allow-measurements)");
         policy_allow_measurement(&n->policy, n->measurement);
     }
-    if (!(n->id = ratls_identity_new(RATLS_KEY_ED25519, n->e2e.pk, n->prov, (uint64_t)time(NULL))) ||
-        !(n->server_ctx = ratls_ctx_new(n->id, &n->policy, 1)) ||
-        !(n->client_ctx = ratls_ctx_new(n->id, &n->policy, 0)))
-        goto fail;
-    conn_self s = {.role = role};
-    memcpy(s.e2e_key, n->e2e.pk, 32);
-    s.evidence = ratls_identity_evidence(n->id, &s.evidence_len);
-    n->as_server = n->as_client = s;
-    n->as_server.ctx = n->server_ctx;
-    n->as_client.ctx = n->client_ctx;
+    n->role = role;
+    if (make_generation(n) != 0) goto fail;
     return 0;
 fail:
     node_ident_free(n);
     return -1;
 }
 
+int node_ident_renew(node_ident *n) {
+    if (make_generation(n) != 0) return -1;
+    n->renewals++;
+    log_info("renewed the node identity (evidence issued now, renewal %llu)",
+             (unsigned long long)n->renewals);
+    return 0;
+}
+
+static void on_renew_timer(evutil_socket_t fd, short what, void *arg) {
+    node_ident *n = arg;
+    (void)fd;
+    (void)what;
+    /* On failure the current evidence stays until the next try: peers refuse it only once it
+     * is max_age old, and we try again at half that. */
+    if (node_ident_renew(n) != 0) log_warn("cannot renew the node identity: %s", err_msg());
+    else if (n->on_renewed) n->on_renewed(n->renewed_ud);
+}
+
+double node_ident_renew_period(const node_ident *n) { return n->policy.max_age_s / 2.0; }
+
+int node_ident_start_renewal(node_ident *n, struct event_base *base, void (*on_renewed)(void *ud),
+                             void *ud) {
+    double s = node_ident_renew_period(n);
+    n->on_renewed = on_renewed;
+    n->renewed_ud = ud;
+    struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
+    if (!(n->renew_timer = event_new(base, -1, EV_PERSIST, on_renew_timer, n)) ||
+        event_add(n->renew_timer, &tv) != 0)
+        return err_set("cannot start the identity renewal timer");
+    return 0;
+}
+
+void node_ident_stop_renewal(node_ident *n) {
+    if (n->renew_timer) event_free(n->renew_timer);
+    n->renew_timer = NULL;
+}
+
 void node_ident_free(node_ident *n) {
+    drop_previous(n);
     if (n->server_ctx) SSL_CTX_free(n->server_ctx);
     if (n->client_ctx) SSL_CTX_free(n->client_ctx);
     ratls_identity_free(n->id);

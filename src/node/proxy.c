@@ -7,6 +7,7 @@
 #include "node/proxy.h"
 
 #include "attest/hexfile.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/hex.h"
 #include "base/log.h"
@@ -43,6 +44,7 @@ struct pworker {
     double ewma_ttft, ok, failed; /* ok/failed: exponentially decayed counts */
     relay *relays;
     payee_payout payout;        /* payments on: what this worker has been paid */
+    buf evidence;               /* its latest verified evidence (a renewal); empty: the hello's */
 };
 
 struct pclient {
@@ -251,7 +253,10 @@ static void tell_client(pclient *cl, const pworker *w, bool available) {
     i->active = w->active;
     if (available) {
         i->tls_key = (proto_bytes){peer->spki, (uint32_t)peer->spki_len};
-        i->evidence = (proto_bytes){peer->evidence, (uint32_t)peer->evidence_len};
+        if (w->evidence.len)
+            i->evidence = (proto_bytes){(const uint8_t *)w->evidence.data, (uint32_t)w->evidence.len};
+        else
+            i->evidence = (proto_bytes){peer->evidence, (uint32_t)peer->evidence_len};
     }
     if (conn_send(cl->c, &m) != 0) log_warn("proxy: cannot send worker_info: %s", err_msg());
 }
@@ -273,9 +278,28 @@ static void w_ready(conn *c, void *ud) {
     conn_set_ud(c, w);
 }
 
+/* Fresh evidence from a registration: the worker renews it before it goes stale, so the
+ * worker_info we send to gateways stays acceptable to them. 0, or -1 after closing w. */
+static int renew_evidence(pworker *w, const proto_bytes *ev) {
+    const ratls_peer *peer = conn_peer(w->c);
+    char why[300];
+    if (!ev->len) return 0;
+    if (node_ident_check_worker(&w->p->ident, peer->spki, peer->spki_len, peer->e2e_key, ev->data,
+                                ev->len) != 0) {
+        snprintf(why, sizeof why, "renewed evidence rejected: %.200s", err_msg());
+        conn_close(w->c, PROTO_ERR_ATTESTATION, why);
+        return -1;
+    }
+    buf_clear(&w->evidence);
+    buf_append(&w->evidence, ev->data, ev->len);
+    if (w->evidence.oom) buf_clear(&w->evidence); /* the hello's still serves until it ages */
+    return 0;
+}
+
 static void on_register(pworker *w, const proto_worker_register *r) {
     proxy *p = w->p;
     char hex[65];
+    if (renew_evidence(w, &r->evidence) != 0) return;
     hex_encode(r->model_sha256, 32, hex);
     if (!hash_allowed(p, r->model_sha256)) {
         char why[300];
@@ -364,6 +388,7 @@ static void w_close(conn *c, const char *why, void *ud) {
     }
     if (w->prev) w->prev->next = w->next; else p->workers = w->next;
     if (w->next) w->next->prev = w->prev;
+    buf_free(&w->evidence);
     free(w);
 }
 
@@ -528,7 +553,8 @@ int proxy_run(const proxy_config *cfg) {
     }
     p.sigterm = evsignal_new(p.base, SIGTERM, on_signal, &p);
     p.sigint = evsignal_new(p.base, SIGINT, on_signal, &p);
-    if (!p.sigterm || !p.sigint || event_add(p.sigterm, NULL) || event_add(p.sigint, NULL)) {
+    if (!p.sigterm || !p.sigint || event_add(p.sigterm, NULL) || event_add(p.sigint, NULL) ||
+        node_ident_start_renewal(&p.ident, p.base, NULL, NULL) != 0) {
         err_set("cannot set up the event loop");
         goto done;
     }
@@ -553,6 +579,7 @@ done:
     if (p.sigterm) event_free(p.sigterm);
     if (p.sigint) event_free(p.sigint);
     if (p.redeem_timer) event_free(p.redeem_timer);
+    node_ident_stop_renewal(&p.ident);
     if (p.base) {
         /* let closing connections flush and free themselves (returns early once they have) */
         struct timeval tv = {1, 500000};

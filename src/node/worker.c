@@ -225,7 +225,16 @@ static void announce(worker *w, conn *c) {
     memcpy(m.worker_register.model_sha256, w->model_sha, 32);
     m.worker_register.capacity = w->draining ? 0 : w->capacity;
     m.worker_register.price = w->cfg->price;
+    /* the current evidence: after a renewal it replaces, at the proxy, the hello's */
+    m.worker_register.evidence = (proto_bytes){w->ident.as_client.evidence,
+                                               (uint32_t)w->ident.as_client.evidence_len};
     if (conn_send(c, &m) != 0) log_error("worker: cannot register: %s", err_msg());
+}
+
+static void on_renewed(void *ud) {
+    worker *w = ud;
+    conn *c = dialer_conn(w->d);
+    if (c) announce(w, c);
 }
 
 static void w_ready(conn *c, void *ud) {
@@ -343,7 +352,7 @@ int worker_run(const worker_config *cfg) {
         }
     }
     if (!w.sigterm || !w.sigint || !w.drain_timer || event_add(w.sigterm, NULL) ||
-        event_add(w.sigint, NULL)) {
+        event_add(w.sigint, NULL) || node_ident_start_renewal(&w.ident, w.base, on_renewed, &w) != 0) {
         err_set("cannot set up the event loop");
         goto done;
     }
@@ -370,6 +379,7 @@ done:
     if (w.sigint) event_free(w.sigint);
     if (w.drain_timer) event_free(w.drain_timer);
     if (w.redeem_timer) event_free(w.redeem_timer);
+    node_ident_stop_renewal(&w.ident);
     if (w.base) {
         /* let closing connections flush and free themselves (returns early once they have) */
         struct timeval tv = {1, 500000};

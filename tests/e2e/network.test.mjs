@@ -7,7 +7,10 @@
 //     same dump method finds it in the client gateway, which holds the plaintext;
 //   - kill -9 of a worker under load: every request completes or ends with a clean error,
 //     none hangs; requests that got nothing yet are failed over to the other worker;
-//   - 100 concurrent streams through one proxy.
+//   - 100 concurrent streams through one proxy;
+//   - evidence renewal: with a max evidence age of a few seconds, requests keep succeeding
+//     across several renewals, and nodes that join after the first evidence went stale (a
+//     worker, a gateway) accept the network and are accepted by it.
 // Every wait is bounded; log lines are awaited by polling the log file.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,6 +104,54 @@ test('network: unknown model hash, untrusted platform key, unknown measurement a
     await stillServes(d);
     const models = await client(d).models.list();
     assert.deepEqual(models.data.map((m) => m.id), [MODEL_NAME]);
+  } finally {
+    assert.equal((await stopVeil(d)).code, 0);
+  }
+});
+
+test('network: evidence is renewed before it goes stale; requests never fail across renewals', async () => {
+  const maxAge = 3 * TIME_SCALE;
+  const d = await devnet('renew', ['--max-evidence-age', String(maxAge)]);
+  const renewed = (who, n) => new RegExp(`renewed the node identity \\(evidence issued now, renewal ${n}\\)`).test(readLog(d, who));
+  try {
+    // requests one after another until every node has renewed three times (the evidence of their
+    // start is past the max age by then); each must succeed
+    const c = client(d);
+    const deadline = Date.now() + 60000 * TIME_SCALE;
+    let served = 0;
+    while (!['proxy', 'worker1', 'worker2', 'client'].every((who) => renewed(who, 3))) {
+      assert.ok(Date.now() < deadline, 'the nodes never renewed three times');
+      const r = await c.completions.create({ model: MODEL_NAME, prompt: 'Once', max_tokens: 8, seed: served, stream: served % 2 === 1 });
+      if (served % 2 === 1) {
+        let done = false;
+        for await (const k of r) if (k.choices[0]?.finish_reason) done = true;
+        assert.ok(done, 'a stream ended without a finish_reason');
+      } else {
+        assert.equal(r.usage.completion_tokens, 8);
+      }
+      served++;
+    }
+    assert.ok(served > 0);
+    assert.doesNotMatch(readLog(d, 'client'), /receipt does not verify|ignoring a worker/);
+    assert.doesNotMatch(readLog(d, 'proxy'), /receipt does not verify|STALE|stale/);
+
+    // joining now needs the proxy's renewed evidence (a worker, a gateway) and the workers'
+    // renewed evidence relayed in worker_info (the gateway)
+    const attest = ['--sim-key', path.join(d.state, 'platform.key'),
+      '--trust-sim-keys', path.join(d.state, 'trusted-sim-keys.txt'),
+      '--allow-measurements', path.join(d.state, 'measurements.txt'), '--max-evidence-age', String(maxAge)];
+    const w = extraWorker(d, MODEL, attest);
+    await waitFor(w.err, /renewed the node identity/, 'extra worker log');
+    const gw = await startVeil(['client', '--proxy', d.clients, '--listen', '127.0.0.1:0', '--wait-workers', '3', ...attest]);
+    running.push(gw.proc);
+    try {
+      const r = await client(gw).completions.create({ model: MODEL_NAME, prompt: 'Once', max_tokens: 4 });
+      assert.equal(r.usage.completion_tokens, 4);
+      assert.doesNotMatch(gw.stderr(), /ignoring a worker/);
+    } finally {
+      assert.equal((await stopVeil(gw)).code, 0);
+      w.proc.kill('SIGTERM');
+    }
   } finally {
     assert.equal((await stopVeil(d)).code, 0);
   }

@@ -36,6 +36,7 @@ static inline void sample_msg(int type, proto_msg *m) {
         sample_key(m->worker_register.model_sha256, 2);
         m->worker_register.capacity = 16;
         m->worker_register.price = 1000;
+        m->worker_register.evidence = sample_bytes(172);
         break;
     case PROTO_LOAD_REPORT:
         m->load_report = (proto_load_report){3, 1, 16, 0x01020304};

@@ -342,6 +342,52 @@ TEST(ratls_identity_from_provider) {
     policy_free(&w.policy);
 }
 
+/* Renewal: the same TLS key (receipts and payouts stay valid), evidence issued later, and a
+ * context made from it that completes a handshake. */
+TEST(ratls_identity_renew_keeps_the_key) {
+    world w;
+    attest_provider *prov;
+    node cl, sv = {{0}, NULL, NULL};
+    outcome o;
+    uint8_t e2e[32] = {2}, rd[32];
+    uint64_t now = (uint64_t)time(NULL);
+    size_t len0, len1, ev_len;
+    const uint8_t *spki0, *spki1, *ev0, *ev1;
+    ratls_identity *old;
+    world_init(&w);
+    prov = provider_sim_new(&w.platform, w.measurement);
+    old = prov ? ratls_identity_new(RATLS_KEY_ED25519, e2e, prov, now) : NULL;
+    sv.id = old ? ratls_identity_renew(old, e2e, prov, now + 1) : NULL;
+    CHECK(old && sv.id);
+    if (old && sv.id) {
+        log_capture cap;
+        spki0 = ratls_identity_spki(old, &len0);
+        spki1 = ratls_identity_spki(sv.id, &len1);
+        CHECK(len0 == len1 && memcmp(spki0, spki1, len0) == 0);
+        ev0 = ratls_identity_evidence(old, &len0);
+        ev1 = ratls_identity_evidence(sv.id, &ev_len);
+        CHECK(len0 == ev_len && memcmp(ev0, ev1, ev_len) != 0);
+        evidence_bind(spki1, len1, e2e, rd);
+        capture_start(&cap);
+        CHECK_EQ_INT(policy_verify(&w.policy, ev1, ev_len, rd, now + 1, NULL), ATTEST_OK);
+        capture_stop(&cap);
+        memcpy(sv.e2e, e2e, 32);
+        sv.ctx = ratls_ctx_new(sv.id, &w.policy, 1);
+        CHECK(sv.ctx != NULL);
+        node_init(&cl, &w, RATLS_KEY_ED25519, HONEST, 0, 0x11);
+        if (sv.ctx) {
+            run_pair(&cl, &sv, &o);
+            CHECK(o.client_ok && o.server_ok && o.exchanged);
+            CHECK(o.client_saw.spki_len == len1 && memcmp(o.client_saw.spki, spki1, len1) == 0);
+        }
+        node_free(&cl);
+    }
+    node_free(&sv);
+    ratls_identity_free(old);
+    provider_free(prov);
+    policy_free(&w.policy);
+}
+
 /* A plain TLS peer (certificate without evidence) and a client without any certificate. */
 static SSL_CTX *plain_ctx(int is_server, int with_cert) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
