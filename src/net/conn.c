@@ -26,6 +26,7 @@ struct conn {
     struct bufferevent *bev;
     SSL *ssl;
     conn_self self;             /* a copy: a renewing node changes its own later */
+    uint8_t *evidence;          /* self.evidence's copy: the node frees its old evidence */
     uint8_t peer_role;          /* expected */
     conn_handlers h;
     void *ud;
@@ -76,6 +77,7 @@ static void conn_free(conn *c) {
     if (c->reap) event_free(c->reap);
     if (c->bev) bufferevent_free(c->bev); /* frees the SSL and closes the socket */
     frame_decoder_free(&c->dec);
+    free(c->evidence);
     free(c);
 }
 
@@ -343,10 +345,12 @@ static conn *conn_new(struct event_base *base, const conn_self *self, evutil_soc
     /* a hello always travels in a version-1 frame */
     frame_decoder_set_version(&c->dec, 1);
     snprintf(c->name, sizeof c->name, "%s#%p", proto_role_name(peer_role), (void *)c);
-    c->ssl = SSL_new(self->ctx);
+    c->ssl = SSL_new(self->ctx); /* holds the context: the node may free its own */
     c->tick = event_new(base, -1, EV_PERSIST, on_tick, c);
     c->reap = event_new(base, -1, 0, on_reap, c);
-    if (!c->ssl || !c->tick || !c->reap) goto fail;
+    if (self->evidence_len && (c->evidence = malloc(self->evidence_len)))
+        c->self.evidence = memcpy(c->evidence, self->evidence, self->evidence_len);
+    if (!c->ssl || !c->tick || !c->reap || (self->evidence_len && !c->evidence)) goto fail;
     c->bev = bufferevent_openssl_socket_new(base, fd, c->ssl,
                                             server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
                                             BEV_OPT_CLOSE_ON_FREE);

@@ -44,7 +44,7 @@ typedef struct conn_handlers {
 typedef struct conn_self {
     uint8_t role;                 /* proto_role */
     uint8_t e2e_key[32];
-    const uint8_t *evidence;      /* valid until the connection's hello is sent */
+    const uint8_t *evidence;      /* copied by each connection */
     size_t evidence_len;
     SSL_CTX *ctx;
     uint32_t max_frame;           /* 0: FRAME_MAX_PAYLOAD */

@@ -6,16 +6,16 @@
 #include "base/hex.h"
 #include "base/log.h"
 
-#include <string.h>
 #include <event2/event.h>
+#include <string.h>
 #include <time.h>
 
-static void drop_previous(node_ident *n) {
-    if (n->prev_server_ctx) SSL_CTX_free(n->prev_server_ctx);
-    if (n->prev_client_ctx) SSL_CTX_free(n->prev_client_ctx);
-    ratls_identity_free(n->prev_id);
-    n->prev_server_ctx = n->prev_client_ctx = NULL;
-    n->prev_id = NULL;
+static void drop_generation(node_ident *n) {
+    if (n->server_ctx) SSL_CTX_free(n->server_ctx);
+    if (n->client_ctx) SSL_CTX_free(n->client_ctx);
+    ratls_identity_free(n->id);
+    n->server_ctx = n->client_ctx = NULL;
+    n->id = NULL;
 }
 
 static int own_measurement(const node_attest_config *cfg, uint8_t out[32]) {
@@ -24,9 +24,8 @@ static int own_measurement(const node_attest_config *cfg, uint8_t out[32]) {
 }
 
 /* Makes evidence issued now for the TLS key (a fresh one at start), a certificate and contexts
- * for them; the generation they
- * replace is kept as the previous one, so connections started with it can still send their
- * hello (it carries the evidence), and the one before that is freed. */
+ * for them, replacing the current generation: connections started with it hold its context
+ * (SSL_new takes a reference) and a copy of its evidence (conn_self), so it can go. */
 static int make_generation(node_ident *n) {
     uint64_t now = (uint64_t)time(NULL);
     ratls_identity *id = n->id ? ratls_identity_renew(n->id, n->e2e.pk, n->prov, now)
@@ -34,10 +33,7 @@ static int make_generation(node_ident *n) {
     SSL_CTX *sctx = id ? ratls_ctx_new(id, &n->policy, 1) : NULL;
     SSL_CTX *cctx = sctx ? ratls_ctx_new(id, &n->policy, 0) : NULL;
     if (!cctx) goto fail;
-    drop_previous(n);
-    n->prev_id = n->id;
-    n->prev_server_ctx = n->server_ctx;
-    n->prev_client_ctx = n->client_ctx;
+    drop_generation(n);
     n->id = id;
     n->server_ctx = sctx;
     n->client_ctx = cctx;
@@ -135,15 +131,10 @@ void node_ident_stop_renewal(node_ident *n) {
 }
 
 void node_ident_free(node_ident *n) {
-    drop_previous(n);
-    if (n->server_ctx) SSL_CTX_free(n->server_ctx);
-    if (n->client_ctx) SSL_CTX_free(n->client_ctx);
-    ratls_identity_free(n->id);
+    drop_generation(n);
     provider_free(n->prov);
     policy_free(&n->policy);
     sodium_memzero(&n->e2e, sizeof n->e2e);
-    n->server_ctx = n->client_ctx = NULL;
-    n->id = NULL;
     n->prov = NULL;
 }
 

@@ -37,13 +37,11 @@ typedef struct node_ident {
     seal_keypair e2e;
     attest_provider *prov;
     uint8_t role;
-    ratls_identity *id;             /* the current generation */
+    ratls_identity *id;             /* the current generation, with the contexts below */
     attest_policy policy;
     uint8_t measurement[32];
     SSL_CTX *server_ctx, *client_ctx;
     conn_self as_server, as_client;
-    ratls_identity *prev_id;        /* the previous generation: kept for connections started */
-    SSL_CTX *prev_server_ctx, *prev_client_ctx; /* with it that have yet to send hello */
     uint64_t renewals;
     struct event *renew_timer;
     void (*on_renewed)(void *ud);

@@ -8,6 +8,13 @@
 
 #include <string.h>
 
+/* The old context still makes connections' SSLs after the node dropped it. */
+static bool ssl_new_ok(SSL_CTX *ctx) {
+    SSL *ssl = SSL_new(ctx);
+    SSL_free(ssl);
+    return ssl != NULL;
+}
+
 TEST(ident_renew_keeps_keys_and_makes_new_evidence) {
     node_attest_config cfg = {.sim_key = test_tmp_path("ident-platform.key"), .max_age_s = 4};
     node_ident n;
@@ -26,9 +33,10 @@ TEST(ident_renew_keeps_keys_and_makes_new_evidence) {
     spki1 = ratls_identity_spki(n.id, &spki_len0);
     memcpy(spki0, spki1, spki_len0);
     ctx0 = n.as_server.ctx;
+    SSL_CTX_up_ref(ctx0); /* as a connection's SSL holds it */
     capture_start(&cap);
     CHECK_EQ_INT(node_ident_renew(&n), 0);
-    CHECK_EQ_INT(node_ident_renew(&n), 0); /* twice: the first generation is freed */
+    CHECK_EQ_INT(node_ident_renew(&n), 0); /* twice: each frees the one it replaces */
     capture_stop(&cap);
     CHECK_EQ_INT(n.renewals, 2);
     CHECK(n.as_server.ctx != ctx0 && n.as_server.ctx == n.server_ctx && n.as_client.ctx == n.client_ctx);
@@ -40,5 +48,7 @@ TEST(ident_renew_keeps_keys_and_makes_new_evidence) {
     capture_start(&cap);
     CHECK_EQ_INT(node_ident_check_worker(&n, spki1, spki_len1, e2e, ev, ev_len), 0);
     capture_stop(&cap);
+    CHECK(ssl_new_ok(ctx0));
+    SSL_CTX_free(ctx0);
     node_ident_free(&n);
 }
