@@ -1,6 +1,8 @@
 /* Strict numeric argument parsing; see args.h. */
 #include "cli/args.h"
 
+#include "engine/device.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -96,5 +98,11 @@ bool args_hostport(const char *flag, const char *s, char *host, size_t cap, uint
     return true;
 bad:
     fprintf(stderr, "veil: %s expects HOST:PORT (e.g. 127.0.0.1:8080), got '%s'\n", flag, s);
+    return false;
+}
+
+bool args_device(const char *s) {
+    if (device_spec_valid(s)) return true;
+    fprintf(stderr, "veil: --device expects cpu, cuda or cuda:N, got '%s'\n", s);
     return false;
 }

@@ -13,6 +13,8 @@ bool args_u64(const char *flag, const char *s, uint64_t *out);
  * an optional trailing B or iB: "512M", "1GiB", "4096"), at most hi. */
 bool args_size(const char *flag, const char *s, uint64_t hi, uint64_t *out);
 bool args_float(const char *flag, const char *s, double lo, double hi, float *out);
+/* A --device value: cpu, cuda or cuda:N (engine/device.h). */
+bool args_device(const char *s);
 /* HOST:PORT or [HOST]:PORT (IPv6) into host (cap bytes) and port (0..65535). */
 bool args_hostport(const char *flag, const char *s, char *host, size_t cap, uint16_t *port);
 /* True when argv holds -h or --help (checked before anything else is parsed). */

@@ -125,10 +125,7 @@ static int parse(int argc, char **argv, opts *o) {
         } else if (strncmp(a, "--device", len) == 0 && len == 8) {
             const char *v = flag_value(argc, argv, &i, "--device");
             if (!v) return 2;
-            if (!device_spec_valid(v)) {
-                fprintf(stderr, "veil bench: --device expects cpu, cuda or cuda:N, got '%s'\n", v);
-                return 2;
-            }
+            if (!args_device(v)) return 2;
             o->device = v;
         } else if (strcmp(a, "--json") == 0) o->json = true;
         else if (strcmp(a, "--profile") == 0) o->profile = true;

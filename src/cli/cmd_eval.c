@@ -67,10 +67,7 @@ int cmd_eval(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "t:j:d:h", opts, NULL)) != -1) {
         if (c == 't') tokens = optarg;
         else if (c == 'd') {
-            if (!device_spec_valid(optarg)) {
-                fprintf(stderr, "veil eval: --device expects cpu, cuda or cuda:N, got '%s'\n", optarg);
-                return 2;
-            }
+            if (!args_device(optarg)) return 2;
             dev_spec = optarg;
         }
         else if (c == 'j') {

@@ -115,8 +115,7 @@ int cmd_run(int argc, char **argv) {
         case 't': ok = args_long("--threads", optarg, 1, 512, &v); gp.n_threads = (int)v; break;
         case 'v': verbose = true; break;
         case 'd':
-            ok = device_spec_valid(optarg);
-            if (!ok) fprintf(stderr, "veil run: --device expects cpu, cuda or cuda:N, got '%s'\n", optarg);
+            ok = args_device(optarg);
             dev_spec = optarg;
             break;
         default: usage(stderr); return 2;

@@ -116,8 +116,7 @@ int cmd_serve(int argc, char **argv) {
         case O_HEART: ok = args_float("--heartbeat", optarg, 0.001, 3600, &f); sc.heartbeat_s = f; break;
         case O_IOTIME: ok = args_long("--io-timeout", optarg, 1, 86400, &v); sc.io_timeout_s = (int)v; break;
         case O_DEVICE:
-            ok = device_spec_valid(optarg);
-            if (!ok) fprintf(stderr, "veil serve: --device expects cpu, cuda or cuda:N, got '%s'\n", optarg);
+            ok = args_device(optarg);
             dev_spec = optarg;
             break;
         default: usage(stderr); return 2;
