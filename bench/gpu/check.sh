@@ -6,9 +6,12 @@
 #      equal to the CPU engine's, the host-side plans)
 #   3. the GPU's device-to-device copy bandwidth
 #   4. veil bench --device cuda on random qwen3-0.6b models in BF16 and Q8_0 (prefill of
-#      2048 tokens, decode, 64 sequences batched), and BF16 decode without CUDA graphs
+#      2048 tokens, decode, 64 sequences batched), BF16 decode without CUDA graphs and without
+#      programmatic dependent launch, and one
+#      profiled run of each type (where the time goes, op by op, on the GPU's clock)
 #   5. veil serve --device cuda answering one completion
-#   6. PyTorch + transformers decode on the same GPU (skipped when absent)
+#   6. PyTorch + transformers decode on the same GPU (skipped when absent, or when
+#      VEIL_GPU_TORCH=0: its figure changes only with PyTorch, and it takes 40 s)
 # and writes OUT/summary.json (targets computed), OUT/check.log (every part's output),
 # OUT/bench.jsonl (the bench lines). A part that fails or runs out of time is recorded and the
 # others still run; the summary is written after every part, so even a killed run leaves one.
@@ -86,6 +89,7 @@ num() { [ -n "$1" ] && [ "$1" != "null" ] && echo "$1" || echo null; }
 write_summary() (
     set +e
     local bf=$WORK/parts/bench_bf16.out q8=$WORK/parts/bench_q8_0.out ng=$WORK/parts/bench_bf16_nographs.out
+    local np=$WORK/parts/bench_bf16_nopdl.out
     local tq=$WORK/parts/torch.out bw=$WORK/parts/copy_bw.out
     local bf_tg bf_batch bf_pp bf_bytes q8_tg q8_batch tflops torch_tps
     bf_tg=$(jget "$bf" tg_tps); bf_batch=$(jget "$bf" tg_batch_tps); bf_pp=$(jget "$bf" pp_tps)
@@ -100,7 +104,8 @@ write_summary() (
         echo "  \"binaries\": $(jstr "${BIN:-none}"),"
         echo "  \"parts\": {"
         local first=1 p
-        for p in info build tests copy_bw models bench_bf16 bench_q8_0 bench_bf16_nographs serve torch; do
+        for p in info build tests copy_bw models bench_bf16 bench_q8_0 bench_bf16_nographs bench_bf16_nopdl profile_bf16 \
+            profile_q8_0 serve torch; do
             [ -f "$WORK/parts/$p.status" ] || continue
             ((first)) || echo ","
             first=0
@@ -114,6 +119,9 @@ write_summary() (
         echo "  \"bench_bf16\": $(head -1 "$bf" 2>/dev/null | grep '^{' || echo null),"
         echo "  \"bench_q8_0\": $(head -1 "$q8" 2>/dev/null | grep '^{' || echo null),"
         echo "  \"bench_bf16_nographs\": $(head -1 "$ng" 2>/dev/null | grep '^{' || echo null),"
+        echo "  \"bench_bf16_nopdl\": $(head -1 "$np" 2>/dev/null | grep '^{' || echo null),"
+        echo "  \"profile_bf16\": $(head -1 "$WORK/parts/profile_bf16.out" 2>/dev/null | grep '^{' || echo null),"
+        echo "  \"profile_q8_0\": $(head -1 "$WORK/parts/profile_q8_0.out" 2>/dev/null | grep '^{' || echo null),"
         echo "  \"torch\": $(head -1 "$tq" 2>/dev/null | grep '^{' || echo null),"
         echo "  \"targets\": {"
         echo "    \"decode_bw_fraction_bf16\": {\"value\": $(num "$(jget "$bf" tg_bw_fraction)"), \"target\": 0.5},"
@@ -152,9 +160,9 @@ say "reference data: $VEIL_SHARED"
 
 # ---- 2. tests ------------------------------------------------------------------------------
 # every GPU test whose reference files are here (pack.sh leaves two F32 models behind)
-filter=(cuda_plan cuda_step cuda_device cuda_cpu cuda_generate cuda_sched forward_cuda_stories
+filter=(cuda_plan cuda_step cuda_att cuda_device cuda_cpu cuda_generate cuda_sched forward_cuda_stories
         forward_cuda_batch forward_cuda_multi)
-[ -f "$VEIL_SHARED/reference/llamacpp/tiny-qwen3-F32.gguf" ] && filter+=(forward_cuda_bf16)
+[ -f "$VEIL_SHARED/reference/llamacpp/tiny-qwen3-F32.gguf" ] && filter+=(forward_cuda_bf16 forward_cuda_attention)
 for arch in llama qwen2 qwen3; do
     for type in F32 F16 Q8_0 Q4_0 Q4_K_M Q6_K; do
         [ -f "$VEIL_SHARED/reference/llamacpp/tiny-$arch-$type.gguf" ] &&
@@ -180,7 +188,13 @@ part bench_bf16 120 "$BIN/veil" bench "$WORK/qwen3-0.6b-BF16.gguf" "${bench_args
 part bench_q8_0 120 "$BIN/veil" bench "$WORK/qwen3-0.6b-Q8_0.gguf" "${bench_args[@]}" || true
 part bench_bf16_nographs 60 env VEIL_CUDA_GRAPHS=0 "$BIN/veil" bench "$WORK/qwen3-0.6b-BF16.gguf" \
     --device cuda --json --pp 16 --tg 128 --batch 64 --reps 2 || true
-cat "$WORK"/parts/bench_*.out >"$OUTDIR/bench.jsonl" 2>/dev/null || true
+part bench_bf16_nopdl 60 env VEIL_CUDA_PDL=0 "$BIN/veil" bench "$WORK/qwen3-0.6b-BF16.gguf" \
+    --device cuda --json --pp 16 --tg 128 --batch 64 --reps 2 || true
+for t in BF16 Q8_0; do
+    part "profile_$(echo $t | tr 'A-Z' 'a-z')" 60 "$BIN/veil" bench "$WORK/qwen3-0.6b-$t.gguf" --device cuda --json \
+        --profile --pp 2048 --pp-batch 2048 --tg 64 --batch 64 --reps 1 || true
+done
+cat "$WORK"/parts/bench_*.out "$WORK"/parts/profile_*.out >"$OUTDIR/bench.jsonl" 2>/dev/null || true
 
 # ---- 5. serve ------------------------------------------------------------------------------
 serve_once() {
@@ -195,7 +209,7 @@ serve_once() {
     if [ -z "$url" ]; then kill "$pid" 2>/dev/null; echo "serve did not print ready:"; return 1; fi
     local body rc=0
     body=$(curl -sS --max-time 20 "$url/v1/completions" -H 'content-type: application/json' \
-        -d '{"model":"x","prompt":"Once upon a time","max_tokens":24,"temperature":0}') || rc=$?
+        -d '{"model":"stories260K","prompt":"Once upon a time","max_tokens":24,"temperature":0}') || rc=$?
     kill -TERM "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null || true
     echo "$body"
@@ -205,7 +219,7 @@ export -f serve_once
 if command -v curl >/dev/null; then part serve 40 bash -c serve_once || true; fi
 
 # ---- 6. PyTorch ----------------------------------------------------------------------------
-if command -v python3 >/dev/null; then part torch 180 env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_decode.py 128 || true; fi
+if command -v python3 >/dev/null && [ "${VEIL_GPU_TORCH:-1}" != 0 ]; then part torch 180 env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_decode.py 128 || true; fi
 
 write_summary
 say "done in $SECONDS s: $SUMMARY"

@@ -38,6 +38,11 @@ model_kv *cuda_kv_new(cuda_model *cm, int32_t n_blocks);
 /* Runner for batches of up to max_batch tokens; NULL + err_msg(). */
 model_runner *cuda_runner_new(cuda_model *cm, int32_t max_batch);
 
+/* Page-locked host memory (the GPU copies logits straight into it), or NULL + err_msg();
+ * freed by cuda_host_free. */
+void *cuda_host_alloc(size_t bytes);
+void cuda_host_free(void *p);
+
 /* Device-to-device copy bandwidth of GPU `device` in GB/s (1e9 bytes/s; bytes read + bytes
  * written, per second), best of `reps` copies of `bytes`. -1 with err_msg(). */
 double cuda_copy_bandwidth(int device, size_t bytes, int reps);

@@ -65,15 +65,15 @@ void blas_close(cublasHandle_t h) {
     if (h) api.destroy(h);
 }
 
-int blas_sgemm_tn(cublasHandle_t h, int m, int n, int k, const float *A, const float *B, float *C, int ldc) {
-    const float one = 1.0f, zero = 0.0f;
-    return blas_check(api.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, A, k, B, k, &zero, C, ldc), "sgemm");
+int blas_sgemm_tn(cublasHandle_t h, int m, int n, int k, const float *A, const float *B, float *C, int ldc, bool add) {
+    const float one = 1.0f, beta = add ? 1.0f : 0.0f;
+    return blas_check(api.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, A, k, B, k, &beta, C, ldc), "sgemm");
 }
 
 int blas_gemm_tn(cublasHandle_t h, int m, int n, int k, const void *A, const void *B, cudaDataType t,
-                 float *C, int ldc) {
-    const float one = 1.0f, zero = 0.0f;
-    return blas_check(api.gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, A, t, k, B, t, k, &zero, C,
+                 float *C, int ldc, bool add) {
+    const float one = 1.0f, beta = add ? 1.0f : 0.0f;
+    return blas_check(api.gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, A, t, k, B, t, k, &beta, C,
                                   CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                       "gemm");
 }

@@ -71,6 +71,7 @@ extern "C" cuda_model *cuda_model_new(const model *m, int dev) {
     cm->m = m;
     cm->dev = dev;
     snprintf(cm->desc, sizeof cm->desc, "cuda:%d (%.100s, %.1f GiB)", dev, prop.name, gib(prop.totalGlobalMem));
+    cm->n_sm = prop.multiProcessorCount;
     if (cuda_reserve(cm, plan.total, "the model's weights") ||
         cu_check(cudaMalloc((void **)&cm->weights, plan.total), "allocate the weights"))
         goto fail;
@@ -157,6 +158,25 @@ extern "C" model_kv *cuda_kv_new(cuda_model *cm, int32_t n_blocks) {
 }
 
 // ---- bandwidth -----------------------------------------------------------------------------
+
+bool pdl_enabled(void) {
+    static int on = -1; // every thread reads the same environment: a race is harmless
+    if (on < 0) {
+        const char *env = getenv("VEIL_CUDA_PDL");
+        on = !(env && strcmp(env, "0") == 0);
+    }
+    return on;
+}
+
+extern "C" void *cuda_host_alloc(size_t bytes) {
+    void *p = NULL;
+    if (cu_check(cudaMallocHost(&p, bytes ? bytes : 1), "allocate page-locked host memory")) return NULL;
+    return p;
+}
+
+extern "C" void cuda_host_free(void *p) {
+    if (p) cudaFreeHost(p);
+}
 
 extern "C" double cuda_copy_bandwidth(int dev, size_t bytes, int reps) {
     void *a = NULL, *b = NULL;

@@ -74,7 +74,9 @@ void cuda_plan_scratch(const model_hparams *hp, int32_t max_batch, cuda_scratch_
     p->wide = max3(hp->n_embd, q_dim, hp->n_ff);
     /* cuBLAS takes batches above the matrix-vector kernels' limits (cuda_matmul.cu) */
     p->half_bytes = max_batch > CUDA_MMV_TOKENS ? B * (size_t)p->wide * 2 : 0;
-    p->deq_bytes = max_batch > CUDA_MMV_MAX ? CUDA_DEQ_SCRATCH : 0;
+    p->deq_bytes = max_batch > CUDA_MMV_TOKENS ? CUDA_DEQ_SCRATCH : 0;
+    p->att_parts = (int64_t)max_batch * hp->n_head > CUDA_ATT_MIN_PARTS ? (int64_t)max_batch * hp->n_head
+                                                                         : CUDA_ATT_MIN_PARTS;
 #define PLACE(field, bytes) (p->field = at, at += align_up(bytes))
     PLACE(x, B * (size_t)hp->n_embd * f);
     PLACE(xn, B * (size_t)(hp->n_embd > q_dim ? hp->n_embd : q_dim) * f);
@@ -82,6 +84,7 @@ void cuda_plan_scratch(const model_hparams *hp, int32_t max_batch, cuda_scratch_
     PLACE(k, B * (size_t)kv_dim * f);
     PLACE(v, B * (size_t)kv_dim * f);
     PLACE(att, B * (size_t)q_dim * f);
+    PLACE(att_part, (size_t)p->att_parts * (size_t)(hp->head_dim + 2) * f);
     PLACE(gate, B * (size_t)hp->n_ff * f);
     PLACE(up, B * (size_t)hp->n_ff * f);
     PLACE(logit_in, (size_t)p->logit_rows * (size_t)hp->n_embd * f);
@@ -110,6 +113,14 @@ static int32_t run_end(const model_token *batch, int32_t n, int32_t i, int32_t *
     return k;
 }
 
+int32_t cuda_att_splits(int32_t n, int32_t n_head, int32_t n_sm, int64_t parts) {
+    const int64_t units = (int64_t)n * n_head;
+    int64_t s = units > 0 ? (2 * (int64_t)n_sm + units - 1) / units : 1;
+    if (s > CUDA_ATT_SPLIT_MAX) s = CUDA_ATT_SPLIT_MAX;
+    if (units > 0 && s * units > parts) s = parts / units;
+    return s < 1 ? 1 : (int32_t)s;
+}
+
 int32_t cuda_step_bt_need(const model_token *batch, int32_t n) {
     int32_t need = 0;
     for (int32_t i = 0; i < n;) {
@@ -123,8 +134,9 @@ int32_t cuda_step_bt_need(const model_token *batch, int32_t n) {
 int cuda_step_pack(const model_token *batch, int32_t n, int32_t max_batch, int32_t bt_cap,
                    int32_t *ints, cuda_step *st) {
     int32_t *token = ints, *pos = ints + max_batch, *bt_off = ints + 2 * max_batch;
-    int32_t *out_tok = ints + 3 * max_batch, *bt = ints + CUDA_STEP_FIXED * max_batch;
-    *st = (cuda_step){n, 0, 0, 0};
+    int32_t *out_tok = ints + 3 * max_batch, *tile_first = ints + 4 * max_batch, *tile_n = ints + 5 * max_batch;
+    int32_t *bt = ints + CUDA_STEP_FIXED * max_batch;
+    *st = (cuda_step){n, 0, 0, 0, 0, 0};
     if (n > max_batch) return err_set("cuda: batch of %d tokens exceeds %d", n, max_batch);
     for (int32_t i = 0; i < n;) {
         int32_t len, end = run_end(batch, n, i, &len);
@@ -138,6 +150,11 @@ int cuda_step_pack(const model_token *batch, int32_t n, int32_t max_batch, int32
             if (batch[k].logits) out_tok[st->n_out++] = k;
             if (batch[k].pos + 1 > st->max_pos) st->max_pos = batch[k].pos + 1;
         }
+        for (int32_t k = i; k < end; k += CUDA_FLASH_ROWS) {
+            tile_first[st->n_tiles] = k;
+            tile_n[st->n_tiles++] = end - k < CUDA_FLASH_ROWS ? end - k : CUDA_FLASH_ROWS;
+        }
+        if (end - i > st->max_run) st->max_run = end - i;
         st->bt_len += len;
         i = end;
     }

@@ -58,3 +58,11 @@ double cuda_copy_bandwidth(int device, size_t bytes, int reps) {
     (void)reps;
     return err_set("%s", why);
 }
+
+void *cuda_host_alloc(size_t bytes) {
+    (void)bytes;
+    err_set("%s", why);
+    return NULL;
+}
+
+void cuda_host_free(void *p) { (void)p; }

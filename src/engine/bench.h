@@ -3,8 +3,10 @@
  * machine's memory read bandwidth (decode is bound by it), and peak memory.
  *
  * Every figure is the best of `reps` runs: the first run also pays for faulting the mmapped
- * weights in, and the best run is the one least disturbed by the rest of the machine. Token
- * ids are pseudo-random with a fixed seed, so runs are repeatable. */
+ * weights in, and the best run is the one least disturbed by the rest of the machine. On a
+ * device each phase first runs once untimed (kernel loading, cuBLAS's algorithm choice), so
+ * profiles show the steady state. Token ids are pseudo-random with a fixed seed, so runs are
+ * repeatable. */
 #ifndef VEIL_BENCH_H
 #define VEIL_BENCH_H
 
@@ -24,7 +26,7 @@ typedef struct bench_params {
     int32_t n_tg;   /* tokens decoded one at a time, from an empty cache */
     int32_t batch;  /* concurrent sequences for batched decode, each advancing n_tg tokens */
     int32_t reps;
-    bool profile;   /* add per-op times (model_runner_set_profile) for pp and tg */
+    bool profile;   /* add per-op times (model_runner_set_profile) for pp, tg and batch */
     model_kv_type kv_type; /* KV cache elements (default F32) */
     uint64_t seed;
     /* Called before each run (may be NULL): phase "pp", "tg" or "batch", run 1..reps. */
@@ -40,8 +42,8 @@ typedef struct bench_result {
     int32_t pp_batch;                    /* prompt tokens per forward pass used */
     size_t kv_bytes;                     /* KV caches allocated for the runs */
     /* With profile: seconds per op summed over all runs, and the tokens they processed. */
-    model_profile pp_prof, tg_prof;
-    int64_t pp_prof_tokens, tg_prof_tokens;
+    model_profile pp_prof, tg_prof, batch_prof;
+    int64_t pp_prof_tokens, tg_prof_tokens, batch_prof_tokens;
 } bench_result;
 
 /* Defaults: pp 128, tg 64, batch 4, reps 3, all CPUs, seed 1234. */
@@ -85,8 +87,8 @@ const char *bench_weight_type(const model *m);
 void bench_print_text(FILE *f, const bench_report *r);
 /* One JSON object on one line: at least kernels (the matmul backend), device, pp_batch, pp_tps, tg_tps,
  * tg_batch_tps, batch, bytes_per_token, membw_gbs (null when unknown), tg_bw_fraction (null
- * when unknown), peak_rss_bytes; with profile, "profile": {"pp": {op: ms per token...},
- * "tg": {...}}. */
+ * when unknown), peak_rss_bytes; with profile, "profile": {"unit": ..., "pp": {op: ms per
+ * token, ...}, "tg": {...}, "batch": {...}}. */
 void bench_print_json(FILE *f, const bench_report *r);
 
 #endif

@@ -91,6 +91,18 @@ double device_copy_bandwidth(const char *spec) {
     return cuda_copy_bandwidth(idx, COPY_BYTES, COPY_REPS);
 }
 
+float *device_logits_alloc(device *d, size_t n) {
+    if (d && d->cuda) return cuda_host_alloc(n * sizeof(float));
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) err_set("out of memory for %zu logits", n);
+    return p;
+}
+
+void device_logits_free(device *d, float *p) {
+    if (d && d->cuda) cuda_host_free(p);
+    else free(p);
+}
+
 model_runner *device_runner_new(device *d, int32_t max_batch) {
     return d->cuda ? cuda_runner_new(d->cuda, max_batch) : model_runner_new(d->m, max_batch, d->n_threads);
 }

@@ -38,6 +38,12 @@ int32_t device_prompt_batch(const device *d);
 double device_gpu_bandwidth(device *d);
 double device_copy_bandwidth(const char *spec);
 
+/* Host memory for n logits, which d's runners fill fastest (page-locked for a GPU, which then
+ * copies rows straight in; plain on the CPU or with d NULL). NULL + err_msg(). Freed by
+ * device_logits_free with the same d. */
+float *device_logits_alloc(device *d, size_t n);
+void device_logits_free(device *d, float *p);
+
 model_runner *device_runner_new(device *d, int32_t max_batch);
 /* KV storage of `type` on the CPU; a GPU keeps its own element type for now (src/cuda). */
 model_kv *device_kv_new(device *d, int32_t n_blocks, model_kv_type type);

@@ -409,7 +409,7 @@ static void release(sched *s) {
     if (!s) return;
     kvcache_free(s->kv);
     model_runner_free(s->runner);
-    free(s->logits);
+    device_logits_free(s->cfg.device, s->logits);
     free(s->batch);
     free(s->running);
     free(s->piece);
@@ -446,7 +446,7 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
     s->runner = s->cfg.device ? device_runner_new(s->cfg.device, s->cfg.max_batch)
                               : model_runner_new(m, s->cfg.max_batch, s->cfg.n_threads);
     if (!s->runner) goto fail;
-    s->logits = malloc((size_t)s->cfg.max_running * (size_t)m->hp.n_vocab * sizeof(float));
+    s->logits = device_logits_alloc(s->cfg.device, (size_t)s->cfg.max_running * (size_t)m->hp.n_vocab);
     s->batch = malloc((size_t)s->cfg.max_batch * sizeof *s->batch);
     s->running = malloc((size_t)s->cfg.max_running * sizeof *s->running);
     s->piece = malloc(tok_max_piece(tok) * (size_t)(SAMPLER_MAX_TOP_LOGPROBS + 3));

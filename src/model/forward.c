@@ -57,11 +57,15 @@ struct model_runner {
 /* ---- profiling ---------------------------------------------------------------------- */
 
 static const char *prof_names[PROF_COUNT] = {"embed", "norm", "qkv", "attention",
-                                             "attn_out", "ffn_gate_up", "ffn_down", "output"};
+                                             "attn_out", "ffn_gate_up", "ffn_down", "output",
+                                             "transfer"};
 
 const char *model_prof_name(int op) { return op >= 0 && op < PROF_COUNT ? prof_names[op] : "?"; }
 
-void model_runner_set_profile(model_runner *r, model_profile *p) { r->prof = p; }
+void model_runner_set_profile(model_runner *r, model_profile *p) {
+    r->prof = p;
+    if (r->be) r->be->set_profile(r->impl, p);
+}
 
 static double prof_now(void) {
     struct timespec ts;

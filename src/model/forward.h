@@ -71,10 +71,12 @@ typedef struct model_token {
 
 /* Where the time of model_runner_forward goes (veil bench --profile). PROF_ATTENTION covers
  * biases, QK-norm, RoPE and the K/V stores as well (one parallel step); PROF_FFN_GATE_UP the
- * SwiGLU activation. */
+ * SwiGLU activation; PROF_TRANSFER a device's copies between host and device and the host's
+ * share of a step (always 0 on the CPU). On a device, the ops are timed on the device (its
+ * events), so profiling may run the step less efficiently than without (no CUDA graphs). */
 enum model_prof_op {
     PROF_EMBED, PROF_NORM, PROF_QKV, PROF_ATTENTION, PROF_ATTN_OUT, PROF_FFN_GATE_UP,
-    PROF_FFN_DOWN, PROF_OUTPUT, PROF_COUNT
+    PROF_FFN_DOWN, PROF_OUTPUT, PROF_TRANSFER, PROF_COUNT
 };
 typedef struct model_profile {
     double seconds[PROF_COUNT];
@@ -94,6 +96,7 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n);
 typedef struct model_backend {
     const char *name;
     int (*forward)(void *impl, const model_token *batch, int32_t n);
+    void (*set_profile)(void *impl, model_profile *p); /* model_runner_set_profile */
     void (*runner_free)(void *impl);
     void (*kv_free)(void *impl);
 } model_backend;

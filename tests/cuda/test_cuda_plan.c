@@ -90,21 +90,26 @@ TEST(cuda_plan_scratch_buffers) {
     cuda_plan_scratch(&hp, 1, &small);
     cuda_plan_scratch(&hp, 32, &mid);
     cuda_plan_scratch(&hp, 512, &big);
-    /* decode-only runners never reach cuBLAS: no conversion or dequantization scratch */
+    /* runners whose batches stay in the matrix-vector kernels never reach cuBLAS: no
+     * conversion or dequantization scratch */
     CHECK_EQ_INT(small.half_bytes, 0);
     CHECK_EQ_INT(small.deq_bytes, 0);
     CHECK_EQ_INT(mid.half_bytes, 32 * 3072 * 2);
-    CHECK_EQ_INT(mid.deq_bytes, 0);
+    CHECK_EQ_INT(mid.deq_bytes, CUDA_DEQ_SCRATCH);
     CHECK_EQ_INT(big.deq_bytes, CUDA_DEQ_SCRATCH);
+    /* attention's partial results: at least CUDA_ATT_MIN_PARTS, else one per (token, head) */
+    CHECK_EQ_INT(small.att_parts, CUDA_ATT_MIN_PARTS);
+    CHECK_EQ_INT(big.att_parts, 512 * 16);
     CHECK_EQ_INT(small.logit_rows, 1);
     CHECK_EQ_INT(big.logit_rows, CUDA_LOGIT_ROWS);
     CHECK_EQ_INT(big.wide, 3072);
     /* buffers in order, aligned, each big enough for its rows */
     const cuda_scratch_plan *p = &big;
-    size_t offs[] = {p->x, p->xn, p->q, p->k, p->v, p->att, p->gate, p->up, p->logit_in, p->logits,
-                     p->rope_cs, p->rope_freq, p->half, p->deq, p->total};
+    size_t offs[] = {p->x,      p->xn,     p->q,      p->k,         p->v,         p->att,
+                     p->att_part, p->gate, p->up,     p->logit_in,  p->logits,    p->rope_cs,
+                     p->rope_freq, p->half, p->deq,   p->total};
     size_t need[] = {512 * 1024 * 4, 512 * 2048 * 4, 512 * 2048 * 4, 512 * 1024 * 4, 512 * 1024 * 4,
-                     512 * 2048 * 4, 512 * 3072 * 4, 512 * 3072 * 4, 64 * 1024 * 4,
+                     512 * 2048 * 4, (size_t)512 * 16 * 130 * 4, 512 * 3072 * 4, 512 * 3072 * 4, 64 * 1024 * 4,
                      (size_t)64 * 151936 * 4, 512 * 128 * 4, 65 * 8, 512 * 3072 * 2, CUDA_DEQ_SCRATCH};
     for (size_t i = 0; i + 1 < sizeof offs / sizeof offs[0]; i++) {
         CHECK_EQ_INT(offs[i] % CUDA_ALIGN, 0);
@@ -144,7 +149,46 @@ TEST(cuda_step_packs_block_tables) {
     for (int i = 0; i < 7; i++) CHECK_EQ_INT(bt[i], want_bt[i]);
     CHECK_EQ_INT(out[0], 3);
     CHECK_EQ_INT(out[1], 4);
+    /* tiles: one per run here (a's 4 tokens, b's, a's last) */
+    const int32_t *tile_first = ints + 4 * B, *tile_n = ints + 5 * B;
+    CHECK_EQ_INT(st.n_tiles, 3);
+    CHECK_EQ_INT(st.max_run, 4);
+    CHECK_EQ_INT(tile_first[0], 0);
+    CHECK_EQ_INT(tile_n[0], 4);
+    CHECK_EQ_INT(tile_first[1], 4);
+    CHECK_EQ_INT(tile_n[1], 1);
+    CHECK_EQ_INT(tile_first[2], 5);
+    CHECK_EQ_INT(tile_n[2], 1);
     CHECK(cuda_step_pack(batch, 6, 4, 16, ints, &st) == -1);
+}
+
+/* A long run is cut into tiles of CUDA_FLASH_ROWS tokens, the last one shorter. */
+TEST(cuda_step_tiles_long_runs) {
+    enum { N = 2 * CUDA_FLASH_ROWS + 5 };
+    int32_t blocks[N / MODEL_KV_BLOCK + 1];
+    for (int i = 0; i < N / MODEL_KV_BLOCK + 1; i++) blocks[i] = i;
+    model_seq a = {.blocks = blocks, .n_ctx = N};
+    model_token batch[N];
+    for (int t = 0; t < N; t++) batch[t] = (model_token){&a, t, t, NULL};
+    int32_t ints[CUDA_STEP_FIXED * N + N / MODEL_KV_BLOCK + 1];
+    cuda_step st;
+    CHECK(cuda_step_pack(batch, N, N, N / MODEL_KV_BLOCK + 1, ints, &st) == 0);
+    CHECK_EQ_INT(st.n_tiles, 3);
+    CHECK_EQ_INT(st.max_run, N);
+    const int32_t *tile_first = ints + 4 * N, *tile_n = ints + 5 * N;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(tile_first[i], i * CUDA_FLASH_ROWS);
+        CHECK_EQ_INT(tile_n[i], i < 2 ? CUDA_FLASH_ROWS : 5);
+    }
+}
+
+/* Decode attention splits positions until about two blocks per multiprocessor. */
+TEST(cuda_att_splits_fill_the_gpu) {
+    CHECK_EQ_INT(cuda_att_splits(1, 16, 132, 1024), 17);    /* 272 blocks */
+    CHECK_EQ_INT(cuda_att_splits(1, 2, 132, 1024), CUDA_ATT_SPLIT_MAX);
+    CHECK_EQ_INT(cuda_att_splits(1, 2, 132, 40), 20);       /* bounded by the scratch */
+    CHECK_EQ_INT(cuda_att_splits(64, 16, 132, 1024), 1);    /* enough blocks already */
+    CHECK_EQ_INT(cuda_att_splits(2048, 16, 132, 32768), 1);
 }
 
 TEST(cuda_device_specs) {
