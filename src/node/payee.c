@@ -104,7 +104,16 @@ done:
 }
 
 int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len) {
-    if (inbox_take(&a->in, p->ledger, CHANNEL_CHARGE, &p->addr, a->justified, boc, len) != 0) return -1;
+    bool standing = !a->in.bound && a->justified == 0;
+    uint64_t cap;
+    if (amount_add(a->carried, a->justified, &cap, "justified charges") != 0 ||
+        inbox_take(&a->in, p->ledger, CHANNEL_CHARGE, &p->addr, standing ? UINT64_MAX : cap, boc, len) != 0)
+        return -1;
+    if (standing) {
+        a->carried = a->in.last - a->in.ch.paid;
+        log_info("proxy: a standing voucher carries %llu nano-units signed before this connection",
+                 (unsigned long long)a->carried);
+    }
     return p->books ? accounts_put(p->books, &a->in.ch.addr, a->in.last, boc, len) : 0;
 }
 

@@ -6,8 +6,12 @@
  * A voucher is kept only if it verifies under the channel's payer key, names this client's
  * channel (a charge channel whose payee is this proxy), raises the total, and stays within
  * what the receipts justify: the ledger's `paid` when the channel was first seen plus the
- * relayed receipts' cost (and within deposit + stake). The proxy redeems the latest voucher
- * in batches (payee_redeem), so a client pays one ledger transaction per batch.
+ * relayed receipts' cost (and within deposit + stake). A connection's first voucher, when it
+ * comes before any receipt, is the gateway's standing voucher (payer_standing): the charges it
+ * signed for answers relayed over an earlier connection or by a proxy run that crashed before
+ * keeping them; it is kept up to the channel's funds, and later vouchers stay within it plus
+ * the receipts. The proxy redeems the latest voucher in batches (payee_redeem), so a client
+ * pays one ledger transaction per batch.
  *
  * Workers are paid the registry's worker fee for each receipt with proxy-signed cumulative
  * payout vouchers over a payout channel the proxy opens to the worker's attested key's wallet
@@ -38,6 +42,7 @@ typedef struct payee_payout {
 typedef struct payee_account {
     inbox in;           /* the client's charge channel */
     uint64_t justified; /* cost of the receipts relayed to this client */
+    uint64_t carried;   /* the standing voucher's total above the ledger's paid */
 } payee_account;
 
 /* The ledger node at url, the proxy's wallet key file, and its accounting file (accounts.h;
