@@ -172,7 +172,7 @@ test('payments: kill -9 of the proxy at random points under load: nothing lost, 
   } finally {
     await traffic.stop();
     if (proxy) assert.equal((await stopVeil(proxy)).code, 0, proxy.stderr());
-    await stopVeil(d);
+    assert.equal((await stopVeil(d)).code, 0, d.stderr());
   }
   execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
 });
@@ -219,7 +219,7 @@ test('payments: a worker killed with -9 before redeeming its payout redeems it a
     assert.match(w.stderr(), /worker: settled a voucher of \d+ nano-units from a previous run/);
   } finally {
     assert.equal((await stopVeil(w)).code, 0, w.stderr());
-    await stopVeil(d);
+    assert.equal((await stopVeil(d)).code, 0, d.stderr());
   }
   execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
 });
