@@ -147,17 +147,21 @@ static int find_payout(payee *p, const uint8_t worker[32], bool open_new, payout
         free(w);
         return 0;
     } else {
-        /* a fresh nonce: the ledger never reuses a channel address */
+        /* a fresh nonce: the ledger never reuses a channel address. The address is recorded
+         * before the channel opens, so a proxy killed in between finds it at restart (and one
+         * that never opened is replaced then). */
         uint64_t nonce = ((uint64_t)time(NULL) << 20) ^ randombytes_uniform(1u << 20);
         w->total = 0;
         if (addr_of_wallet(worker, &to) != 0 ||
-            chain_open_channel(p->ledger, &p->key, CHANNEL_PAYOUT, &to, nonce, PAYOUT_DEPOSIT,
+            channel_address(CHANNEL_PAYOUT, &p->addr, &to, nonce, &w->channel) != 0 ||
+            (p->books && accounts_payout_put(p->books, worker, &w->channel, 0) != 0))
+            goto fail;
+        if (chain_open_channel(p->ledger, &p->key, CHANNEL_PAYOUT, &to, nonce, PAYOUT_DEPOSIT,
                                p->prices.min_proxy_stake, &w->channel, &ack) != 0 ||
             amount_add(PAYOUT_DEPOSIT, p->prices.min_proxy_stake, &w->funds, "payout funds") != 0) {
             err_prefix("opening a payout channel");
             goto fail;
         }
-        if (p->books && accounts_payout_put(p->books, worker, &w->channel, 0) != 0) goto fail;
     }
     w->next = p->payouts;
     p->payouts = w;

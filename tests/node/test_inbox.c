@@ -96,9 +96,11 @@ TEST(node_inbox_payouts_follow_topups_and_other_holders) {
     CHECK_EQ_INT(take(&one, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 100, 1)), 0);
     CHECK_EQ_INT(take(&two, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 100, 1)), 0);
     /* above deposit + stake as bound: refused, until the proxy tops the channel up */
-    CHECK_EQ_INT(take(&one, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 3 * COIN, 2)), -1);
+    CHECK_EQ_INT(take(&one, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 3 * COIN, 2)),
+                 -1);
     CHECK_EQ_INT(chain_topup(c, &proxy, &ch, 2 * COIN, &ack), STATE_OK);
-    CHECK_EQ_INT(take(&one, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 3 * COIN, 3)), 0);
+    CHECK_EQ_INT(take(&one, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 3 * COIN, 3)),
+                 0);
     CHECK(one.last == 3 * COIN);
     /* one holder redeems the higher total; the other's lower voucher is stale on the ledger
      * but paid for: redeemed, not retried forever */
