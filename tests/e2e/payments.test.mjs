@@ -3,8 +3,8 @@
 //     time on the same ports, wallet and accounting file: `veil chain verify` passes, the
 //     client's channel ends paid exactly the cost of the answers the client got (nothing lost,
 //     nothing counted twice), the proxy's accounting file agrees with the ledger, every voucher
-//     a proxy said it kept is redeemed, and each worker keeps one payout channel through all
-//     the proxy's restarts, paid what the proxy's accounts say it signed;
+//     a proxy said it kept is redeemed, and the workers' payout key keeps one payout channel
+//     through all the proxy's restarts, paid what the proxy's accounts say it signed;
 //   - kill -9 of a worker holding a payout voucher it has not redeemed: restarted on the same
 //     wallet and payout file, it redeems it.
 // The seed is printed (VEIL_E2E_SEED replays one). Every wait is bounded; log lines are
