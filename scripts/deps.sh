@@ -14,6 +14,7 @@ PKGS=(
   libsodium-dev                 # Ed25519, SHA-256, sealed boxes (ledger, attestation, E2E)
   gdb                           # gcore: the canary test dumps a proxy's memory mid-request
   libsqlite3-dev                # the ledger node's store (WAL, durable blocks)
+  sqlite3                       # the e2e payments test reads the nodes' accounting files
 )
 
 missing=()

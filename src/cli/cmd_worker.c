@@ -29,12 +29,15 @@ static void usage(FILE *f) {
             "  --threads N            compute threads (default: one per CPU)\n"
             "  --drain-timeout S      seconds to finish running requests on SIGTERM (default 30)\n"
             "  --chain URL            ledger node (veil chain serve): redeem the proxy's payouts\n"
-            "  --wallet FILE          where earnings go (default: the attested key's own wallet)\n"
+            "  --wallet FILE          the key whose wallet the proxy pays (default: the attested\n"
+            "                         key, fresh per process: unredeemed pay is lost at exit)\n"
+            "  --accounts FILE        SQLite file of payout vouchers kept; redeemed first at start\n"
+            "  --redeem-every S       seconds between batched redemptions (default 2)\n"
             "  -h, --help             show this help\n\n" NODE_ARGS_HELP);
 }
 
 enum { O_MODEL = 256, O_PROXY, O_NAME, O_TMPL, O_CAP, O_PRICE, O_CTX, O_KV, O_BATCH, O_RUNNING,
-       O_THREADS, O_DRAIN, O_CHAIN, O_WALLET };
+       O_THREADS, O_DRAIN, O_CHAIN, O_WALLET, O_ACCOUNTS, O_REDEEM };
 
 static int run(int argc, char **argv) {
     static const struct option opts[] = {
@@ -45,6 +48,7 @@ static int run(int argc, char **argv) {
         {"max-batch", required_argument, 0, O_BATCH}, {"max-running", required_argument, 0, O_RUNNING},
         {"threads", required_argument, 0, O_THREADS}, {"drain-timeout", required_argument, 0, O_DRAIN},
         {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
+        {"accounts", required_argument, 0, O_ACCOUNTS}, {"redeem-every", required_argument, 0, O_REDEEM},
         NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char host[256] = "";
     worker_config cfg = {.price = 1000, .drain_timeout_s = 30};
@@ -64,6 +68,8 @@ static int run(int argc, char **argv) {
         case O_CAP: ok = args_long("--capacity", optarg, 1, 1 << 16, &v); cfg.capacity = (uint32_t)v; break;
         case O_CHAIN: cfg.chain_url = optarg; break;
         case O_WALLET: cfg.wallet = optarg; break;
+        case O_ACCOUNTS: cfg.accounts = optarg; break;
+        case O_REDEEM: ok = args_long("--redeem-every", optarg, 1, 86400, &v); cfg.redeem_every_s = (uint32_t)v; break;
         case O_PRICE: ok = args_long("--price", optarg, 0, UINT32_MAX, &v); cfg.price = (uint32_t)v; break;
         case O_CTX: ok = args_long("--ctx", optarg, 2, 1 << 24, &v); cfg.sched.n_ctx = (int32_t)v; break;
         case O_KV: ok = args_size("--kv-mem", optarg, (uint64_t)1 << 40, &u); cfg.sched.kv_bytes = (size_t)u; break;
@@ -85,8 +91,8 @@ static int run(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (cfg.wallet && !cfg.chain_url) {
-        fprintf(stderr, "veil worker: --wallet needs --chain\n");
+    if ((cfg.wallet || cfg.accounts) && !cfg.chain_url) {
+        fprintf(stderr, "veil worker: --wallet and --accounts need --chain\n");
         return 2;
     }
     cfg.proxy_host = host;

@@ -21,20 +21,28 @@ int chain_find_tx(chain *c, const uint8_t hash[32], chain_ack *out, bool *found)
     return c->be->find_tx(c, hash, out, found);
 }
 
+/* Another process signing with the same key (workers sharing a payout wallet) may take the
+ * seqno between our reading it and our submitting: a refused transaction changed nothing, so it
+ * is signed again over the new seqno, a few times. */
+#define SEQNO_TRIES 4
+
 int chain_send(chain *c, tx *t, const keypair *k, chain_ack *ack) {
     ton_addr self;
     account a;
     int rc = STATE_NO_MEMORY;
     if (addr_of_wallet(k->public_key, &self)) goto done;
-    if ((rc = chain_account(c, &self, &a)) != STATE_OK) goto done;
-    t->seqno = a.seqno;
-    cell *signed_tx = tx_sign(t, k);
-    if (!signed_tx) {
-        rc = STATE_MALFORMED;
-        goto done;
+    for (int tries = 1;; tries++) {
+        if ((rc = chain_account(c, &self, &a)) != STATE_OK) goto done;
+        t->seqno = a.seqno;
+        cell *signed_tx = tx_sign(t, k);
+        if (!signed_tx) {
+            rc = STATE_MALFORMED;
+            goto done;
+        }
+        rc = chain_submit(c, signed_tx, ack);
+        cell_unref(signed_tx);
+        if (rc != STATE_BAD_SEQNO || tries == SEQNO_TRIES) break;
     }
-    rc = chain_submit(c, signed_tx, ack);
-    cell_unref(signed_tx);
 done:
     tx_clear(t);
     return rc;

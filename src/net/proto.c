@@ -179,6 +179,7 @@ static void rd_worker_register(reader *r, proto_worker_register *w) {
     w->capacity = rd_u32(r, "capacity");
     w->price = rd_u32(r, "price");
     w->evidence = rd_blob(r, "evidence", 4, 0, PROTO_EVIDENCE_MAX);
+    rd_fixed(r, "payout_key", w->payout_key, PROTO_KEY_LEN);
 }
 
 static void rd_load_report(reader *r, proto_load_report *l) {
@@ -356,6 +357,7 @@ static void wr_payload(writer *w, const proto_msg *m) {
         wr_uint(w, g->capacity, 4);
         wr_uint(w, g->price, 4);
         wr_blob(w, "evidence", g->evidence.data, g->evidence.len, 4);
+        wr_bytes(w, g->payout_key, PROTO_KEY_LEN);
         break;
     }
     case PROTO_LOAD_REPORT: {

@@ -94,6 +94,7 @@ typedef struct proto_worker_register {
     uint32_t capacity;                   /* concurrent requests; 0 = draining */
     uint32_t price;                      /* coefficient, 1000 = 1.0x the registry price */
     proto_bytes evidence;                /* renewed evidence for the hello's keys; may be empty */
+    uint8_t payout_key[PROTO_KEY_LEN];   /* Ed25519 key whose wallet the proxy pays; 0s: the TLS key's */
 } proto_worker_register;
 
 typedef struct proto_load_report {

@@ -1,4 +1,4 @@
-/* The proxy's accounting file (see accounts.h). */
+/* A node's accounting file (see accounts.h). */
 #include "node/accounts.h"
 
 #include "base/err.h"
@@ -35,7 +35,9 @@ accounts *accounts_open(const char *path) {
     if (sqlite3_exec(a->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                      "CREATE TABLE IF NOT EXISTS vouchers(channel BLOB PRIMARY KEY, amount INTEGER NOT NULL,"
-                     " boc BLOB NOT NULL, redeemed INTEGER NOT NULL DEFAULT 0)",
+                     " boc BLOB NOT NULL, redeemed INTEGER NOT NULL DEFAULT 0);"
+                     "CREATE TABLE IF NOT EXISTS payouts(worker BLOB PRIMARY KEY, channel BLOB NOT NULL,"
+                     " total INTEGER NOT NULL)",
                      NULL, NULL, NULL) != SQLITE_OK) {
         fail(a, path);
         goto fail;
@@ -52,16 +54,14 @@ void accounts_close(accounts *a) {
     free(a);
 }
 
-/* Runs one statement over a channel key, an amount and an optional blob. */
-static int run(accounts *a, const char *sql, const ton_addr *channel, uint64_t amount, const uint8_t *boc,
+/* Runs one statement over a key, an amount and an optional blob. */
+static int run(accounts *a, const char *sql, const uint8_t *key, size_t key_len, uint64_t amount, const uint8_t *boc,
                size_t len) {
     sqlite3_stmt *st = NULL;
-    uint8_t key[33];
     int rc;
     if (amount > INT64_MAX) return err_set("accounts: amount %llu is out of range", (unsigned long long)amount);
-    key_of(channel, key);
     if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(a, "prepare");
-    sqlite3_bind_blob(st, 1, key, sizeof key, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 1, key, (int)key_len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)amount);
     if (boc) sqlite3_bind_blob(st, 3, boc, (int)len, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -70,14 +70,19 @@ static int run(accounts *a, const char *sql, const ton_addr *channel, uint64_t a
 }
 
 int accounts_put(accounts *a, const ton_addr *channel, uint64_t amount, const uint8_t *boc, size_t len) {
+    uint8_t key[33];
+    key_of(channel, key);
     return run(a,
                "INSERT INTO vouchers(channel, amount, boc) VALUES (?1, ?2, ?3) ON CONFLICT(channel) DO UPDATE"
                " SET amount = ?2, boc = ?3 WHERE ?2 > amount",
-               channel, amount, boc, len);
+               key, sizeof key, amount, boc, len);
 }
 
 int accounts_redeemed(accounts *a, const ton_addr *channel, uint64_t amount) {
-    return run(a, "UPDATE vouchers SET redeemed = ?2 WHERE channel = ?1 AND ?2 > redeemed", channel, amount, NULL, 0);
+    uint8_t key[33];
+    key_of(channel, key);
+    return run(a, "UPDATE vouchers SET redeemed = ?2 WHERE channel = ?1 AND ?2 > redeemed", key, sizeof key, amount,
+               NULL, 0);
 }
 
 int accounts_pending(accounts *a, accounts_fn fn, void *ctx) {
@@ -101,4 +106,38 @@ int accounts_pending(accounts *a, accounts_fn fn, void *ctx) {
     if (rc == 0 && step != SQLITE_DONE) rc = fail(a, "read");
     sqlite3_finalize(st);
     return rc;
+}
+
+int accounts_payout(accounts *a, const uint8_t worker[32], ton_addr *channel, uint64_t *total, bool *found) {
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step;
+    *found = false;
+    if (sqlite3_prepare_v2(a->db, "SELECT channel, total FROM payouts WHERE worker = ?1", -1, &st, NULL) != SQLITE_OK)
+        return fail(a, "prepare");
+    sqlite3_bind_blob(st, 1, worker, 32, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const uint8_t *key = sqlite3_column_blob(st, 0);
+        if (!key || sqlite3_column_bytes(st, 0) != 33) {
+            rc = err_set("accounts: a malformed payout channel");
+        } else {
+            channel->workchain = (int8_t)key[0];
+            memcpy(channel->hash, key + 1, 32);
+            *total = (uint64_t)sqlite3_column_int64(st, 1);
+            *found = true;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = fail(a, "read");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int accounts_payout_put(accounts *a, const uint8_t worker[32], const ton_addr *channel, uint64_t total) {
+    uint8_t key[33];
+    key_of(channel, key);
+    return run(a,
+               "INSERT INTO payouts(worker, total, channel) VALUES (?1, ?2, ?3) ON CONFLICT(worker) DO UPDATE"
+               " SET channel = ?3, total = ?2 WHERE channel != ?3 OR ?2 > total",
+               worker, 32, total, key, sizeof key);
 }

@@ -1,16 +1,22 @@
-/* The proxy's own accounting (issue 6, crash safety): the latest charge voucher each client
- * channel gave it and how much of it is redeemed, in a SQLite file (WAL, synchronous=FULL), so
- * a proxy killed between accepting a voucher and redeeming it loses no charge: at start it
- * redeems what the file says is pending (accounts_pending), and the ledger refuses what was
- * redeemed already, so nothing counts twice.
+/* A node's own accounting of payment vouchers (issue 6, crash safety), in a SQLite file (WAL,
+ * synchronous=FULL): the latest voucher each incoming channel gave it and how much of it is
+ * redeemed (a proxy's client charges, a worker's payouts), so a node killed between accepting a
+ * voucher and redeeming it loses nothing: at start it redeems what the file says is pending
+ * (accounts_pending), and the ledger refuses what was redeemed already, so nothing counts
+ * twice. A proxy also keeps there its payout channel to each worker and the total it signed on
+ * it, so the channel outlives connections and restarts and a total never goes back.
  *
  *   CREATE TABLE vouchers(channel BLOB PRIMARY KEY,  -- 33 bytes: workchain, hash
  *                         amount INTEGER, boc BLOB, redeemed INTEGER)
+ *   CREATE TABLE payouts(worker BLOB PRIMARY KEY,    -- 32 bytes: the worker's payout key
+ *                        channel BLOB, total INTEGER)
  *
- * A voucher is written before the proxy counts on it; a row only ever grows. */
+ * A voucher is written before the node counts on it, a payout total before its voucher goes
+ * out; a row only ever grows. */
 #ifndef VEIL_ACCOUNTS_H
 #define VEIL_ACCOUNTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +34,12 @@ int accounts_redeemed(accounts *a, const ton_addr *channel, uint64_t amount);
  * and is returned. */
 typedef int (*accounts_fn)(void *ctx, const ton_addr *channel, uint64_t amount, const uint8_t *boc, size_t len);
 int accounts_pending(accounts *a, accounts_fn fn, void *ctx);
+
+/* The payout channel to the worker paid at payout_key's wallet and the total signed on it;
+ * *found false when there is none. 0, or -1 with err_msg(). */
+int accounts_payout(accounts *a, const uint8_t worker[32], ton_addr *channel, uint64_t *total, bool *found);
+/* Records the payout channel to a worker and the total signed on it (a new channel replaces
+ * the old; on the same one the total only rises). 0, or -1 with err_msg(). */
+int accounts_payout_put(accounts *a, const uint8_t worker[32], const ton_addr *channel, uint64_t total);
 
 #endif

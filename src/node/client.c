@@ -413,9 +413,18 @@ static void g_msg(conn *c, const proto_msg *m, void *ud) {
     }
 }
 
+/* A proxy (new, or the same after a broken connection) first gets the standing voucher: it
+ * may have missed the last charge we signed. */
 static void g_ready(conn *c, void *ud) {
-    (void)c;
-    (void)ud;
+    gateway *gw = ud;
+    size_t len = 0;
+    uint8_t *boc = NULL;
+    if (!gw->pay) return;
+    int rc = payer_standing(gw->pay, &boc, &len);
+    proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
+    if (rc != 0 || (boc && conn_send(c, &v) != 0))
+        log_warn("client: cannot hand the proxy the standing voucher: %s", err_msg());
+    free(boc);
 }
 
 static void g_close(conn *c, const char *why, void *ud) {

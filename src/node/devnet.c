@@ -268,16 +268,19 @@ int devnet_run(const devnet_config *cfg) {
     }
     fflush(stdout);
     for (int i = 0; i < cfg->n_workers; i++) {
-        char name[32], wready[512];
+        char name[32], wready[512], waccounts[4200];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
-                         "--threads", threads, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                         "--threads", threads, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                         NULL, NULL};
         add_flag(wargs, "--peer-timeout", cfg->peer_timeout);
         add_flag(wargs, "--max-evidence-age", cfg->max_evidence_age);
+        snprintf(name, sizeof name, "worker%d", i + 1);
+        snprintf(waccounts, sizeof waccounts, "%s/%s-accounts.db", dir, name);
         if (cfg->payments) {
             add_flag(wargs, "--chain", lready);
             add_flag(wargs, "--wallet", worker_key);
+            add_flag(wargs, "--accounts", waccounts);
         }
-        snprintf(name, sizeof name, "worker%d", i + 1);
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;
     }
     char *cargs[] = {exe, "client", "--proxy", cport, "--listen", (char *)cfg->listen,
@@ -314,6 +317,12 @@ done:
         unlink(meas);
         unlink(models);
         devnet_ledger_remove(dir);
+        for (int i = 1; i <= cfg->n_workers; i++)
+            for (int j = 0; j < 3; j++) {
+                char f[4300];
+                snprintf(f, sizeof f, "%s/worker%d-accounts.db%s", dir, i, (const char *[]){"", "-wal", "-shm"}[j]);
+                unlink(f);
+            }
         rmdir(dir);
     }
     return rc;

@@ -1,10 +1,15 @@
 /* The worker's side of payments (docs/PAYMENTS.md "On the network"): the proxy pays the
  * worker's fee for each receipt with cumulative payout vouchers over a channel to the wallet of
- * the worker's attested Ed25519 key (the key that signs its receipts, fresh per process). The
- * worker checks each voucher against the channel on the ledger (payer's key, payee = this key's
- * wallet, raises the total, within the channel's funds), keeps the latest, and redeems it in
- * batches; after a redemption it moves what that wallet holds to its own wallet (--wallet), so
- * the earnings outlive the process's key. */
+ * the worker's payout key, which the worker announces in worker_register: its --wallet key,
+ * stable across restarts, else its attested Ed25519 key (fresh per process, so what is not
+ * redeemed at exit is lost). The worker checks each voucher against the channel on the ledger
+ * (payer's key, payee = the payout key's wallet, raises the total, within the channel's
+ * funds), keeps the latest per channel (a proxy run without an accounting file opens a new
+ * one), and redeems in batches.
+ *
+ * With an accounting file (node/accounts.h, the `vouchers` table) every kept voucher is written
+ * there first, and at start whatever a previous run left unredeemed is redeemed, so a worker
+ * killed with -9 between a payout and its redemption loses nothing. */
 #ifndef VEIL_EARNER_H
 #define VEIL_EARNER_H
 
@@ -15,14 +20,19 @@
 
 typedef struct earner earner;
 
-/* url: the ledger node; key: the attested key (copied); wallet_path: where earnings go, or NULL
- * to leave them in the attested key's wallet. NULL with err_msg(). */
-earner *earner_open(const char *url, const keypair *key, const char *wallet_path);
+/* url: the ledger node; key: the attested key (copied), the payout key when wallet_path is
+ * NULL; wallet_path: the payout key's file, or NULL; accounts_path: the accounting file, or
+ * NULL. Redeems what the accounting file holds unredeemed. NULL with err_msg(). */
+earner *earner_open(const char *url, const keypair *key, const char *wallet_path, const char *accounts_path);
 /* Redeems what is pending, then frees. */
 void earner_free(earner *e);
-/* A payout voucher (a BOC) from the proxy: 0 when kept, -1 with err_msg(). */
+/* The Ed25519 public key whose wallet the proxy should pay (worker_register's payout_key). */
+const uint8_t *earner_payout_key(const earner *e);
+/* A payout voucher (a BOC) from the proxy: 0 when kept (or a total held already), -1 with
+ * err_msg(). */
 int earner_voucher(earner *e, const uint8_t *boc, size_t len);
-/* Redeems the latest voucher if it raises the total, then sweeps. 0, or -1 with err_msg(). */
+/* Redeems each channel's latest voucher if it raises its total. 0, or -1 with err_msg() (the
+ * vouchers not redeemed stay, for the next try). */
 int earner_redeem(earner *e);
 
 #endif

@@ -2,9 +2,12 @@
 #include "node/inbox.h"
 
 #include "base/err.h"
+#include "base/log.h"
 #include "ledger/amount.h"
 #include "ledger/boc.h"
 #include "ledger/voucher.h"
+
+#include <stdio.h>
 
 static int bind(inbox *in, chain *c, channel_kind kind, const ton_addr *me, const cell *body) {
     voucher v;
@@ -16,6 +19,18 @@ static int bind(inbox *in, chain *c, channel_kind kind, const ton_addr *me, cons
         return err_set("the voucher's channel is not a %s channel to us", channel_kind_name(kind));
     in->bound = true;
     in->last = in->redeemed = in->ch.paid;
+    return 0;
+}
+
+/* The channel's funds again, after a voucher above them: the payer may have topped it up since
+ * it was bound (the paid it was bound at stays the base of the cap). */
+static int refunded(inbox *in, chain *c, uint64_t *held) {
+    channel now;
+    bool found;
+    if (chain_channel(c, &in->ch.addr, &now, &found) != 0 || !found) return -1;
+    if (amount_add(now.deposit, now.stake, held, "channel funds") != 0) return -1;
+    in->ch.deposit = now.deposit;
+    in->ch.stake = now.stake;
     return 0;
 }
 
@@ -32,7 +47,14 @@ int inbox_take(inbox *in, chain *c, channel_kind kind, const ton_addr *me, uint6
     voucher_expect e = {.op = kind == CHANNEL_CHARGE ? VOUCHER_OP_CHARGE : VOUCHER_OP_PAYOUT,
                         .signer = in->ch.payer_key, .channel = &in->ch.addr, .last_amount = in->last,
                         .max_amount = cap < held ? cap : held};
-    if (voucher_verify(body, &e, &v) != VOUCHER_OK) goto done;
+    int st = voucher_verify(body, &e, &v);
+    if (st == VOUCHER_OVER_LIMIT && held < cap && refunded(in, c, &held) == 0 && held > e.max_amount) {
+        e.max_amount = cap < held ? cap : held;
+        st = voucher_verify(body, &e, &v);
+    }
+    /* stale comes after the signature, kind and channel checks: a genuine repeat */
+    if (st == VOUCHER_STALE && voucher_parse(body, &v) == VOUCHER_OK && v.amount == in->last) rc = 1;
+    if (st != VOUCHER_OK) goto done;
     cell_unref(in->latest);
     in->latest = cell_ref(body);
     in->last = v.amount;
@@ -42,11 +64,38 @@ done:
     return rc;
 }
 
+/* After a refused redemption: whether the ledger holds the channel paid up to amount anyway.
+ * The refusal's message stays in err_msg(). */
+static bool paid_up(chain *c, const ton_addr *ch, uint64_t amount) {
+    char why[512];
+    channel now;
+    bool found, ok;
+    snprintf(why, sizeof why, "%s", err_msg());
+    ok = chain_channel(c, ch, &now, &found) == 0 && found && now.paid >= amount;
+    err_set("%s", why);
+    return ok;
+}
+
 int inbox_redeem(inbox *in, chain *c, const keypair *payee) {
     chain_ack ack;
     if (!in->latest || in->last <= in->redeemed) return 0;
-    if (chain_redeem(c, payee, &in->ch.addr, in->latest, &ack) != 0) return err_prefix("redeem");
+    if (chain_redeem(c, payee, &in->ch.addr, in->latest, &ack) != 0 && !paid_up(c, &in->ch.addr, in->last))
+        return err_prefix("redeem");
     in->redeemed = in->last;
+    return 1;
+}
+
+int inbox_settle(chain *c, const keypair *payee, const ton_addr *channel, uint64_t amount, const uint8_t *boc,
+                 size_t len, const char *who) {
+    cell *v = boc_parse(boc, len);
+    chain_ack ack;
+    if (!v || (chain_redeem(c, payee, channel, v, &ack) != 0 && !paid_up(c, channel, amount))) {
+        log_warn("%s: a voucher from a previous run does not redeem (kept for the next start): %s", who, err_msg());
+        cell_unref(v);
+        return 0;
+    }
+    cell_unref(v);
+    log_info("%s: settled a voucher of %llu nano-units from a previous run", who, (unsigned long long)amount);
     return 1;
 }
 

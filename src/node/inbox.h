@@ -22,12 +22,21 @@ typedef struct inbox {
 
 /* A voucher (BOC) for a channel of this kind to `me`. above_paid caps the total at the
  * channel's `paid` when bound plus above_paid (UINT64_MAX: only the channel's funds cap it).
- * 0 when kept; -1 with err_msg(). */
+ * 0 when kept; 1 when it repeats the last total (a standing voucher we hold already: nothing
+ * new); -1 with err_msg(). */
 int inbox_take(inbox *in, chain *c, channel_kind kind, const ton_addr *me, uint64_t above_paid, const uint8_t *boc,
                size_t len);
 /* Redeems the latest voucher with the payee's key if it raises the redeemed total: 1 when it
- * did, 0 when there was nothing to, -1 with err_msg() (the voucher stays, for the next try). */
+ * did, or when the ledger refused it because its channel is paid that much already (another
+ * holder of the same channel, or an earlier run, redeemed as much or more); 0 when there was
+ * nothing to; -1 with err_msg() (the voucher stays, for the next try). */
 int inbox_redeem(inbox *in, chain *c, const keypair *payee);
 void inbox_free(inbox *in);
+
+/* A voucher kept in an accounting file by an earlier run (node/accounts.h): redeems it. 1 when
+ * the channel is now paid at least amount (redeemed now, or before the crash), 0 when not (the
+ * reason logged with who, e.g. "proxy"; kept for the next start). */
+int inbox_settle(chain *c, const keypair *payee, const ton_addr *channel, uint64_t amount, const uint8_t *boc,
+                 size_t len, const char *who);
 
 #endif

@@ -16,33 +16,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The proxy's payout channel to one worker payout key. */
+typedef struct payout {
+    struct payout *next;
+    uint8_t worker[32];
+    ton_addr channel;
+    uint64_t total;     /* cumulative fee signed so far */
+    uint64_t funds;     /* deposit + stake: what the channel can pay */
+    uint64_t query_id;
+} payout;
+
 struct payee {
     chain *ledger;
     keypair key;
     ton_addr addr;          /* the proxy's wallet: the payee of its clients' channels */
     registry_params prices;
     accounts *books;        /* NULL: no accounting file */
+    payout *payouts;        /* a list: a proxy pays tens of workers, a scan is cheap */
 };
 
-/* Start-up reconciliation: redeems a voucher a previous run accepted but did not redeem. A
- * refusal because the ledger already has it (the crash came after the redemption) settles it
- * too: the ledger's `paid` says so. */
+/* Start-up reconciliation: redeems a voucher a previous run accepted but did not redeem. */
 static int settle(void *ctx, const ton_addr *ch, uint64_t amount, const uint8_t *boc, size_t len) {
     payee *p = ctx;
-    cell *v = boc_parse(boc, len);
-    chain_ack ack;
-    channel c;
-    bool found;
-    if (!v) return -1;
-    if (chain_redeem(p->ledger, &p->key, ch, v, &ack) != 0 &&
-        (chain_channel(p->ledger, ch, &c, &found) != 0 || !found || c.paid < amount)) {
-        log_warn("proxy: a voucher from a previous run does not redeem (kept for the next start): %s", err_msg());
-        cell_unref(v);
-        return 0;
-    }
-    cell_unref(v);
-    log_info("proxy: settled a voucher of %llu nano-units from a previous run", (unsigned long long)amount);
-    return accounts_redeemed(p->books, ch, amount);
+    return inbox_settle(p->ledger, &p->key, ch, amount, boc, len, "proxy") ? accounts_redeemed(p->books, ch, amount)
+                                                                           : 0;
 }
 
 payee *payee_open(const char *url, const char *key_path, const char *accounts_path) {
@@ -72,6 +69,11 @@ fail:
 
 void payee_free(payee *p) {
     if (!p) return;
+    while (p->payouts) {
+        payout *w = p->payouts;
+        p->payouts = w->next;
+        free(w);
+    }
     if (p->ledger) chain_close(p->ledger);
     accounts_close(p->books);
     keys_wipe(&p->key);
@@ -104,33 +106,112 @@ done:
 }
 
 int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len) {
-    if (inbox_take(&a->in, p->ledger, CHANNEL_CHARGE, &p->addr, a->justified, boc, len) != 0) return -1;
+    bool standing = !a->in.bound && a->justified == 0;
+    uint64_t cap;
+    int rc;
+    if (amount_add(a->carried, a->justified, &cap, "justified charges") != 0 ||
+        (rc = inbox_take(&a->in, p->ledger, CHANNEL_CHARGE, &p->addr, standing ? UINT64_MAX : cap, boc, len)) < 0)
+        return -1;
+    if (rc == 1) return 0; /* a total we hold already */
+    if (standing) {
+        a->carried = a->in.last - a->in.ch.paid;
+        log_info("proxy: a standing voucher carries %llu nano-units signed before this connection",
+                 (unsigned long long)a->carried);
+    }
     return p->books ? accounts_put(p->books, &a->in.ch.addr, a->in.last, boc, len) : 0;
 }
 
-uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32], uint64_t fee, size_t *len) {
-    ton_addr worker;
+/* The payout channel to worker: known, else from the accounting file (if still open on the
+ * ledger), else (when open_new) a new one, recorded at once so a restart finds it. 0 with *out
+ * (NULL when !open_new and there is none), or -1 with err_msg(). */
+static int find_payout(payee *p, const uint8_t worker[32], bool open_new, payout **out) {
+    payout *w;
+    ton_addr to;
     chain_ack ack;
-    uint64_t total;
-    uint8_t *boc = NULL;
-    cell *v;
-    if (!w->open) {
-        /* a fresh nonce per connection: the ledger never reuses a channel address */
-        uint64_t nonce = ((uint64_t)time(NULL) << 20) ^ randombytes_uniform(1u << 20);
-        if (addr_of_wallet(worker_key, &worker) != 0 ||
-            chain_open_channel(p->ledger, &p->key, CHANNEL_PAYOUT, &worker, nonce, PAYOUT_DEPOSIT,
-                               p->prices.min_proxy_stake, &w->channel, &ack) != 0) {
-            err_prefix("opening a payout channel");
-            return NULL;
+    channel ch;
+    bool found = false;
+    *out = NULL;
+    for (w = p->payouts; w; w = w->next)
+        if (memcmp(w->worker, worker, 32) == 0) {
+            *out = w;
+            return 0;
         }
-        w->open = true;
+    if (!(w = calloc(1, sizeof *w))) return err_set("out of memory");
+    memcpy(w->worker, worker, 32);
+    if (p->books && accounts_payout(p->books, worker, &w->channel, &w->total, &found) != 0) goto fail;
+    if (found && chain_channel(p->ledger, &w->channel, &ch, &found) != 0) goto fail;
+    if (found && ch.kind == CHANNEL_PAYOUT && ch.status == CHANNEL_OPEN) {
+        if (ch.paid > w->total) w->total = ch.paid;
+        if (amount_add(ch.deposit, ch.stake, &w->funds, "payout funds") != 0) goto fail;
+    } else if (!open_new) {
+        free(w);
+        return 0;
+    } else {
+        /* a fresh nonce: the ledger never reuses a channel address. The address is recorded
+         * before the channel opens, so a proxy killed in between finds it at restart (and one
+         * that never opened is replaced then). */
+        uint64_t nonce = ((uint64_t)time(NULL) << 20) ^ randombytes_uniform(1u << 20);
+        w->total = 0;
+        if (addr_of_wallet(worker, &to) != 0 ||
+            channel_address(CHANNEL_PAYOUT, &p->addr, &to, nonce, &w->channel) != 0 ||
+            (p->books && accounts_payout_put(p->books, worker, &w->channel, 0) != 0))
+            goto fail;
+        if (chain_open_channel(p->ledger, &p->key, CHANNEL_PAYOUT, &to, nonce, PAYOUT_DEPOSIT,
+                               p->prices.min_proxy_stake, &w->channel, &ack) != 0 ||
+            amount_add(PAYOUT_DEPOSIT, p->prices.min_proxy_stake, &w->funds, "payout funds") != 0) {
+            err_prefix("opening a payout channel");
+            goto fail;
+        }
     }
-    if (amount_add(w->total, fee, &total, "payout total") != 0) return NULL;
-    v = chain_voucher(&p->key, CHANNEL_PAYOUT, &w->channel, total, ++w->query_id);
+    w->next = p->payouts;
+    p->payouts = w;
+    *out = w;
+    return 0;
+fail:
+    free(w);
+    return -1;
+}
+
+static uint8_t *sign_payout(payee *p, payout *w, uint64_t total, size_t *len) {
+    uint8_t *boc = NULL;
+    cell *v = chain_voucher(&p->key, CHANNEL_PAYOUT, &w->channel, total, ++w->query_id);
     if (!v || boc_serialize(v, 0, &boc, len) != 0) boc = NULL;
     cell_unref(v);
-    if (boc) w->total = total;
     return boc;
+}
+
+uint8_t *payee_pay_worker(payee *p, const uint8_t worker[32], uint64_t fee, size_t *len) {
+    payout *w;
+    chain_ack ack;
+    uint64_t total, more, funds;
+    uint8_t *boc;
+    if (find_payout(p, worker, true, &w) != 0 || amount_add(w->total, fee, &total, "payout total") != 0) return NULL;
+    if (total > w->funds) {
+        more = total - w->funds > PAYOUT_DEPOSIT ? total - w->funds : PAYOUT_DEPOSIT;
+        if (amount_add(w->funds, more, &funds, "payout funds") != 0 ||
+            chain_topup(p->ledger, &p->key, &w->channel, more, &ack) != 0) {
+            err_prefix("topping up a payout channel");
+            return NULL;
+        }
+        w->funds = funds;
+    }
+    if (!(boc = sign_payout(p, w, total, len))) return NULL;
+    /* recorded before it goes: a restarted proxy must never sign a lower total */
+    if (p->books && accounts_payout_put(p->books, worker, &w->channel, total) != 0) {
+        free(boc);
+        return NULL;
+    }
+    w->total = total;
+    return boc;
+}
+
+int payee_standing_payout(payee *p, const uint8_t worker[32], uint8_t **boc, size_t *len) {
+    payout *w;
+    *boc = NULL;
+    *len = 0;
+    if (find_payout(p, worker, false, &w) != 0) return -1;
+    if (!w || w->total == 0) return 0;
+    return (*boc = sign_payout(p, w, w->total, len)) ? 0 : -1;
 }
 
 int payee_redeem(payee *p, payee_account *a) {

@@ -6,13 +6,20 @@
  * A voucher is kept only if it verifies under the channel's payer key, names this client's
  * channel (a charge channel whose payee is this proxy), raises the total, and stays within
  * what the receipts justify: the ledger's `paid` when the channel was first seen plus the
- * relayed receipts' cost (and within deposit + stake). The proxy redeems the latest voucher
- * in batches (payee_redeem), so a client pays one ledger transaction per batch.
+ * relayed receipts' cost (and within deposit + stake). A connection's first voucher, when it
+ * comes before any receipt, is the gateway's standing voucher (payer_standing): the charges it
+ * signed for answers relayed over an earlier connection or by a proxy run that crashed before
+ * keeping them; it is kept up to the channel's funds, and later vouchers stay within it plus
+ * the receipts. The proxy redeems the latest voucher in batches (payee_redeem), so a client
+ * pays one ledger transaction per batch.
  *
  * Workers are paid the registry's worker fee for each receipt with proxy-signed cumulative
- * payout vouchers over a payout channel the proxy opens to the worker's attested key's wallet
- * on its first paid request (PAYOUT_DEPOSIT and the registry's minimum stake); the worker
- * redeems them (node/earner.h). */
+ * payout vouchers over one payout channel per worker payout key (the key a worker announces
+ * in worker_register: its --wallet, else its attested key), reused by all its connections and,
+ * with an accounting file, across the proxy's restarts: the proxy opens it on the first paid
+ * request (PAYOUT_DEPOSIT and the registry's minimum stake), tops it up by PAYOUT_DEPOSIT when
+ * a total would pass its funds, and records each new total before its voucher goes out, so a
+ * total never goes back; the worker redeems them (node/earner.h). */
 #ifndef VEIL_PAYEE_H
 #define VEIL_PAYEE_H
 
@@ -24,20 +31,13 @@
 
 typedef struct payee payee;
 
-#define PAYOUT_DEPOSIT 2000000000ull /* what the proxy locks for one worker connection */
-
-/* One worker connection's payout channel. Zero-initialised. */
-typedef struct payee_payout {
-    bool open;
-    ton_addr channel;
-    uint64_t total;     /* cumulative fee signed so far */
-    uint64_t query_id;
-} payee_payout;
+#define PAYOUT_DEPOSIT 2000000000ull /* what the proxy locks in a worker's payout channel, and each top-up */
 
 /* One client connection's account. Zero-initialised; payee_account_free releases it. */
 typedef struct payee_account {
     inbox in;           /* the client's charge channel */
     uint64_t justified; /* cost of the receipts relayed to this client */
+    uint64_t carried;   /* the standing voucher's total above the ledger's paid */
 } payee_account;
 
 /* The ledger node at url, the proxy's wallet key file, and its accounting file (accounts.h;
@@ -51,10 +51,14 @@ void payee_free(payee *p);
  * err_msg() when it does not verify (nothing is added). */
 int payee_receipt(payee *p, payee_account *a, const uint8_t signer[32], const uint8_t request_hash[32],
                   const uint8_t *boc, size_t len, uint64_t *cost, uint64_t *fee);
-/* Pays a worker (worker_key: its attested Ed25519 key) fee more: opens its payout channel on
- * first use, and returns the signed cumulative payout voucher as a BOC (malloc'd), or NULL with
- * err_msg() (the total is then unchanged). */
-uint8_t *payee_pay_worker(payee *p, payee_payout *w, const uint8_t worker_key[32], uint64_t fee, size_t *len);
+/* Pays the worker whose payout key is worker fee more: finds or opens its payout channel,
+ * tops it up if need be, records the new total, and returns the signed cumulative payout
+ * voucher as a BOC (malloc'd), or NULL with err_msg() (the total is then unchanged). */
+uint8_t *payee_pay_worker(payee *p, const uint8_t worker[32], uint64_t fee, size_t *len);
+/* The latest payout voucher to that worker, for a worker that (re)connects: it may have
+ * missed it. 0 with *boc (malloc'd, *len bytes), or NULL when the proxy never paid it; -1 with
+ * err_msg(). */
+int payee_standing_payout(payee *p, const uint8_t worker[32], uint8_t **boc, size_t *len);
 /* A charge voucher (a BOC) from the client of a. 0 when kept; -1 with err_msg() otherwise. */
 int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len);
 /* Redeems a's latest voucher on the ledger if it raises the redeemed total. 0, or -1 with

@@ -98,3 +98,11 @@ uint8_t *payer_charge(payer *p, uint64_t cost, size_t *len) {
     if (boc) p->total = total;
     return boc;
 }
+
+int payer_standing(payer *p, uint8_t **boc, size_t *len) {
+    *boc = NULL;
+    *len = 0;
+    if (refresh(p) != 0) return -1;
+    if (!p->found || p->total <= p->ch.paid) return 0;
+    return (*boc = payer_charge(p, 0, len)) ? 0 : -1;
+}

@@ -29,5 +29,11 @@ int payer_check(payer *p);
 /* Raises the cumulative total by cost and returns the signed charge voucher as a BOC
  * (malloc'd, *len bytes), or NULL with err_msg() (the total is then unchanged). */
 uint8_t *payer_charge(payer *p, uint64_t cost, size_t *len);
+/* The standing voucher: the total signed so far, again, for a proxy the gateway (re)connects
+ * to. A proxy killed or a connection broken between our voucher and its keeping it would
+ * otherwise never hear of that charge, and would refuse every later total as above what it
+ * relayed (payee.h). Re-reads the channel first. 0 with *boc the voucher (malloc'd, *len
+ * bytes), or NULL when the ledger holds the whole total already; -1 with err_msg(). */
+int payer_standing(payer *p, uint8_t **boc, size_t *len);
 
 #endif

@@ -43,7 +43,7 @@ struct pworker {
     uint32_t capacity, price, active, next_stream;
     double ewma_ttft, ok, failed; /* ok/failed: exponentially decayed counts */
     relay *relays;
-    payee_payout payout;        /* payments on: what this worker has been paid */
+    uint8_t payout_key[32];     /* whose wallet its fees go to (worker_register) */
     buf evidence;               /* its latest verified evidence (a renewal); empty: the hello's */
 };
 
@@ -143,7 +143,7 @@ static void meter(const relay *r, pworker *w, const proto_final *f) {
             log_warn("proxy: a receipt does not verify, the request is unpaid: %s", err_msg());
     }
     if (fee) {
-        boc = payee_pay_worker(w->p->pay, &w->payout, signer, fee, &len);
+        boc = payee_pay_worker(w->p->pay, w->payout_key, fee, &len);
         proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
         if (!boc || conn_send(w->c, &v) != 0) log_warn("proxy: cannot pay a worker: %s", err_msg());
         free(boc);
@@ -296,6 +296,29 @@ static int renew_evidence(pworker *w, const proto_bytes *ev) {
     return 0;
 }
 
+/* Where w's fees go: the key it announced (else its attested TLS key's wallet). The worker
+ * first gets the latest payout voucher the proxy signed it: a connection that broke, or a
+ * proxy run that crashed, may have kept it from arriving. 0, or -1 after closing w. */
+static int set_payout_key(pworker *w, const uint8_t key[32]) {
+    static const uint8_t none[32];
+    const ratls_peer *peer = conn_peer(w->c);
+    uint8_t *boc = NULL;
+    size_t len = 0;
+    if (memcmp(key, none, 32) != 0) {
+        memcpy(w->payout_key, key, 32);
+    } else if (ratls_spki_ed25519(peer->spki, peer->spki_len, w->payout_key) != 0) {
+        conn_close(w->c, PROTO_ERR_PROTOCOL, "no payout key and no Ed25519 TLS key");
+        return -1;
+    }
+    proto_msg v = {.type = PROTO_VOUCHER, .stream = 0};
+    if (payee_standing_payout(w->p->pay, w->payout_key, &boc, &len) != 0)
+        log_warn("proxy: cannot hand a worker its standing payout voucher: %s", err_msg());
+    v.voucher = (proto_bytes){boc, (uint32_t)len};
+    if (boc && conn_send(w->c, &v) != 0) log_warn("proxy: cannot send a payout voucher: %s", err_msg());
+    free(boc);
+    return 0;
+}
+
 static void on_register(pworker *w, const proto_worker_register *r) {
     proxy *p = w->p;
     char hex[65];
@@ -308,6 +331,7 @@ static void on_register(pworker *w, const proto_worker_register *r) {
         return;
     }
     if (w->registered && strcmp(w->model, r->model) != 0) tell_clients(p, w, false);
+    if (!w->registered && p->pay && set_payout_key(w, r->payout_key) != 0) return;
     memcpy(w->model, r->model, sizeof w->model);
     memcpy(w->sha, r->model_sha256, 32);
     w->capacity = r->capacity;

@@ -228,6 +228,7 @@ static void announce(worker *w, conn *c) {
     /* the current evidence: after a renewal it replaces, at the proxy, the hello's */
     m.worker_register.evidence = (proto_bytes){w->ident.as_client.evidence,
                                                (uint32_t)w->ident.as_client.evidence_len};
+    if (w->earn) memcpy(m.worker_register.payout_key, earner_payout_key(w->earn), 32);
     if (conn_send(c, &m) != 0) log_error("worker: cannot register: %s", err_msg());
 }
 
@@ -336,7 +337,7 @@ int worker_run(const worker_config *cfg) {
     if (node_ident_init(&w.ident, PROTO_ROLE_WORKER, &cfg->attest) != 0 ||
         ratls_identity_signing_key(w.ident.id, &w.signer) != 0)
         goto done;
-    if (cfg->chain_url && !(w.earn = earner_open(cfg->chain_url, &w.signer, cfg->wallet))) goto done;
+    if (cfg->chain_url && !(w.earn = earner_open(cfg->chain_url, &w.signer, cfg->wallet, cfg->accounts))) goto done;
     if (!(s = sched_new(m, tok, &cfg->sched)) || !(w.base = loop_new()) ||
         !(w.eng = gen_engine_new(w.base, s, tok, &gc, NULL)))
         goto done;
@@ -344,7 +345,7 @@ int worker_run(const worker_config *cfg) {
     w.sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
     w.drain_timer = evtimer_new(w.base, on_drain_timeout, &w);
     if (w.earn) {
-        struct timeval every = {2, 0}; /* payouts redeem in batches */
+        struct timeval every = {cfg->redeem_every_s ? (time_t)cfg->redeem_every_s : 2, 0}; /* in batches */
         w.redeem_timer = event_new(w.base, -1, EV_PERSIST, on_redeem_timer, &w);
         if (!w.redeem_timer || event_add(w.redeem_timer, &every) != 0) {
             err_set("cannot set up the redeem timer");

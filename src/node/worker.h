@@ -31,7 +31,9 @@ typedef struct worker_config {
     sched_config sched;
     node_attest_config attest;
     const char *chain_url;       /* ledger node: redeem payouts (node/earner.h); NULL: unpaid */
-    const char *wallet;          /* key file earnings move to; NULL: the attested key's wallet */
+    const char *wallet;          /* the payout key's file; NULL: the attested key */
+    const char *accounts;        /* accounting file of payout vouchers (node/accounts.h); NULL: none */
+    uint32_t redeem_every_s;     /* seconds between batched redemptions; 0: 2 */
 } worker_config;
 
 /* Runs until SIGTERM/SIGINT; 0, or -1 with err_msg(). Prints "ready: ..." on stdout the

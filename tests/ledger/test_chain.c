@@ -65,3 +65,45 @@ TEST(ledger_chain_local_payment_flow) {
     CHECK_EQ_INT(tip.height, 11); /* one block per applied transaction */
     chain_close(c);
 }
+
+/* A backend over a local chain whose first submit comes after another transaction signed with
+ * the same key (another process sharing it, as workers share a payout wallet): the seqno
+ * chain_send read is taken by then. */
+typedef struct racing {
+    chain base;
+    chain *inner;
+    const keypair *key;
+    ton_addr to;
+    int submits;
+} racing;
+
+static int racing_submit(chain *c, const cell *signed_tx, chain_ack *ack) {
+    racing *r = (racing *)c;
+    chain_ack other;
+    if (r->submits++ == 0 && chain_transfer(r->inner, r->key, &r->to, 1, &other) != STATE_OK) return STATE_NO_MEMORY;
+    return chain_submit(r->inner, signed_tx, ack);
+}
+static int racing_account(chain *c, const ton_addr *a, account *out) {
+    return chain_account(((racing *)c)->inner, a, out);
+}
+
+TEST(ledger_chain_send_signs_again_over_a_seqno_taken_meanwhile) {
+    const char *path = test_tmp_path("chain-race.db");
+    keypair owner = lt_key(1), a = lt_key(3);
+    ton_addr aa = lt_addr(&a), ba = lt_addr(&owner);
+    static const chain_backend be = {.name = "racing", .submit = racing_submit, .account = racing_account};
+    chain_ack ack;
+    account got;
+    ledger *l = ledger_create(path, owner.public_key, 1);
+    CHECK_MSG(l != NULL, "%s", err_msg());
+    ledger_close(l);
+    racing r = {.base = {&be}, .inner = chain_local_open(path), .key = &a, .to = ba};
+    CHECK_MSG(r.inner != NULL, "%s", err_msg());
+    if (!r.inner) return;
+    CHECK_EQ_INT(chain_mint(r.inner, &owner, &aa, 100, &ack), STATE_OK);
+    CHECK_EQ_INT(chain_transfer(&r.base, &a, &ba, 5, &ack), STATE_OK);
+    CHECK_EQ_INT(r.submits, 2);
+    CHECK_EQ_INT(chain_account(r.inner, &aa, &got), STATE_OK);
+    CHECK(got.balance == 94 && got.seqno == 2);
+    chain_close(r.inner);
+}

@@ -1,5 +1,6 @@
-/* node/accounts: the proxy's voucher book survives a reopen (as after kill -9), keeps only the
- * highest voucher per channel, and lists as pending exactly what is not redeemed. */
+/* node/accounts: the voucher book survives a reopen (as after kill -9), keeps only the highest
+ * voucher per channel, and lists as pending exactly what is not redeemed; the proxy's payout
+ * channel per worker survives too, its total only rising, a new channel replacing it. */
 #include "test.h"
 
 #include "base/err.h"
@@ -52,4 +53,38 @@ TEST(node_accounts_pending_survives_reopen) {
     accounts_close(acc);
     CHECK(accounts_open("/nonexistent-dir/accounts.db") == NULL);
     CHECK(strstr(err_msg(), "/nonexistent-dir/accounts.db") != NULL);
+}
+
+TEST(node_accounts_payouts_survive_reopen) {
+    const char *path = test_tmp_path("accounts-payouts.db");
+    uint8_t w1[32], w2[32];
+    ton_addr a = {.workchain = 0}, b = {.workchain = -1}, got;
+    uint64_t total = 0;
+    bool found = true;
+    memset(w1, 1, 32);
+    memset(w2, 2, 32);
+    memset(a.hash, 0xaa, 32);
+    memset(b.hash, 0xbb, 32);
+    accounts *acc = accounts_open(path);
+    CHECK_MSG(acc != NULL, "%s", err_msg());
+    if (!acc) return;
+    CHECK_EQ_INT(accounts_payout(acc, w1, &got, &total, &found), 0);
+    CHECK(!found);
+    CHECK_EQ_INT(accounts_payout_put(acc, w1, &a, 0), 0);
+    CHECK_EQ_INT(accounts_payout_put(acc, w1, &a, 190), 0);
+    CHECK_EQ_INT(accounts_payout_put(acc, w1, &a, 95), 0); /* lower on the same channel: ignored */
+    CHECK_EQ_INT(accounts_payout_put(acc, w2, &a, 7), 0);
+    accounts_close(acc);
+    acc = accounts_open(path);
+    CHECK_MSG(acc != NULL, "%s", err_msg());
+    if (!acc) return;
+    CHECK_EQ_INT(accounts_payout(acc, w1, &got, &total, &found), 0);
+    CHECK(found && total == 190 && addr_equal(&got, &a));
+    /* a new channel (the old one closed) replaces the old, whatever its total */
+    CHECK_EQ_INT(accounts_payout_put(acc, w1, &b, 19), 0);
+    CHECK_EQ_INT(accounts_payout(acc, w1, &got, &total, &found), 0);
+    CHECK(found && total == 19 && addr_equal(&got, &b));
+    CHECK_EQ_INT(accounts_payout(acc, w2, &got, &total, &found), 0);
+    CHECK(found && total == 7 && addr_equal(&got, &a));
+    accounts_close(acc);
 }
