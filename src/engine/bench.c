@@ -158,11 +158,12 @@ int bench_model(const model *m, const bench_params *p, bench_result *r) {
                   (size_t)p->batch * model_seq_bytes(m, p->n_tg, p->kv_type);
     if (best_of(&s, "pp", 0, &r->pp_prof, p->n_pp, &r->pp_tps) ||
         best_of(&s, "tg", 1, &r->tg_prof, p->n_tg, &r->tg_tps) ||
-        best_of(&s, "batch", p->batch, NULL, (double)p->n_tg * p->batch, &r->tg_batch_tps))
+        best_of(&s, "batch", p->batch, &r->batch_prof, (double)p->n_tg * p->batch, &r->tg_batch_tps))
         goto out;
     if (p->profile) {
         r->pp_prof_tokens = (int64_t)p->n_pp * p->reps;
         r->tg_prof_tokens = (int64_t)p->n_tg * p->reps;
+        r->batch_prof_tokens = (int64_t)p->n_tg * p->batch * p->reps;
     }
     rc = 0;
 out:
@@ -286,18 +287,23 @@ void bench_print_text(FILE *f, const bench_report *r) {
     fprintf(f, "peak RSS    %.1f MB (file %.1f MB, KV caches %.1f MB)\n", (double)r->peak_rss / mb,
             (double)r->file_bytes / mb, (double)x->kv_bytes / mb);
     if (!p->profile) return;
-    double pp_total = 0, tg_total = 0;
+    const model_profile *prof[3] = {&x->pp_prof, &x->tg_prof, &x->batch_prof};
+    const int64_t tokens[3] = {x->pp_prof_tokens, x->tg_prof_tokens, x->batch_prof_tokens};
+    double total[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++)
+        for (int op = 0; op < PROF_COUNT; op++) total[k] += prof[k]->seconds[op];
+    char batch_ms[32], batch_pc[32];
+    snprintf(batch_ms, sizeof batch_ms, "x%d ms/tok", p->batch);
+    snprintf(batch_pc, sizeof batch_pc, "x%d %%", p->batch);
+    fprintf(f, "profile     %-12s %10s %6s %10s %6s %10s %6s\n", "op", "pp ms/tok", "pp %",
+            "tg ms/tok", "tg %", batch_ms, batch_pc);
     for (int op = 0; op < PROF_COUNT; op++) {
-        pp_total += x->pp_prof.seconds[op];
-        tg_total += x->tg_prof.seconds[op];
+        fprintf(f, "            %-12s", model_prof_name(op));
+        for (int k = 0; k < 3; k++)
+            fprintf(f, " %10.4f %5.1f%%", 1e3 * prof[k]->seconds[op] / (double)tokens[k],
+                    total[k] > 0 ? 100 * prof[k]->seconds[op] / total[k] : 0);
+        fputc('\n', f);
     }
-    fprintf(f, "profile     %-12s %10s %6s %10s %6s\n", "op", "pp ms/tok", "pp %", "tg ms/tok", "tg %");
-    for (int op = 0; op < PROF_COUNT; op++)
-        fprintf(f, "            %-12s %10.4f %5.1f%% %10.4f %5.1f%%\n", model_prof_name(op),
-                1e3 * x->pp_prof.seconds[op] / (double)x->pp_prof_tokens,
-                pp_total > 0 ? 100 * x->pp_prof.seconds[op] / pp_total : 0,
-                1e3 * x->tg_prof.seconds[op] / (double)x->tg_prof_tokens,
-                tg_total > 0 ? 100 * x->tg_prof.seconds[op] / tg_total : 0);
 }
 
 static void json_str(FILE *f, const char *s) {
@@ -366,6 +372,8 @@ void bench_print_json(FILE *f, const bench_report *r) {
         json_profile(f, &x->pp_prof, x->pp_prof_tokens);
         fputs(",\"tg\":", f);
         json_profile(f, &x->tg_prof, x->tg_prof_tokens);
+        fputs(",\"batch\":", f);
+        json_profile(f, &x->batch_prof, x->batch_prof_tokens);
         fputc('}', f);
     }
     fputs("}\n", f);

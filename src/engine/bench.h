@@ -24,7 +24,7 @@ typedef struct bench_params {
     int32_t n_tg;   /* tokens decoded one at a time, from an empty cache */
     int32_t batch;  /* concurrent sequences for batched decode, each advancing n_tg tokens */
     int32_t reps;
-    bool profile;   /* add per-op times (model_runner_set_profile) for pp and tg */
+    bool profile;   /* add per-op times (model_runner_set_profile) for pp, tg and batch */
     model_kv_type kv_type; /* KV cache elements (default F32) */
     uint64_t seed;
     /* Called before each run (may be NULL): phase "pp", "tg" or "batch", run 1..reps. */
@@ -39,9 +39,10 @@ typedef struct bench_result {
     uint64_t bytes_per_token;            /* bench_bytes_per_token */
     int32_t pp_batch;                    /* prompt tokens per forward pass used */
     size_t kv_bytes;                     /* KV caches allocated for the runs */
-    /* With profile: seconds per op summed over all runs, and the tokens they processed. */
-    model_profile pp_prof, tg_prof;
-    int64_t pp_prof_tokens, tg_prof_tokens;
+    /* With profile: seconds per op summed over all runs, and the tokens they processed
+     * (batch: the tokens of all sequences). */
+    model_profile pp_prof, tg_prof, batch_prof;
+    int64_t pp_prof_tokens, tg_prof_tokens, batch_prof_tokens;
 } bench_result;
 
 /* Defaults: pp 128, tg 64, batch 4, reps 3, all CPUs, seed 1234. */
