@@ -1,5 +1,5 @@
 /* AVX-512 kernels: the MATMUL_AVX512 backend (see matmul.h), which is the AVX2 backend with
- * faster products for Q8_0 and Q4_0 weights (any number of tokens) and Q4_K (one token). The
+ * faster products for Q8_0, Q4_0 and Q4_K weights (any number of tokens). The
  * Makefile compiles every *_avx512.c with AVX-512 F/BW/VL/DQ and VNNI enabled; nothing here
  * runs unless matmul_avx512_usable() said the CPU has those.
  *
@@ -14,7 +14,8 @@
  * documented in matmul_avx2.c, y = fma((float)S_b, dw_b * dx_b, y) over the blocks b in order
  * (Q4_K: then y = fma((float)-M_b, dmin_b * dx_b, y)), where S_b and M_b are exact integers.
  * Only how S_b is computed changes, and integer sums do not depend on their order. The other
- * weight types, batched Q4_K and matrices of fewer than 16 rows go to the AVX2 kernels.
+ * weight types (Q6_K, the float types) and matrices of fewer than 16 rows go to the AVX2
+ * kernels.
  *
  * Batches: over each group of 16 rows the tokens go in groups of 4 (then 2, 1); each weight
  * block is decoded once per token group, and the group's weights come from memory once and
@@ -242,7 +243,7 @@ INLINE void q8_0_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
 
-/* ==== Q4_K weights x Q8_K activations, one token ====
+/* ==== Q4_K weights x Q8_K activations ====
  *
  * A 144-byte super-block: half d, half dmin, 12 bytes of 6-bit scales and mins for its 8
  * sub-blocks of 32, then 4 chunks of 32 bytes; chunk c holds sub-block 2c in its low nibbles and
@@ -272,8 +273,9 @@ INLINE __m512i x_pair(const int8_t *xq, int a) {
     return _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(xq + 32 * (a + 2))), 1);
 }
 
-/* One row's super-block: 16 partial sums of S. x[q] = x_pair(xq, a) for a = 0, 1, 4, 5. */
-INLINE __m512i q4k_row(const uint8_t *blk, const __m512i x[4], uint64_t sc) {
+/* One row's super-block for T tokens: s[t] = 16 partial sums of S for token t, where x[t][q] =
+ * x_pair(token t's block, a) for a = 0, 1, 4, 5. The weights are unpacked once for all T. */
+INLINE void q4k_row(const uint8_t *blk, const __m512i x[][4], uint64_t sc, __m512i *s, const int T) {
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     /* the 8 scales as 16-bit words in every 128-bit lane; sel[q] picks, per 256-bit half, the
      * scale of the sub-block that half of x[q] holds */
@@ -284,64 +286,86 @@ INLINE __m512i q4k_row(const uint8_t *blk, const __m512i x[4], uint64_t sc) {
         SEL(0x0908090809080908, 0x0d0c0d0c0d0c0d0c), SEL(0x0b0a0b0a0b0a0b0a, 0x0f0e0f0e0f0e0f0e),
     };
 #undef SEL
-    __m512i s = _mm512_setzero_si512();
+    UNROLL
+    for (int t = 0; t < T; t++) s[t] = _mm512_setzero_si512();
     UNROLL
     for (int h = 0; h < 2; h++) {
         const __m512i v = _mm512_loadu_si512((const void *)(blk + 16 + 64 * h));
         const __m512i n_lo = _mm512_and_si512(v, lo4);
         const __m512i n_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(n_lo, x[2 * h]), _mm512_shuffle_epi8(scw, sel[2 * h]));
-        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(n_hi, x[2 * h + 1]), _mm512_shuffle_epi8(scw, sel[2 * h + 1]));
+        const __m512i sc_lo = _mm512_shuffle_epi8(scw, sel[2 * h]);
+        const __m512i sc_hi = _mm512_shuffle_epi8(scw, sel[2 * h + 1]);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            s[t] = _mm512_dpwssd_epi32(s[t], _mm512_maddubs_epi16(n_lo, x[t][2 * h]), sc_lo);
+            s[t] = _mm512_dpwssd_epi32(s[t], _mm512_maddubs_epi16(n_hi, x[t][2 * h + 1]), sc_hi);
+        }
     }
-    return s;
 }
 
-static void q4_k_1(const group *g, const matmul_input *in) {
+/* 16 rows x T tokens. Per super-block and token: S from the 16 rows' nibbles (q4k_row), M from
+ * the rows' mins and the activation's 8 sub-block sums. */
+INLINE void q4_k_tile(const group *g, const matmul_input *in, const int T) {
     const uint8_t *const *rows = g->rows;
     const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[4];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(144 * b);
-        const int8_t *xq = in->q8_k.qs + 256 * b;
-        const int16_t *bs = in->q8_k.bsums + 16 * b;
-        prefetch_rows(rows, off);
-        prefetch_rows(rows, off + 64);
-        prefetch_rows(rows, off + 128);
-        prefetch_next(g->next, 144, b);
-        const __m512i x[4] = {x_pair(xq, 0), x_pair(xq, 1), x_pair(xq, 4), x_pair(xq, 5)};
-        /* the 8 sub-block sums of x (each the sum of two 16-value sums), in every 128-bit lane */
-        const __m256i bsv = _mm256_loadu_si256((const __m256i *)bs);
-        const __m128i xsum = _mm256_castsi256_si128(_mm256_permute4x64_epi64(
-            _mm256_hadd_epi16(bsv, _mm256_setzero_si256()), _MM_SHUFFLE(3, 1, 2, 0)));
-        const __m512i xsum4 = _mm512_broadcast_i32x4(xsum);
-        __m512i pp[8], p[4], mp[4];
+        if (g->pf) {
+            prefetch_rows(rows, off);
+            prefetch_rows(rows, off + 64);
+            prefetch_rows(rows, off + 128);
+            prefetch_next(g->next, 144, b);
+        }
+        __m512i x[4][4], xsum4[4];
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const int8_t *xq = in->q8_k.qs + (g->t0 + t) * in->n_in + 256 * b;
+            const int16_t *bs = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16) + 16 * b;
+            x[t][0] = x_pair(xq, 0);
+            x[t][1] = x_pair(xq, 1);
+            x[t][2] = x_pair(xq, 4);
+            x[t][3] = x_pair(xq, 5);
+            /* the 8 sub-block sums of x (each the sum of two 16-value sums), in every 128-bit
+             * lane */
+            const __m256i bsv = _mm256_loadu_si256((const __m256i *)bs);
+            const __m128i xsum = _mm256_castsi256_si128(_mm256_permute4x64_epi64(
+                _mm256_hadd_epi16(bsv, _mm256_setzero_si256()), _MM_SHUFFLE(3, 1, 2, 0)));
+            xsum4[t] = _mm512_broadcast_i32x4(xsum);
+        }
+        __m512i p[4][4], mp[4][4];
         UNROLL
         for (int j = 0; j < 4; j++) {
-            __m512i s2[2];
+            __m512i s[4][4]; /* [row k][token t] */
             uint64_t mins[4];
             UNROLL
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = rows[4 * j + k] + off;
                 uint64_t sc;
                 q4k_scale_bytes(blk + 4, &sc, &mins[k]);
-                const __m512i s = q4k_row(blk, x, sc);
-                if (k % 2) s2[k / 2] = fold1x16(s2[k / 2], s);
-                else s2[k / 2] = s;
+                q4k_row(blk, x, sc, s[k], T);
             }
-            pp[2 * j] = s2[0];
-            pp[2 * j + 1] = s2[1];
             /* the 4 rows' mins, row k in 128-bit lane k, times the sub-block sums of x */
             const __m256i m01 = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mins[1], (long long)mins[0]));
             const __m256i m23 = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mins[3], (long long)mins[2]));
-            mp[j] = _mm512_madd_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(m01), m23, 1), xsum4);
+            const __m512i mv = _mm512_inserti64x4(_mm512_castsi256_si512(m01), m23, 1);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                p[t][j] = fold2x8(fold1x16(s[0][t], s[1][t]), fold1x16(s[2][t], s[3][t]));
+                mp[t][j] = _mm512_madd_epi16(mv, xsum4[t]);
+            }
         }
+        const __m512 dw = row_scales(rows, off), dmin = row_scales(rows, off + 2);
         UNROLL
-        for (int j = 0; j < 4; j++) p[j] = fold2x8(pp[2 * j], pp[2 * j + 1]);
-        const float dx = in->q8_k.d[b * pad];
-        acc = step(acc, reduce4x4(p), row_scales(rows, off), dx);
-        acc = step(acc, _mm512_sub_epi32(_mm512_setzero_si512(), reduce4x4(mp)), row_scales(rows, off + 2), dx);
+        for (int t = 0; t < T; t++) {
+            const float dx = in->q8_k.d[b * pad + g->t0 + t];
+            acc[t] = step(acc[t], reduce4x4(p[t]), dw, dx);
+            acc[t] = step(acc[t], _mm512_sub_epi32(_mm512_setzero_si512(), reduce4x4(mp[t])), dmin, dx);
+        }
     }
-    store_rows(acc, g->y, g->keep);
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
 
 /* ==== row-range driver ==== */
@@ -356,7 +380,7 @@ typedef void (*tile_fn)(const group *g, const matmul_input *in);
     static const tile_fn name##_tiles[3] = {name##_1, name##_2, name##_4};
 TILES(q4_0, q4_0_tile)
 TILES(q8_0, q8_0_tile)
-static const tile_fn q4_k_tiles[3] = {q4_k_1, NULL, NULL};
+TILES(q4_k, q4_k_tile)
 
 /* Rows r0..r1 in groups of 16 rows; over each group, the tokens in groups of 4, 2 and 1, so
  * that the group's weights come from memory once and from cache for the other tokens. A last
@@ -386,8 +410,8 @@ void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmu
     const size_t rb = qtype_row_size(type, (uint64_t)in->n_in);
     const tile_fn *tiles = type == QT_Q4_0   ? q4_0_tiles
                            : type == QT_Q8_0 ? q8_0_tiles
-                           : type == QT_Q4_K && in->n_tok == 1 ? q4_k_tiles
-                                                               : NULL;
+                           : type == QT_Q4_K ? q4_k_tiles
+                                             : NULL;
     /* fewer than 16 rows in the matrix up to row_end: the AVX2 kernels (bit-identical) */
     if (tiles && row_end >= ROWS)
         tile_rows(tiles, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);
