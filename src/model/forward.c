@@ -9,11 +9,12 @@
  * but between dispatched steps the calling thread alone ran the norms, the input conversions
  * and the residual adds while the others waited, and a worker had to be woken for every step.
  * Now every thread does those itself: each normalises and converts a product's input into its
- * own copy (a few microseconds, the same values everywhere), and adds its own output rows to
- * the residual stream.
+ * own copy (a few microseconds, the same values everywhere), and adds the output rows it
+ * computed to the residual stream.
  *
- * Matrix products go through tensor/matmul (kernels chosen there), split by rows across the
- * threads, the SwiGLU activation fused into the gate/up product's split; biases, QK-norm,
+ * Matrix products go through tensor/matmul (kernels chosen there), their rows shared by the
+ * threads in chunks (tensor/workshare.h: a thread done with its share takes over the rest of
+ * another's), the SwiGLU activation fused into the gate/up product; biases, QK-norm,
  * RoPE, the K/V stores and attention (model/attention.h, kernels chosen with matmul's) are one
  * step split by (sequence, KV head) in runs of equal cost. A token's values do not depend on
  * the split (matmul.h), so the number of threads does not change the results. */
@@ -24,6 +25,7 @@
 #include "model/attention.h"
 #include "tensor/matmul.h"
 #include "tensor/threadpool.h"
+#include "tensor/workshare.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,6 +49,7 @@ struct model_runner {
     int32_t max_batch;
     int64_t q_dim, kv_dim;
     tpool *pool;
+    workshare *share;    /* the row chunks of the product being computed */
     float *x, *q, *k, *v, *att, *gate, *up, *proj, *logit_in;
     float *xn;           /* [n_threads][max_batch * n_embd]: each thread's normalised input */
     float *rope_cs;      /* [max_batch][rope_dim/2][2]: cos, sin of this batch's positions */
@@ -236,6 +239,11 @@ model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads)
         return NULL;
     }
     const size_t nth = (size_t)tpool_size(r->pool);
+    r->share = workshare_new((int)nth);
+    if (!r->share) {
+        model_runner_free(r);
+        return NULL;
+    }
     r->x = alloc_floats(B * hp->n_embd, &oom);
     r->xn = alloc_floats(nth * B * hp->n_embd, &oom);
     r->proj = alloc_floats(B * hp->n_embd, &oom);
@@ -291,6 +299,7 @@ void model_runner_free(model_runner *r) {
     if (!r) return;
     if (r->be) r->be->runner_free(r->impl);
     if (r->pool) tpool_free(r->pool);
+    workshare_free(r->share);
     free(r->x);
     free(r->xn);
     free(r->q);
@@ -318,15 +327,6 @@ int32_t model_runner_max_batch(const model_runner *r) { return r->max_batch; }
 
 /* ---- parallel steps ----------------------------------------------------------------- */
 
-/* The rows [*r0, *r1) of an n_out-row product that thread ith of nth computes: in groups of 4
- * so that threads do not share output cache lines much. */
-static void row_share(int64_t n_out, int ith, int nth, int64_t *r0, int64_t *r1) {
-    int64_t groups = (n_out + 3) / 4;
-    int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-    *r0 = g0 * 4;
-    *r1 = g1 * 4 < n_out ? g1 * 4 : n_out;
-}
-
 /* Thread ith's matmul_input for x (n_tok rows of w[0]'s n_in floats), converted for the types of
  * w[0..n_mats), in its own scratch. Every thread converts the same values the same way, so
  * every copy is the same, and no thread waits for another to do it. */
@@ -338,36 +338,49 @@ static const matmul_input *thread_input(model_runner *r, int ith, const float *x
     return in;
 }
 
-/* Thread ith's rows of up to three products with the same input. With swiglu, y0 = silu(y0) *
- * y1 on the rows it computed (gate and up split alike), so the activation needs no step of its
- * own. */
-static void mm_share(const matmul_input *in, int64_t n_tok, const model_matrix *const w[],
-                     float *const y[], int n_mats, bool swiglu, int ith, int nth) {
-    int64_t r0 = 0, r1 = 0;
-    for (int i = 0; i < n_mats; i++) {
-        row_share(w[i]->n_out, ith, nth, &r0, &r1);
-        if (r0 < r1) matmul_rows(w[i]->type, w[i]->data, w[i]->n_out, in, y[i], r0, r1);
-    }
-    if (!swiglu) return;
-    int64_t n_out = w[0]->n_out;
-    for (int64_t t = 0; t < n_tok; t++) {
-        float *g = y[0] + t * n_out, *u = y[1] + t * n_out;
-        for (int64_t i = r0; i < r1; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-    }
-}
+/* Rows per item of a product step (workshare.h): a multiple of every kernel's row group, large
+ * enough that taking an item costs nothing next to computing it (64 rows of a 1024-wide Q4_0
+ * matrix are 36 KB of weights), small enough to even out the threads' finishing times. */
+#define CHUNK_ROWS 64
 
-/* x += y on thread ith's rows of an n_embd-row product (the rows it computed). */
-static void residual_share(model_runner *r, const float *y, int64_t n_tok, int ith, int nth) {
-    const int64_t d = r->m->hp.n_embd;
-    int64_t r0, r1;
-    row_share(d, ith, nth, &r0, &r1);
-    for (int64_t t = 0; t < n_tok; t++)
-        for (int64_t i = r0; i < r1; i++) r->x[t * d + i] += y[t * d + i];
+/* What a product step does with the rows an item computed, besides storing them. */
+typedef enum { MM_PLAIN, MM_SWIGLU, MM_RESIDUAL } mm_mode;
+
+/* Thread ith's part of a step of up to three products with the same input, in items of
+ * CHUNK_ROWS rows of w[0], then of w[1], ... (r->share hands them out). MM_SWIGLU: w[0], w[1]
+ * are gate and up; an item is the same rows of both, and y0 = silu(y0) * y1 on them, so the
+ * activation needs no step of its own. MM_RESIDUAL: x += y0 on the item's rows (w[0] has n_embd
+ * rows). */
+static void mm_step(model_runner *r, const matmul_input *in, int64_t n_tok,
+                    const model_matrix *const w[], float *const y[], int n_mats, mm_mode mode,
+                    int ith) {
+    const int n_parts = mode == MM_SWIGLU ? 1 : n_mats;
+    int64_t chunks[3], total = 0;
+    for (int i = 0; i < n_parts; i++) total += chunks[i] = (w[i]->n_out + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    workshare_begin(r->share, ith, total);
+    for (int64_t c; (c = workshare_next(r->share, ith)) >= 0;) {
+        int i = 0;
+        while (c >= chunks[i]) c -= chunks[i++];
+        const int64_t n_out = w[i]->n_out, r0 = c * CHUNK_ROWS;
+        const int64_t r1 = r0 + CHUNK_ROWS < n_out ? r0 + CHUNK_ROWS : n_out;
+        matmul_rows(w[i]->type, w[i]->data, n_out, in, y[i], r0, r1);
+        if (mode == MM_SWIGLU) {
+            matmul_rows(w[1]->type, w[1]->data, n_out, in, y[1], r0, r1);
+            for (int64_t t = 0; t < n_tok; t++) {
+                float *g = y[0] + t * n_out, *u = y[1] + t * n_out;
+                for (int64_t k = r0; k < r1; k++) g[k] = g[k] / (1.0f + expf(-g[k])) * u[k];
+            }
+        } else if (mode == MM_RESIDUAL) {
+            for (int64_t t = 0; t < n_tok; t++)
+                for (int64_t k = r0; k < r1; k++) r->x[t * n_out + k] += y[0][t * n_out + k];
+        }
+    }
 }
 
 /* One product outside the layers' job (the classifier): the input converted on this thread,
  * the rows split across the pool. */
 typedef struct mm_job {
+    model_runner *r;
     const model_matrix *w;
     const matmul_input *in;
     int64_t n_tok;
@@ -375,12 +388,13 @@ typedef struct mm_job {
 } mm_job;
 
 static void mm_worker(void *arg, int ith, int nth) {
+    (void)nth;
     const mm_job *j = arg;
-    mm_share(j->in, j->n_tok, &j->w, &j->y, 1, false, ith, nth);
+    mm_step(j->r, j->in, j->n_tok, &j->w, &j->y, 1, MM_PLAIN, ith);
 }
 
 static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w, float *y) {
-    mm_job j = {w, thread_input(r, 0, x, n_tok, &w, 1), n_tok, y};
+    mm_job j = {r, w, thread_input(r, 0, x, n_tok, &w, 1), n_tok, y};
     tpool_run(r->pool, mm_worker, &j);
 }
 
@@ -511,11 +525,11 @@ static void att_plan(model_runner *r, const model_token *batch, int32_t n) {
 /* ---- the pass ----------------------------------------------------------------------- */
 
 /* Thread ith's part of layer il. Between barriers each thread reads what the others wrote
- * before the previous barrier and writes only its own rows or units: x is read by the norms
- * and written (each thread its rows) by the residual adds, with a barrier between any read and
- * the next write. The profile's times are thread 0's: its share of a step plus its wait. */
-static void layer_step(model_runner *r, int il, const model_token *batch, int32_t n, int ith,
-                       int nth) {
+ * before the previous barrier and writes only the rows or units it was handed: x is read by
+ * the norms and written (each thread the rows it computed) by the residual adds, with a
+ * barrier between any read and the next write. The profile's times are thread 0's: its part of
+ * a step plus its wait. */
+static void layer_step(model_runner *r, int il, const model_token *batch, int32_t n, int ith) {
     const model_hparams *hp = &r->m->hp;
     const model_layer *l = &r->m->layers[il];
     const int64_t d = hp->n_embd;
@@ -525,7 +539,7 @@ static void layer_step(model_runner *r, int il, const model_token *batch, int32_
     if (t0) prof_mark(r, PROF_NORM);
     const model_matrix *const qkv[3] = {&l->wq, &l->wk, &l->wv};
     float *const qkv_out[3] = {r->q, r->k, r->v};
-    mm_share(thread_input(r, ith, xn, n, qkv, 3), n, qkv, qkv_out, 3, false, ith, nth);
+    mm_step(r, thread_input(r, ith, xn, n, qkv, 3), n, qkv, qkv_out, 3, MM_PLAIN, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_QKV);
     const att_job aj = {r, l, batch, il};
@@ -533,8 +547,7 @@ static void layer_step(model_runner *r, int il, const model_token *batch, int32_
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_ATTENTION);
     const model_matrix *const wo = &l->wo;
-    mm_share(thread_input(r, ith, r->att, n, &wo, 1), n, &wo, &r->proj, 1, false, ith, nth);
-    residual_share(r, r->proj, n, ith, nth);
+    mm_step(r, thread_input(r, ith, r->att, n, &wo, 1), n, &wo, &r->proj, 1, MM_RESIDUAL, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_ATTN_OUT);
 
@@ -542,12 +555,11 @@ static void layer_step(model_runner *r, int il, const model_token *batch, int32_
     if (t0) prof_mark(r, PROF_NORM);
     const model_matrix *const gate_up[2] = {&l->w_gate, &l->w_up};
     float *const gate_up_out[2] = {r->gate, r->up};
-    mm_share(thread_input(r, ith, xn, n, gate_up, 2), n, gate_up, gate_up_out, 2, true, ith, nth);
+    mm_step(r, thread_input(r, ith, xn, n, gate_up, 2), n, gate_up, gate_up_out, 2, MM_SWIGLU, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_FFN_GATE_UP);
     const model_matrix *const down = &l->w_down;
-    mm_share(thread_input(r, ith, r->gate, n, &down, 1), n, &down, &r->proj, 1, false, ith, nth);
-    residual_share(r, r->proj, n, ith, nth);
+    mm_step(r, thread_input(r, ith, r->gate, n, &down, 1), n, &down, &r->proj, 1, MM_RESIDUAL, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_FFN_DOWN);
 }
@@ -559,8 +571,9 @@ typedef struct pass_job {
 } pass_job;
 
 static void pass_worker(void *arg, int ith, int nth) {
+    (void)nth;
     const pass_job *j = arg;
-    for (int il = 0; il < j->r->m->hp.n_layer; il++) layer_step(j->r, il, j->batch, j->n, ith, nth);
+    for (int il = 0; il < j->r->m->hp.n_layer; il++) layer_step(j->r, il, j->batch, j->n, ith);
 }
 
 static int check_batch(model_runner *r, const model_token *batch, int32_t n) {

@@ -385,12 +385,13 @@ TILES(q4_k, q4_k_tile)
 /* Rows r0..r1 in groups of 16 rows; over each group, the tokens in groups of 4, 2 and 1, so
  * that the group's weights come from memory once and from cache for the other tokens. A last
  * row group of fewer than 16 ends at r1 and starts before it, recomputing rows already done
- * (any row of the matrix may be read; only the new ones are stored). */
+ * (any row of the matrix may be read; only the new ones are stored). The group after the last
+ * is prefetched too, up to the matrix's end: callers take rows in consecutive chunks. */
 static void tile_rows(const tile_fn tiles[3], const uint8_t *w, size_t rb, int64_t n_out,
                       const matmul_input *in, float *y, int64_t r0, int64_t r1) {
-    const int64_t last = r1 - ROWS; /* the first row of the last group */
+    const int64_t last = r1 - ROWS, end = n_out - ROWS; /* first rows of the last groups */
     for (int64_t r = r0; r < r1; r += ROWS) {
-        const int64_t first = r < last ? r : last, after = r + ROWS < last ? r + ROWS : last;
+        const int64_t first = r < last ? r : last, after = r + ROWS < end ? r + ROWS : end;
         group g = {.next = after > first ? w + (size_t)after * rb : NULL, .pf = true,
                    .n_out = n_out, .y = y + first, .keep = (__mmask16)(0xffffu << (r - first))};
         for (int i = 0; i < ROWS; i++) g.rows[i] = w + (size_t)(first + i) * rb;
