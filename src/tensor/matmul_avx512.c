@@ -368,6 +368,141 @@ INLINE void q4_k_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
 
+/* ==== F32, F16 and BF16 weights, two or more tokens ====
+ *
+ * The AVX2 float tiles keep one 8-lane accumulator per output, element i of the row in lane
+ * i % 8, fused multiply-adds in order, summed by hsum8's order at the end. Here one 512-bit
+ * register holds two such accumulators: the same weight row's output for tokens t and t + 1
+ * (weights in both 256-bit halves, the two tokens' activations one per half), so every lane
+ * does exactly what the AVX2 lane does, and the outputs are the same bit for bit, with half
+ * the multiply-add instructions and 4 rows x 8 tokens in registers (24 of 32). */
+
+/* 8 weights at element i of a row as floats, in both 256-bit halves. */
+INLINE __m512 wload8x2(uint32_t type, const uint8_t *row, int64_t i) {
+    switch (type) {
+    case QT_F16:
+        return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(row + 2 * i))));
+    case QT_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(row + 2 * i)))), 16));
+    default: return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(row + 4 * i)));
+    }
+}
+
+/* matmul_avx2.c's hsum8 (lanes k += k+4, k += k+2, then lane 0 + lane 1) of each half. */
+INLINE void hsum8x2(__m512 v, float *lo, float *hi) {
+    const __m256 h[2] = {_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)};
+    float *out[2] = {lo, hi};
+    UNROLL
+    for (int k = 0; k < 2; k++) {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(h[k]), _mm256_extractf128_ps(h[k], 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        *out[k] = _mm_cvtss_f32(s);
+    }
+}
+
+/* Rows r..r+3 x tokens t..t+2P-1. The next tile's 4 rows (next; NULL: none) are fetched into L2
+ * in slices as in the AVX2 one-token tile. */
+INLINE void float_tile(uint32_t type, const uint8_t *w, size_t row_bytes, const float *x,
+                       int64_t n_in, float *y, int64_t n_out, int64_t r, int64_t t, const int P,
+                       const uint8_t *next) {
+    enum { R = 4 };
+    const size_t es = type == QT_F32 ? 4 : 2;
+    const int64_t full = n_in & ~(int64_t)7;
+    __m512 acc[R][4];
+    UNROLL
+    for (int i = 0; i < R; i++)
+        UNROLL
+        for (int j = 0; j < P; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < full; k += 8) {
+        if (next)
+            for (size_t o = (size_t)k * R * es; o < (size_t)(k + 8) * R * es; o += 64)
+                _mm_prefetch((const char *)next + o, _MM_HINT_T1);
+        __m512 wv[R];
+        UNROLL
+        for (int i = 0; i < R; i++) wv[i] = wload8x2(type, w + (size_t)(r + i) * row_bytes, k);
+        UNROLL
+        for (int j = 0; j < P; j++) {
+            const float *x0 = x + (t + 2 * j) * n_in + k;
+            const __m512 xv = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(x0)),
+                                                 _mm256_loadu_ps(x0 + n_in), 1);
+            UNROLL
+            for (int i = 0; i < R; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+        }
+    }
+    if (full < n_in) { /* the last n_in % 8 elements, zero-padded, as the AVX2 tiles do */
+        const size_t n = (size_t)(n_in - full);
+        for (int i = 0; i < R; i++) {
+            uint8_t raw[32] = {0};
+            memcpy(raw, w + (size_t)(r + i) * row_bytes + es * (size_t)full, es * n);
+            const __m512 wv = wload8x2(type, raw, 0);
+            for (int j = 0; j < P; j++) {
+                float xt[16] = {0};
+                memcpy(xt, x + (t + 2 * j) * n_in + full, sizeof(float) * n);
+                memcpy(xt + 8, x + (t + 2 * j + 1) * n_in + full, sizeof(float) * n);
+                acc[i][j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xt), acc[i][j]);
+            }
+        }
+    }
+    UNROLL
+    for (int i = 0; i < R; i++)
+        UNROLL
+        for (int j = 0; j < P; j++)
+            hsum8x2(acc[i][j], &y[(t + 2 * j) * n_out + r + i], &y[(t + 2 * j + 1) * n_out + r + i]);
+}
+
+typedef void (*float_tile_fn)(const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
+                              float *y, int64_t n_out, int64_t r, int64_t t, const uint8_t *next);
+
+/* [k]: 2 << k tokens (2, 4, 8), per weight type. */
+#define FLOAT_TILES(name, type)                                                                  \
+    static void name##_2(const uint8_t *w, size_t rb, const float *x, int64_t n_in, float *y,    \
+                         int64_t n_out, int64_t r, int64_t t, const uint8_t *next) {              \
+        float_tile(type, w, rb, x, n_in, y, n_out, r, t, 1, next);                               \
+    }                                                                                             \
+    static void name##_4(const uint8_t *w, size_t rb, const float *x, int64_t n_in, float *y,    \
+                         int64_t n_out, int64_t r, int64_t t, const uint8_t *next) {              \
+        float_tile(type, w, rb, x, n_in, y, n_out, r, t, 2, next);                               \
+    }                                                                                             \
+    static void name##_8(const uint8_t *w, size_t rb, const float *x, int64_t n_in, float *y,    \
+                         int64_t n_out, int64_t r, int64_t t, const uint8_t *next) {              \
+        float_tile(type, w, rb, x, n_in, y, n_out, r, t, 4, next);                               \
+    }                                                                                             \
+    static const float_tile_fn name##_tiles[3] = {name##_2, name##_4, name##_8};
+FLOAT_TILES(f32, QT_F32)
+FLOAT_TILES(f16, QT_F16)
+FLOAT_TILES(bf16, QT_BF16)
+
+/* Rows r0..r1 in tiles of 4 rows; over each, the tokens in groups of 8, 4 and 2 (the first group
+ * reads the rows from memory, the others from cache). The rows left over (fewer than 4) and a
+ * last odd token go to the AVX2 kernels, which compute them the same way. */
+static void float_rows(const float_tile_fn tiles[3], uint32_t type, const uint8_t *w, size_t rb,
+                       int64_t n_out, const matmul_input *in, float *y, int64_t r0, int64_t r1) {
+    const int64_t n_in = in->n_in, n_pairs = in->n_tok / 2 * 2;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const uint8_t *next = r + 8 <= n_out ? w + (size_t)(r + 4) * rb : NULL;
+        for (int64_t t = 0; t < n_pairs;) {
+            const int64_t left = n_pairs - t;
+            const int k = left >= 8 ? 2 : left >= 4 ? 1 : 0;
+            tiles[k](w, rb, in->x, n_in, y, n_out, r, t, t == 0 ? next : NULL);
+            t += 2 << k;
+        }
+    }
+    if (r < r1) {
+        /* all tokens of the last rows */
+        matmul_avx2_rows(type, w, n_out, in, y, r, r1);
+    }
+    if (n_pairs < in->n_tok && r0 < r) {
+        /* the last token of the rows done above, as a one-token product */
+        matmul_input one = *in;
+        one.x = in->x + n_pairs * n_in;
+        one.n_tok = 1;
+        matmul_avx2_rows(type, w, n_out, &one, y + n_pairs * n_out, r0, r);
+    }
+}
+
 /* ==== row-range driver ==== */
 
 typedef void (*tile_fn)(const group *g, const matmul_input *in);
@@ -413,6 +548,14 @@ void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmu
                            : type == QT_Q8_0 ? q8_0_tiles
                            : type == QT_Q4_K ? q4_k_tiles
                                              : NULL;
+    const float_tile_fn *ftiles = type == QT_F32   ? f32_tiles
+                                  : type == QT_F16 ? f16_tiles
+                                  : type == QT_BF16 ? bf16_tiles
+                                                    : NULL;
+    if (ftiles && in->n_tok >= 2) {
+        float_rows(ftiles, type, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);
+        return;
+    }
     /* fewer than 16 rows in the matrix up to row_end: the AVX2 kernels (bit-identical) */
     if (tiles && row_end >= ROWS)
         tile_rows(tiles, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);
