@@ -16,8 +16,9 @@
  * threads in chunks (tensor/workshare.h: a thread done with its share takes over the rest of
  * another's), the SwiGLU activation fused into the gate/up product; biases, QK-norm,
  * RoPE, the K/V stores and attention (model/attention.h, kernels chosen with matmul's) are one
- * step split by (sequence, KV head) in runs of equal cost. A token's values do not depend on
- * the split (matmul.h), so the number of threads does not change the results. */
+ * step split by (sequence, KV head) in runs of equal cost, shared the same way. A token's
+ * values do not depend on the split (matmul.h), so the number of threads does not change the
+ * results. */
 #include "model/forward.h"
 
 #include "base/err.h"
@@ -502,10 +503,12 @@ static void att_unit(const att_job *j, int64_t u, float *scores) {
     }
 }
 
-/* Thread ith's units (att_plan's split). */
+/* Thread ith's units: its run of att_plan's split, then (workshare.h) units left in others'. */
 static void att_share(const att_job *j, int ith) {
-    float *scores = j->r->scores + (size_t)ith * j->r->scores_cap;
-    for (int64_t u = j->r->att_split[ith]; u < j->r->att_split[ith + 1]; u++) att_unit(j, u, scores);
+    model_runner *r = j->r;
+    float *scores = r->scores + (size_t)ith * r->scores_cap;
+    workshare_begin_range(r->share, ith, r->att_split[ith], r->att_split[ith + 1]);
+    for (int64_t u; (u = workshare_next(r->share, ith)) >= 0;) att_unit(j, u, scores);
 }
 
 /* A token's attention cost in position units: its positions plus a fixed part (the query,

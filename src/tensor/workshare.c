@@ -42,9 +42,12 @@ void workshare_free(workshare *w) {
 
 static uint64_t pack(uint64_t front, uint64_t end) { return front << 32 | end; }
 
+void workshare_begin_range(workshare *w, int ith, int64_t begin, int64_t end) {
+    atomic_store_explicit(&w->slots[ith].range, pack((uint64_t)begin, (uint64_t)end), memory_order_relaxed);
+}
+
 void workshare_begin(workshare *w, int ith, int64_t n) {
-    const uint64_t a = (uint64_t)(n * ith / w->n), b = (uint64_t)(n * (ith + 1) / w->n);
-    atomic_store_explicit(&w->slots[ith].range, pack(a, b), memory_order_relaxed);
+    workshare_begin_range(w, ith, n * ith / w->n, n * (ith + 1) / w->n);
 }
 
 int64_t workshare_next(workshare *w, int ith) {

@@ -24,14 +24,19 @@ static void share_fn(void *arg, int ith, int nth) {
     share_arg *a = arg;
     for (int s = 0; s < STEPS; s++) {
         const int64_t n = (s * 37) % MAX_ITEMS; /* 0 included */
-        workshare_begin(a->w, ith, n);
+        if (s % 2) {
+            workshare_begin(a->w, ith, n);
+        } else { /* uneven shares: thread i's ends at n (i + 1)^2 / nth^2 */
+            const int64_t nn = (int64_t)nth * nth;
+            workshare_begin_range(a->w, ith, n * ith * ith / nn, n * (ith + 1) * (ith + 1) / nn);
+        }
         for (int64_t i; (i = workshare_next(a->w, ith)) >= 0;) {
             if (i >= n) {
                 atomic_fetch_add(&a->bad, 1);
                 continue;
             }
             atomic_fetch_add(&a->taken[s][i], 1);
-            if (i < n * ith / nth || i >= n * (ith + 1) / nth) atomic_fetch_add(&a->stolen, 1);
+            if (s % 2 && (i < n * ith / nth || i >= n * (ith + 1) / nth)) atomic_fetch_add(&a->stolen, 1);
             if (ith == 1 && i % 16 == 0) nanosleep(&(struct timespec){0, 20000}, NULL);
         }
         tpool_barrier(a->p);
