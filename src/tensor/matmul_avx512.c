@@ -1,7 +1,8 @@
 /* AVX-512 kernels: the MATMUL_AVX512 backend (see matmul.h), which is the AVX2 backend with
- * faster products for Q8_0, Q4_0 and Q4_K weights (any number of tokens). The
- * Makefile compiles every *_avx512.c with AVX-512 F/BW/VL/DQ and VNNI enabled; nothing here
- * runs unless matmul_avx512_usable() said the CPU has those.
+ * faster products for Q8_0, Q4_0, Q4_K and Q6_K weights (any number of tokens) and for float
+ * weights with 2 or more tokens. The Makefile compiles every *_avx512.c with AVX-512
+ * F/BW/VL/DQ and VNNI enabled; nothing here runs unless matmul_avx512_usable() said the CPU has
+ * those.
  *
  * Why: a one-token product reads every weight once and does little with it, so it should run at
  * the memory's speed; the AVX2 kernels could not keep up with it (about 3.3 cycles per 32-value
@@ -13,9 +14,8 @@
  * Outputs are bit for bit those of the AVX2 kernels: every (row, token) output is the recurrence
  * documented in matmul_avx2.c, y = fma((float)S_b, dw_b * dx_b, y) over the blocks b in order
  * (Q4_K: then y = fma((float)-M_b, dmin_b * dx_b, y)), where S_b and M_b are exact integers.
- * Only how S_b is computed changes, and integer sums do not depend on their order. The other
- * weight types (Q6_K, the float types) and matrices of fewer than 16 rows go to the AVX2
- * kernels.
+ * Only how S_b is computed changes, and integer sums do not depend on their order. One-token
+ * float products and matrices of fewer than 16 rows go to the AVX2 kernels.
  *
  * Batches: over each group of 16 rows the tokens go in groups of 4 (then 2, 1); each weight
  * block is decoded once per token group, and the group's weights come from memory once and
@@ -368,6 +368,100 @@ INLINE void q4_k_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
 
+/* ==== Q6_K weights x Q8_K activations ====
+ *
+ * A 210-byte super-block: 128 bytes of low nibbles (ql), 64 bytes of 2-bit high parts (qh), 16
+ * signed 8-bit scales (one per sub-block of 16 values), half d. Values 128h + 0..63 take the low
+ * nibbles of ql[64h .. 64h + 63] and 128h + 64..127 the high ones; the high parts of value
+ * 128h + 32c + i (c = 0..3) are bits 2c, 2c + 1 of qh[32h + i]. So one 64-byte load of ql and
+ * the 32 qh bytes (in both 256-bit halves, the high half shifted by 2 bits) give 64 consecutive
+ * values twice: q = 6-bit unsigned. S = sum_s sc_s * (sum_{i in s} q_i x_i - 32 * sum_{i in s}
+ * x_i), exactly as matmul_avx2.c computes it. */
+
+/* vpermw indices: vector m of a super-block holds sub-blocks 4m..4m+3, one per 128-bit lane;
+ * lane k takes scale word 4m + k in all 8 words. */
+INLINE __m512i q6k_sel(int m) {
+    return _mm512_setr_epi64(0x0001000100010001LL * (4 * m), 0x0001000100010001LL * (4 * m),
+                             0x0001000100010001LL * (4 * m + 1), 0x0001000100010001LL * (4 * m + 1),
+                             0x0001000100010001LL * (4 * m + 2), 0x0001000100010001LL * (4 * m + 2),
+                             0x0001000100010001LL * (4 * m + 3), 0x0001000100010001LL * (4 * m + 3));
+}
+
+/* One row's super-block for T tokens: s[t] = 16 partial sums of S for token t (xq[t], bs[t]:
+ * its activation block and 16-value sums). */
+INLINE void q6k_row(const uint8_t *blk, const int8_t *const xq[], const int16_t *const bs[], __m512i *s,
+                    const int T) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), hi2 = _mm512_set1_epi8(0x30);
+    const __m512i by2 = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    const __m512i sc512 = _mm512_castsi256_si512(sc16);
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        /* the correction 32 * sum_s sc_s * bsum_s, as 8 partial sums */
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)bs[t]));
+        s[t] = _mm512_castsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5)));
+        s[t] = _mm512_inserti64x4(s[t], _mm256_setzero_si256(), 1);
+    }
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        const __m512i v = _mm512_loadu_si512((const void *)(blk + 64 * h));
+        const __m512i hb = _mm512_srlv_epi64(
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h))), by2);
+        const __m512i q[2] = {
+            _mm512_or_si512(_mm512_and_si512(v, lo4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), hi2)),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), _mm512_and_si512(hb, hi2)),
+        };
+        UNROLL
+        for (int c = 0; c < 2; c++) {
+            const int m = 2 * h + c;
+            const __m512i sc = _mm512_permutexvar_epi16(q6k_sel(m), sc512);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                s[t] = _mm512_dpwssd_epi32(
+                    s[t], _mm512_maddubs_epi16(q[c], _mm512_loadu_si512((const void *)(xq[t] + 64 * m))), sc);
+        }
+    }
+}
+
+INLINE void q6_k_tile(const group *g, const matmul_input *in, const int T) {
+    const uint8_t *const *rows = g->rows;
+    const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
+    __m512 acc[4];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)(210 * b);
+        if (g->pf) {
+            prefetch_rows(rows, off);
+            prefetch_rows(rows, off + 64);
+            prefetch_rows(rows, off + 128);
+            prefetch_rows(rows, off + 192);
+            prefetch_next(g->next, 210, b);
+        }
+        const int8_t *xq[4];
+        const int16_t *bs[4];
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in + 256 * b;
+            bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16) + 16 * b;
+        }
+        __m512i p[4][4];
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            __m512i s[4][4]; /* [row k][token t] */
+            UNROLL
+            for (int k = 0; k < 4; k++) q6k_row(rows[4 * j + k] + off, xq, bs, s[k], T);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                p[t][j] = fold2x8(fold1x16(s[0][t], s[1][t]), fold1x16(s[2][t], s[3][t]));
+        }
+        const __m512 dw = row_scales(rows, off + 208);
+        UNROLL
+        for (int t = 0; t < T; t++) acc[t] = step(acc[t], reduce4x4(p[t]), dw, in->q8_k.d[b * pad + g->t0 + t]);
+    }
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
+}
+
 /* ==== F32, F16 and BF16 weights, two or more tokens ====
  *
  * The AVX2 float tiles keep one 8-lane accumulator per output, element i of the row in lane
@@ -516,6 +610,7 @@ typedef void (*tile_fn)(const group *g, const matmul_input *in);
 TILES(q4_0, q4_0_tile)
 TILES(q8_0, q8_0_tile)
 TILES(q4_k, q4_k_tile)
+TILES(q6_k, q6_k_tile)
 
 /* Rows r0..r1 in groups of 16 rows; over each group, the tokens in groups of 4, 2 and 1, so
  * that the group's weights come from memory once and from cache for the other tokens. A last
@@ -547,6 +642,7 @@ void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmu
     const tile_fn *tiles = type == QT_Q4_0   ? q4_0_tiles
                            : type == QT_Q8_0 ? q8_0_tiles
                            : type == QT_Q4_K ? q4_k_tiles
+                           : type == QT_Q6_K ? q6_k_tiles
                                              : NULL;
     const float_tile_fn *ftiles = type == QT_F32   ? f32_tiles
                                   : type == QT_F16 ? f16_tiles
