@@ -36,7 +36,7 @@ static void usage(FILE *f) {
             "      --membw [GBS] alone: measure read bandwidth (%d MiB buffer, best of %d passes)\n"
             "                    with a model: use GBS instead of measuring\n"
             "      --json        one JSON object instead of text\n"
-            "      --profile     time per operation for pp and tg\n"
+            "      --profile     time per operation for pp, tg and batched decode\n"
             "      --kv-type T   KV cache elements: f32 (default) or f16\n"
             "      --make-model  write a random-weight model (gaussian, std 0.02) of a named shape\n"
             "                    with matrices in TYPE (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)\n"

@@ -294,8 +294,11 @@ void bench_print_text(FILE *f, const bench_report *r) {
     double total[3] = {0, 0, 0};
     for (int k = 0; k < 3; k++)
         for (int op = 0; op < PROF_COUNT; op++) total[k] += prof[k]->seconds[op];
-    fprintf(f, "profile     %-12s %10s %6s %10s %6s %10s %6s\n", "op", "pp ms/tok", "pp %", "tg ms/tok", "tg %",
-            "batch ms/tok", "batch %");
+    char batch_ms[32], batch_pc[32];
+    snprintf(batch_ms, sizeof batch_ms, "x%d ms/tok", p->batch);
+    snprintf(batch_pc, sizeof batch_pc, "x%d %%", p->batch);
+    fprintf(f, "profile     %-12s %10s %6s %10s %6s %10s %6s\n", "op", "pp ms/tok", "pp %",
+            "tg ms/tok", "tg %", batch_ms, batch_pc);
     for (int op = 0; op < PROF_COUNT; op++) {
         fprintf(f, "            %-12s", model_prof_name(op));
         for (int k = 0; k < 3; k++)

@@ -41,7 +41,8 @@ typedef struct bench_result {
     uint64_t bytes_per_token;            /* bench_bytes_per_token */
     int32_t pp_batch;                    /* prompt tokens per forward pass used */
     size_t kv_bytes;                     /* KV caches allocated for the runs */
-    /* With profile: seconds per op summed over all runs, and the tokens they processed. */
+    /* With profile: seconds per op summed over all runs, and the tokens they processed
+     * (batch: the tokens of all sequences). */
     model_profile pp_prof, tg_prof, batch_prof;
     int64_t pp_prof_tokens, tg_prof_tokens, batch_prof_tokens;
 } bench_result;

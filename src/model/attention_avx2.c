@@ -71,7 +71,20 @@ static size_t row_elem(const attn_kv *kv, int32_t hd, int32_t p) {
            (size_t)(p % ATTN_BLOCK) * (size_t)hd;
 }
 
-/* s[p] = scale * dot(q, k_p) for p < n_pos; returns the largest. */
+/* Fetches the `rows` rows of head_dim elements at element e of base towards the cache (hint:
+ * _MM_HINT_T0 or _MM_HINT_T1). The rows of one block are one stretch of memory, but blocks lie
+ * far apart (a block holds every layer and head), so the hardware prefetcher starts cold at each;
+ * at the short contexts of batched decode that latency, not the bandwidth, is what attention
+ * costs. */
+#define PREFETCH_BLOCK(base, f16, e, rows, hd, hint)                                              \
+    do {                                                                                         \
+        const char *p_ = (const char *)(base) + (e) * ((f16) ? 2 : 4);                            \
+        const size_t n_ = (size_t)(rows) * (size_t)(hd) * ((f16) ? 2 : 4);                        \
+        for (size_t o_ = 0; o_ < n_; o_ += 64) _mm_prefetch(p_ + o_, hint);                       \
+    } while (0)
+
+/* s[p] = scale * dot(q, k_p) for p < n_pos; returns the largest. While one block of K is
+ * read, the next block of K and this block of V (for weighted_sum) are prefetched. */
 INLINE float scores(const attn_kv *kv, bool f16, int32_t hd, const float *q, int32_t n_pos,
                     float scale, float *s) {
     const __m256 vscale = _mm256_set1_ps(scale);
@@ -80,6 +93,11 @@ INLINE float scores(const attn_kv *kv, bool f16, int32_t hd, const float *q, int
     for (int32_t b0 = 0; b0 < n_pos; b0 += ATTN_BLOCK) {
         size_t e0 = row_elem(kv, hd, b0);
         int32_t rows = n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK, r = 0;
+        if (b0 + ATTN_BLOCK < n_pos) {
+            const int32_t next = n_pos - b0 - ATTN_BLOCK < ATTN_BLOCK ? n_pos - b0 - ATTN_BLOCK : ATTN_BLOCK;
+            PREFETCH_BLOCK(kv->k, f16, row_elem(kv, hd, b0 + ATTN_BLOCK), next, hd, _MM_HINT_T0);
+        }
+        PREFETCH_BLOCK(kv->v, f16, e0, rows, hd, _MM_HINT_T1);
         for (; r + 8 <= rows; r += 8) {
             __m256 d[8];
             for (int j = 0; j < 8; j++) d[j] = dot_lanes(q, kv->k, f16, e0 + (size_t)(r + j) * hd, hd);

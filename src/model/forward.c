@@ -3,18 +3,30 @@
  * attention over the cache → output projection → residual → RMSNorm → SwiGLU FFN → residual,
  * then the final norm and the classifier for the tokens that want logits.
  *
- * Activations are F32; the KV cache F32 or F16 (model_kv_type). Matrix products go through
- * tensor/matmul (kernels chosen there), split by rows across the thread pool, the SwiGLU
- * activation fused into the gate/up product's split; biases, QK-norm, RoPE, the K/V stores and
- * attention (model/attention.h, kernels chosen with matmul's) are one parallel step split by
- * (sequence, KV head) in runs of equal cost. The rest (norms, residual adds) runs on the
- * calling thread: a few percent of the work. */
+ * Activations are F32; the KV cache F32 or F16 (model_kv_type). All the layers run as one job
+ * of the thread pool, its threads meeting at a barrier (tpool_barrier) where a step needs what
+ * the others computed: 5 per layer. A step dispatched to the pool costs the same as a barrier,
+ * but between dispatched steps the calling thread alone ran the norms, the input conversions
+ * and the residual adds while the others waited, and a worker had to be woken for every step.
+ * Now every thread does those itself: each normalises and converts a product's input into its
+ * own copy (a few microseconds, the same values everywhere), and adds the output rows it
+ * computed to the residual stream.
+ *
+ * Matrix products go through tensor/matmul (kernels chosen there), their rows shared by the
+ * threads in chunks (tensor/workshare.h: a thread done with its share takes over the rest of
+ * another's), the SwiGLU activation fused into the gate/up product; biases, QK-norm,
+ * RoPE, the K/V stores and attention (model/attention.h, kernels chosen with matmul's) are one
+ * step split by (sequence, KV head) in runs of equal cost, shared the same way. A token's
+ * values do not depend on the split (matmul.h), so the number of threads does not change the
+ * results. */
 #include "model/forward.h"
 
 #include "base/err.h"
+#include "base/hugemem.h"
 #include "model/attention.h"
 #include "tensor/matmul.h"
 #include "tensor/threadpool.h"
+#include "tensor/workshare.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +39,7 @@ struct model_kv {
     int32_t n_blocks, n_layer, n_head_kv, head_dim;
     model_kv_type type;
     size_t block_elems;  /* elements of one block: all layers and heads */
+    size_t bytes;        /* of k and of v (hugemem: a block's pieces share TLB entries) */
     void *k, *v;
     const model_backend *be; /* another device's store (k, v NULL); forward.h */
     void *impl;
@@ -37,7 +50,9 @@ struct model_runner {
     int32_t max_batch;
     int64_t q_dim, kv_dim;
     tpool *pool;
-    float *x, *xn, *q, *k, *v, *att, *gate, *up, *logit_in;
+    workshare *share;    /* the row chunks of the product being computed */
+    float *x, *q, *k, *v, *att, *gate, *up, *proj, *logit_in;
+    float *xn;           /* [n_threads][max_batch * n_embd]: each thread's normalised input */
     float *rope_cs;      /* [max_batch][rope_dim/2][2]: cos, sin of this batch's positions */
     double *rope_freq;   /* [rope_dim/2] */
     float *scores;       /* [n_threads][scores_cap]: attention scratch */
@@ -45,7 +60,8 @@ struct model_runner {
     /* att_plan's grouping of a batch's tokens by sequence ([max_batch] each, +1 for start) */
     int32_t *tok_grp, *grp_tok, *grp_start, *grp_first;
     int64_t *grp_cost;
-    void *mm_scratch;    /* a matmul_input for max_batch rows of the widest product input */
+    void *mm_scratch;    /* [n_threads]: a matmul_input for max_batch rows of the widest
+                            product input, mm_scratch_size bytes each */
     size_t mm_scratch_size;
     size_t scores_cap;   /* per thread */
     model_profile *prof;
@@ -109,8 +125,9 @@ model_kv *model_kv_new(const model *m, int32_t n_blocks, model_kv_type type) {
     kv->type = type;
     kv->block_elems = (size_t)kv->n_layer * (size_t)kv->n_head_kv * MODEL_KV_BLOCK * (size_t)kv->head_dim;
     size_t bytes = (size_t)n_blocks * kv->block_elems * kv_elem_size(type);
-    kv->k = malloc(bytes);
-    kv->v = malloc(bytes);
+    kv->bytes = bytes;
+    kv->k = hugemem_alloc(bytes);
+    kv->v = hugemem_alloc(bytes);
     if (!kv->k || !kv->v) goto fail;
     return kv;
 fail:
@@ -123,8 +140,8 @@ fail:
 void model_kv_free(model_kv *kv) {
     if (!kv) return;
     if (kv->be) kv->be->kv_free(kv->impl);
-    free(kv->k);
-    free(kv->v);
+    hugemem_free(kv->k, kv->bytes);
+    hugemem_free(kv->v, kv->bytes);
     free(kv);
 }
 
@@ -220,9 +237,21 @@ model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads)
     r->max_batch = max_batch;
     r->q_dim = (int64_t)hp->n_head * hp->head_dim;
     r->kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
-    size_t B = (size_t)max_batch, wide = (size_t)(hp->n_embd > r->q_dim ? hp->n_embd : r->q_dim);
+    size_t B = (size_t)max_batch;
+    r->pool = tpool_new(n_threads);
+    if (!r->pool) {
+        model_runner_free(r);
+        return NULL;
+    }
+    const size_t nth = (size_t)tpool_size(r->pool);
+    r->share = workshare_new((int)nth);
+    if (!r->share) {
+        model_runner_free(r);
+        return NULL;
+    }
     r->x = alloc_floats(B * hp->n_embd, &oom);
-    r->xn = alloc_floats(B * wide, &oom);
+    r->xn = alloc_floats(nth * B * hp->n_embd, &oom);
+    r->proj = alloc_floats(B * hp->n_embd, &oom);
     r->q = alloc_floats(B * r->q_dim, &oom);
     r->k = alloc_floats(B * r->kv_dim, &oom);
     r->v = alloc_floats(B * r->kv_dim, &oom);
@@ -238,16 +267,11 @@ model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads)
         size_t need = matmul_input_size(widths[i], max_batch);
         if (need > r->mm_scratch_size) r->mm_scratch_size = need;
     }
-    r->mm_scratch = malloc(r->mm_scratch_size);
+    r->mm_scratch = malloc(nth * r->mm_scratch_size);
     if (oom || !r->rope_freq || !r->mm_scratch) goto oom;
     for (int32_t i = 0; i < hp->rope_dim / 2; i++)
         r->rope_freq[i] = pow((double)hp->rope_theta, -2.0 * i / hp->rope_dim);
-    r->pool = tpool_new(n_threads);
-    if (!r->pool) {
-        model_runner_free(r);
-        return NULL;
-    }
-    r->att_split = malloc(((size_t)tpool_size(r->pool) + 1) * sizeof *r->att_split);
+    r->att_split = malloc((nth + 1) * sizeof *r->att_split);
     r->tok_grp = malloc(B * sizeof *r->tok_grp);
     r->grp_tok = malloc(B * sizeof *r->grp_tok);
     r->grp_start = malloc((B + 1) * sizeof *r->grp_start);
@@ -280,6 +304,7 @@ void model_runner_free(model_runner *r) {
     if (!r) return;
     if (r->be) r->be->runner_free(r->impl);
     if (r->pool) tpool_free(r->pool);
+    workshare_free(r->share);
     free(r->x);
     free(r->xn);
     free(r->q);
@@ -288,6 +313,7 @@ void model_runner_free(model_runner *r) {
     free(r->att);
     free(r->gate);
     free(r->up);
+    free(r->proj);
     free(r->logit_in);
     free(r->rope_cs);
     free(r->rope_freq);
@@ -306,55 +332,75 @@ int32_t model_runner_max_batch(const model_runner *r) { return r->max_batch; }
 
 /* ---- parallel steps ----------------------------------------------------------------- */
 
+/* Thread ith's matmul_input for x (n_tok rows of w[0]'s n_in floats), converted for the types of
+ * w[0..n_mats), in its own scratch. Every thread converts the same values the same way, so
+ * every copy is the same, and no thread waits for another to do it. */
+static const matmul_input *thread_input(model_runner *r, int ith, const float *x, int64_t n_tok,
+                                        const model_matrix *const w[], int n_mats) {
+    void *scratch = (char *)r->mm_scratch + (size_t)ith * r->mm_scratch_size;
+    matmul_input *in = matmul_input_init(scratch, r->mm_scratch_size, x, w[0]->n_in, n_tok);
+    for (int i = 0; i < n_mats; i++) matmul_input_prepare(in, w[i]->type);
+    return in;
+}
+
+/* Rows per item of a product step (workshare.h): a multiple of every kernel's row group, large
+ * enough that taking an item costs nothing next to computing it (64 rows of a 1024-wide Q4_0
+ * matrix are 36 KB of weights), small enough to even out the threads' finishing times. */
+#define CHUNK_ROWS 64
+
+/* What a product step does with the rows an item computed, besides storing them. */
+typedef enum { MM_PLAIN, MM_SWIGLU, MM_RESIDUAL } mm_mode;
+
+/* Thread ith's part of a step of up to three products with the same input, in items of
+ * CHUNK_ROWS rows of w[0], then of w[1], ... (r->share hands them out). MM_SWIGLU: w[0], w[1]
+ * are gate and up; an item is the same rows of both, and y0 = silu(y0) * y1 on them, so the
+ * activation needs no step of its own. MM_RESIDUAL: x += y0 on the item's rows (w[0] has n_embd
+ * rows). */
+static void mm_step(model_runner *r, const matmul_input *in, int64_t n_tok,
+                    const model_matrix *const w[], float *const y[], int n_mats, mm_mode mode,
+                    int ith) {
+    const int n_parts = mode == MM_SWIGLU ? 1 : n_mats;
+    int64_t chunks[3], total = 0;
+    for (int i = 0; i < n_parts; i++) total += chunks[i] = (w[i]->n_out + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    workshare_begin(r->share, ith, total);
+    for (int64_t c; (c = workshare_next(r->share, ith)) >= 0;) {
+        int i = 0;
+        while (c >= chunks[i]) c -= chunks[i++];
+        const int64_t n_out = w[i]->n_out, r0 = c * CHUNK_ROWS;
+        const int64_t r1 = r0 + CHUNK_ROWS < n_out ? r0 + CHUNK_ROWS : n_out;
+        matmul_rows(w[i]->type, w[i]->data, n_out, in, y[i], r0, r1);
+        if (mode == MM_SWIGLU) {
+            matmul_rows(w[1]->type, w[1]->data, n_out, in, y[1], r0, r1);
+            for (int64_t t = 0; t < n_tok; t++) {
+                float *g = y[0] + t * n_out, *u = y[1] + t * n_out;
+                for (int64_t k = r0; k < r1; k++) g[k] = g[k] / (1.0f + expf(-g[k])) * u[k];
+            }
+        } else if (mode == MM_RESIDUAL) {
+            for (int64_t t = 0; t < n_tok; t++)
+                for (int64_t k = r0; k < r1; k++) r->x[t * n_out + k] += y[0][t * n_out + k];
+        }
+    }
+}
+
+/* One product outside the layers' job (the classifier): the input converted on this thread,
+ * the rows split across the pool. */
 typedef struct mm_job {
-    const model_matrix *w[3];
+    model_runner *r;
+    const model_matrix *w;
     const matmul_input *in;
-    float *y[3];
-    int n_mats;
     int64_t n_tok;
-    bool swiglu; /* then y0 = silu(y0) * y1 (gate and up of the FFN) */
+    float *y;
 } mm_job;
 
-/* Splits the rows of up to three products with the same input across the threads. With
- * swiglu, each thread then combines the rows it computed (gate and up split alike), so the
- * activation needs no pass of its own on one thread. */
 static void mm_worker(void *arg, int ith, int nth) {
+    (void)nth;
     const mm_job *j = arg;
-    int64_t r0 = 0, r1 = 0;
-    for (int i = 0; i < j->n_mats; i++) {
-        const model_matrix *w = j->w[i];
-        /* rows in groups of 4 so that threads do not share output cache lines much */
-        int64_t groups = (w->n_out + 3) / 4;
-        int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-        r0 = g0 * 4;
-        r1 = g1 * 4 < w->n_out ? g1 * 4 : w->n_out;
-        if (r0 < r1) matmul_rows(w->type, w->data, w->n_out, j->in, j->y[i], r0, r1);
-    }
-    if (!j->swiglu) return;
-    int64_t n_out = j->w[0]->n_out;
-    for (int64_t t = 0; t < j->n_tok; t++) {
-        float *g = j->y[0] + t * n_out, *u = j->y[1] + t * n_out;
-        for (int64_t i = r0; i < r1; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-    }
+    mm_step(j->r, j->in, j->n_tok, &j->w, &j->y, 1, MM_PLAIN, ith);
 }
 
-/* The input is converted once (quantized, on backends whose kernels read quantized
- * activations) on this thread, before the rows are split: every thread then reads the same
- * copy, and the conversion is a small fraction of a product (n_tok x n_in values against
- * n_out x n_in weights). The products share an input width (n_in of w0). */
-static void mm_run(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w0,
-                   float *y0, const model_matrix *w1, float *y1, const model_matrix *w2,
-                   float *y2, bool swiglu) {
-    mm_job j = {{w0, w1, w2}, NULL, {y0, y1, y2}, w2 ? 3 : w1 ? 2 : 1, n_tok, swiglu};
-    matmul_input *in = matmul_input_init(r->mm_scratch, r->mm_scratch_size, x, w0->n_in, n_tok);
-    for (int i = 0; i < j.n_mats; i++) matmul_input_prepare(in, j.w[i]->type);
-    j.in = in;
+static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w, float *y) {
+    mm_job j = {r, w, thread_input(r, 0, x, n_tok, &w, 1), n_tok, y};
     tpool_run(r->pool, mm_worker, &j);
-}
-
-static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matrix *w0, float *y0,
-               const model_matrix *w1, float *y1, const model_matrix *w2, float *y2) {
-    mm_run(r, x, n_tok, w0, y0, w1, y1, w2, y2, false);
 }
 
 /* ---- elementwise steps -------------------------------------------------------------- */
@@ -365,6 +411,33 @@ static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float
     for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
     float scale = 1.0f / sqrtf((float)(ss / n) + eps);
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+/* rmsnorm of the n_tok rows of d values at x (row stride d) into out, each row exactly as
+ * rmsnorm computes it. A row's sum of squares is one chain of dependent double additions (the
+ * order the reference uses), bound by the adder's latency; four rows' chains interleaved run
+ * in about the time of one. */
+static void rmsnorm_rows(float *out, const float *x, const float *w, int64_t n_tok, int64_t d,
+                         float eps) {
+    int64_t t = 0;
+    for (; t + 4 <= n_tok; t += 4) {
+        const float *x0 = x + t * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int64_t i = 0; i < d; i++) {
+            s0 += (double)x0[i] * x0[i];
+            s1 += (double)x1[i] * x1[i];
+            s2 += (double)x2[i] * x2[i];
+            s3 += (double)x3[i] * x3[i];
+        }
+        const double ss[4] = {s0, s1, s2, s3};
+        for (int k = 0; k < 4; k++) {
+            const float scale = 1.0f / sqrtf((float)(ss[k] / d) + eps);
+            const float *xk = x + (t + k) * d;
+            float *o = out + (t + k) * d;
+            for (int64_t i = 0; i < d; i++) o[i] = xk[i] * scale * w[i];
+        }
+    }
+    for (; t < n_tok; t++) rmsnorm(out + t * d, x + t * d, w, d, eps);
 }
 
 static void rope(float *head, const model_hparams *hp, const float *cs) {
@@ -380,8 +453,8 @@ static void rope(float *head, const model_hparams *hp, const float *cs) {
 
 /* ---- the attention step --------------------------------------------------------- */
 
-/* One parallel job per layer does everything between the QKV product and the output
- * projection, in units of (sequence, KV head): for each of the sequence's tokens in the batch,
+/* One step per layer does everything between the QKV product and the output projection, in
+ * units of (sequence, KV head): for each of the sequence's tokens in the batch,
  * in order, the biases, QK-norm and RoPE of the KV head and its query heads, and the K/V rows
  * into the cache; then each of those tokens' attention for those query heads. A unit reads
  * only cache rows it wrote itself or that earlier steps wrote, so the units need no barrier
@@ -434,11 +507,12 @@ static void att_unit(const att_job *j, int64_t u, float *scores) {
     }
 }
 
-static void att_worker(void *arg, int ith, int nth) {
-    (void)nth;
-    const att_job *j = arg;
-    float *scores = j->r->scores + (size_t)ith * j->r->scores_cap;
-    for (int64_t u = j->r->att_split[ith]; u < j->r->att_split[ith + 1]; u++) att_unit(j, u, scores);
+/* Thread ith's units: its run of att_plan's split, then (workshare.h) units left in others'. */
+static void att_share(const att_job *j, int ith) {
+    model_runner *r = j->r;
+    float *scores = r->scores + (size_t)ith * r->scores_cap;
+    workshare_begin_range(r->share, ith, r->att_split[ith], r->att_split[ith + 1]);
+    for (int64_t u; (u = workshare_next(r->share, ith)) >= 0;) att_unit(j, u, scores);
 }
 
 /* A token's attention cost in position units: its positions plus a fixed part (the query,
@@ -484,28 +558,56 @@ static void att_plan(model_runner *r, const model_token *batch, int32_t n) {
 
 /* ---- the pass ----------------------------------------------------------------------- */
 
-static void layer_forward(model_runner *r, int il, const model_token *batch, int32_t n) {
+/* Thread ith's part of layer il. Between barriers each thread reads what the others wrote
+ * before the previous barrier and writes only the rows or units it was handed: x is read by
+ * the norms and written (each thread the rows it computed) by the residual adds, with a
+ * barrier between any read and the next write. The profile's times are thread 0's: its part of
+ * a step plus its wait. */
+static void layer_step(model_runner *r, int il, const model_token *batch, int32_t n, int ith) {
     const model_hparams *hp = &r->m->hp;
     const model_layer *l = &r->m->layers[il];
-    int64_t d = hp->n_embd;
-    for (int32_t t = 0; t < n; t++) rmsnorm(r->xn + t * d, r->x + t * d, l->attn_norm, d, hp->rms_eps);
-    prof_mark(r, PROF_NORM);
-    mm(r, r->xn, n, &l->wq, r->q, &l->wk, r->k, &l->wv, r->v);
-    prof_mark(r, PROF_QKV);
-    att_job aj = {r, l, batch, il};
-    tpool_run(r->pool, att_worker, &aj);
-    prof_mark(r, PROF_ATTENTION);
-    mm(r, r->att, n, &l->wo, r->xn, NULL, NULL, NULL, NULL);
-    for (int64_t i = 0; i < n * d; i++) r->x[i] += r->xn[i];
-    prof_mark(r, PROF_ATTN_OUT);
+    const int64_t d = hp->n_embd;
+    float *xn = r->xn + (size_t)ith * (size_t)r->max_batch * (size_t)d;
+    const bool t0 = ith == 0;
+    rmsnorm_rows(xn, r->x, l->attn_norm, n, d, hp->rms_eps);
+    if (t0) prof_mark(r, PROF_NORM);
+    const model_matrix *const qkv[3] = {&l->wq, &l->wk, &l->wv};
+    float *const qkv_out[3] = {r->q, r->k, r->v};
+    mm_step(r, thread_input(r, ith, xn, n, qkv, 3), n, qkv, qkv_out, 3, MM_PLAIN, ith);
+    tpool_barrier(r->pool);
+    if (t0) prof_mark(r, PROF_QKV);
+    const att_job aj = {r, l, batch, il};
+    att_share(&aj, ith);
+    tpool_barrier(r->pool);
+    if (t0) prof_mark(r, PROF_ATTENTION);
+    const model_matrix *const wo = &l->wo;
+    mm_step(r, thread_input(r, ith, r->att, n, &wo, 1), n, &wo, &r->proj, 1, MM_RESIDUAL, ith);
+    tpool_barrier(r->pool);
+    if (t0) prof_mark(r, PROF_ATTN_OUT);
 
-    for (int32_t t = 0; t < n; t++) rmsnorm(r->xn + t * d, r->x + t * d, l->ffn_norm, d, hp->rms_eps);
-    prof_mark(r, PROF_NORM);
-    mm_run(r, r->xn, n, &l->w_gate, r->gate, &l->w_up, r->up, NULL, NULL, true);
-    prof_mark(r, PROF_FFN_GATE_UP);
-    mm(r, r->gate, n, &l->w_down, r->xn, NULL, NULL, NULL, NULL);
-    for (int64_t i = 0; i < n * d; i++) r->x[i] += r->xn[i];
-    prof_mark(r, PROF_FFN_DOWN);
+    rmsnorm_rows(xn, r->x, l->ffn_norm, n, d, hp->rms_eps);
+    if (t0) prof_mark(r, PROF_NORM);
+    const model_matrix *const gate_up[2] = {&l->w_gate, &l->w_up};
+    float *const gate_up_out[2] = {r->gate, r->up};
+    mm_step(r, thread_input(r, ith, xn, n, gate_up, 2), n, gate_up, gate_up_out, 2, MM_SWIGLU, ith);
+    tpool_barrier(r->pool);
+    if (t0) prof_mark(r, PROF_FFN_GATE_UP);
+    const model_matrix *const down = &l->w_down;
+    mm_step(r, thread_input(r, ith, r->gate, n, &down, 1), n, &down, &r->proj, 1, MM_RESIDUAL, ith);
+    tpool_barrier(r->pool);
+    if (t0) prof_mark(r, PROF_FFN_DOWN);
+}
+
+typedef struct pass_job {
+    model_runner *r;
+    const model_token *batch;
+    int32_t n;
+} pass_job;
+
+static void pass_worker(void *arg, int ith, int nth) {
+    (void)nth;
+    const pass_job *j = arg;
+    for (int il = 0; il < j->r->m->hp.n_layer; il++) layer_step(j->r, il, j->batch, j->n, ith);
 }
 
 static int check_batch(model_runner *r, const model_token *batch, int32_t n) {
@@ -555,7 +657,8 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
         }
     }
     prof_mark(r, PROF_EMBED);
-    for (int il = 0; il < hp->n_layer; il++) layer_forward(r, il, batch, n);
+    pass_job pj = {r, batch, n};
+    tpool_run(r->pool, pass_worker, &pj);
     /* the classifier only for tokens that want logits, gathered into one product */
     int32_t n_out = 0;
     for (int32_t t = 0; t < n; t++)
@@ -573,7 +676,7 @@ int model_runner_forward(model_runner *r, const model_token *batch, int32_t n) {
             if (batch[t].logits != dst + (size_t)run * hp->n_vocab) break;
             run++;
         }
-        mm(r, r->logit_in + (size_t)k * d, run, &m->output, dst, NULL, NULL, NULL, NULL);
+        mm(r, r->logit_in + (size_t)k * d, run, &m->output, dst);
         k += run;
     }
     prof_mark(r, PROF_OUTPUT);

@@ -13,9 +13,9 @@
  *                  the activation formats llama.cpp's CPU backend uses, so results stay close to
  *                  llama.cpp's. This costs a relative error of about 1/254 per activation block.
  *   MATMUL_AVX512  x86-64 with AVX-512 F/BW/VL/DQ and VNNI as well (matmul_avx512.c): the AVX2
- *                  backend with faster kernels for Q8_0 and Q4_0 (any number of tokens) and
- *                  Q4_K (one token): 16 rows at once, VNNI byte dot products. Its outputs are
- *                  bit for bit those of AVX2.
+ *                  backend with faster kernels for Q8_0, Q4_0, Q4_K and Q6_K (any number of
+ *                  tokens; 16 rows at once, VNNI byte dot products) and for F32, F16 and BF16
+ *                  with 2 or more tokens. Its outputs are bit for bit those of AVX2.
  * Within one backend, a token's outputs do not depend on the batch it is computed in (n_tok,
  * the other tokens) or on how the rows are split: one-token and batched products agree bit for
  * bit. Products never allocate except the float-input convenience calls below.

@@ -1,7 +1,8 @@
 /* AVX-512 kernels: the MATMUL_AVX512 backend (see matmul.h), which is the AVX2 backend with
- * faster products for Q8_0 and Q4_0 weights (any number of tokens) and Q4_K (one token). The
- * Makefile compiles every *_avx512.c with AVX-512 F/BW/VL/DQ and VNNI enabled; nothing here
- * runs unless matmul_avx512_usable() said the CPU has those.
+ * faster products for Q8_0, Q4_0, Q4_K and Q6_K weights (any number of tokens) and for float
+ * weights with 2 or more tokens. The Makefile compiles every *_avx512.c with AVX-512
+ * F/BW/VL/DQ and VNNI enabled; nothing here runs unless matmul_avx512_usable() said the CPU has
+ * those.
  *
  * Why: a one-token product reads every weight once and does little with it, so it should run at
  * the memory's speed; the AVX2 kernels could not keep up with it (about 3.3 cycles per 32-value
@@ -13,8 +14,8 @@
  * Outputs are bit for bit those of the AVX2 kernels: every (row, token) output is the recurrence
  * documented in matmul_avx2.c, y = fma((float)S_b, dw_b * dx_b, y) over the blocks b in order
  * (Q4_K: then y = fma((float)-M_b, dmin_b * dx_b, y)), where S_b and M_b are exact integers.
- * Only how S_b is computed changes, and integer sums do not depend on their order. The other
- * weight types, batched Q4_K and matrices of fewer than 16 rows go to the AVX2 kernels.
+ * Only how S_b is computed changes, and integer sums do not depend on their order. One-token
+ * float products and matrices of fewer than 16 rows go to the AVX2 kernels.
  *
  * Batches: over each group of 16 rows the tokens go in groups of 4 (then 2, 1); each weight
  * block is decoded once per token group, and the group's weights come from memory once and
@@ -242,7 +243,7 @@ INLINE void q8_0_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
 
-/* ==== Q4_K weights x Q8_K activations, one token ====
+/* ==== Q4_K weights x Q8_K activations ====
  *
  * A 144-byte super-block: half d, half dmin, 12 bytes of 6-bit scales and mins for its 8
  * sub-blocks of 32, then 4 chunks of 32 bytes; chunk c holds sub-block 2c in its low nibbles and
@@ -272,8 +273,9 @@ INLINE __m512i x_pair(const int8_t *xq, int a) {
     return _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(xq + 32 * (a + 2))), 1);
 }
 
-/* One row's super-block: 16 partial sums of S. x[q] = x_pair(xq, a) for a = 0, 1, 4, 5. */
-INLINE __m512i q4k_row(const uint8_t *blk, const __m512i x[4], uint64_t sc) {
+/* One row's super-block for T tokens: s[t] = 16 partial sums of S for token t, where x[t][q] =
+ * x_pair(token t's block, a) for a = 0, 1, 4, 5. The weights are unpacked once for all T. */
+INLINE void q4k_row(const uint8_t *blk, const __m512i x[][4], uint64_t sc, __m512i *s, const int T) {
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     /* the 8 scales as 16-bit words in every 128-bit lane; sel[q] picks, per 256-bit half, the
      * scale of the sub-block that half of x[q] holds */
@@ -284,64 +286,315 @@ INLINE __m512i q4k_row(const uint8_t *blk, const __m512i x[4], uint64_t sc) {
         SEL(0x0908090809080908, 0x0d0c0d0c0d0c0d0c), SEL(0x0b0a0b0a0b0a0b0a, 0x0f0e0f0e0f0e0f0e),
     };
 #undef SEL
-    __m512i s = _mm512_setzero_si512();
+    UNROLL
+    for (int t = 0; t < T; t++) s[t] = _mm512_setzero_si512();
     UNROLL
     for (int h = 0; h < 2; h++) {
         const __m512i v = _mm512_loadu_si512((const void *)(blk + 16 + 64 * h));
         const __m512i n_lo = _mm512_and_si512(v, lo4);
         const __m512i n_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(n_lo, x[2 * h]), _mm512_shuffle_epi8(scw, sel[2 * h]));
-        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(n_hi, x[2 * h + 1]), _mm512_shuffle_epi8(scw, sel[2 * h + 1]));
+        const __m512i sc_lo = _mm512_shuffle_epi8(scw, sel[2 * h]);
+        const __m512i sc_hi = _mm512_shuffle_epi8(scw, sel[2 * h + 1]);
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            s[t] = _mm512_dpwssd_epi32(s[t], _mm512_maddubs_epi16(n_lo, x[t][2 * h]), sc_lo);
+            s[t] = _mm512_dpwssd_epi32(s[t], _mm512_maddubs_epi16(n_hi, x[t][2 * h + 1]), sc_hi);
+        }
     }
-    return s;
 }
 
-static void q4_k_1(const group *g, const matmul_input *in) {
+/* 16 rows x T tokens. Per super-block and token: S from the 16 rows' nibbles (q4k_row), M from
+ * the rows' mins and the activation's 8 sub-block sums. */
+INLINE void q4_k_tile(const group *g, const matmul_input *in, const int T) {
     const uint8_t *const *rows = g->rows;
     const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[4];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(144 * b);
-        const int8_t *xq = in->q8_k.qs + 256 * b;
-        const int16_t *bs = in->q8_k.bsums + 16 * b;
-        prefetch_rows(rows, off);
-        prefetch_rows(rows, off + 64);
-        prefetch_rows(rows, off + 128);
-        prefetch_next(g->next, 144, b);
-        const __m512i x[4] = {x_pair(xq, 0), x_pair(xq, 1), x_pair(xq, 4), x_pair(xq, 5)};
-        /* the 8 sub-block sums of x (each the sum of two 16-value sums), in every 128-bit lane */
-        const __m256i bsv = _mm256_loadu_si256((const __m256i *)bs);
-        const __m128i xsum = _mm256_castsi256_si128(_mm256_permute4x64_epi64(
-            _mm256_hadd_epi16(bsv, _mm256_setzero_si256()), _MM_SHUFFLE(3, 1, 2, 0)));
-        const __m512i xsum4 = _mm512_broadcast_i32x4(xsum);
-        __m512i pp[8], p[4], mp[4];
+        if (g->pf) {
+            prefetch_rows(rows, off);
+            prefetch_rows(rows, off + 64);
+            prefetch_rows(rows, off + 128);
+            prefetch_next(g->next, 144, b);
+        }
+        __m512i x[4][4], xsum4[4];
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const int8_t *xq = in->q8_k.qs + (g->t0 + t) * in->n_in + 256 * b;
+            const int16_t *bs = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16) + 16 * b;
+            x[t][0] = x_pair(xq, 0);
+            x[t][1] = x_pair(xq, 1);
+            x[t][2] = x_pair(xq, 4);
+            x[t][3] = x_pair(xq, 5);
+            /* the 8 sub-block sums of x (each the sum of two 16-value sums), in every 128-bit
+             * lane */
+            const __m256i bsv = _mm256_loadu_si256((const __m256i *)bs);
+            const __m128i xsum = _mm256_castsi256_si128(_mm256_permute4x64_epi64(
+                _mm256_hadd_epi16(bsv, _mm256_setzero_si256()), _MM_SHUFFLE(3, 1, 2, 0)));
+            xsum4[t] = _mm512_broadcast_i32x4(xsum);
+        }
+        __m512i p[4][4], mp[4][4];
         UNROLL
         for (int j = 0; j < 4; j++) {
-            __m512i s2[2];
+            __m512i s[4][4]; /* [row k][token t] */
             uint64_t mins[4];
             UNROLL
             for (int k = 0; k < 4; k++) {
                 const uint8_t *blk = rows[4 * j + k] + off;
                 uint64_t sc;
                 q4k_scale_bytes(blk + 4, &sc, &mins[k]);
-                const __m512i s = q4k_row(blk, x, sc);
-                if (k % 2) s2[k / 2] = fold1x16(s2[k / 2], s);
-                else s2[k / 2] = s;
+                q4k_row(blk, x, sc, s[k], T);
             }
-            pp[2 * j] = s2[0];
-            pp[2 * j + 1] = s2[1];
             /* the 4 rows' mins, row k in 128-bit lane k, times the sub-block sums of x */
             const __m256i m01 = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mins[1], (long long)mins[0]));
             const __m256i m23 = _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mins[3], (long long)mins[2]));
-            mp[j] = _mm512_madd_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(m01), m23, 1), xsum4);
+            const __m512i mv = _mm512_inserti64x4(_mm512_castsi256_si512(m01), m23, 1);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                p[t][j] = fold2x8(fold1x16(s[0][t], s[1][t]), fold1x16(s[2][t], s[3][t]));
+                mp[t][j] = _mm512_madd_epi16(mv, xsum4[t]);
+            }
         }
+        const __m512 dw = row_scales(rows, off), dmin = row_scales(rows, off + 2);
         UNROLL
-        for (int j = 0; j < 4; j++) p[j] = fold2x8(pp[2 * j], pp[2 * j + 1]);
-        const float dx = in->q8_k.d[b * pad];
-        acc = step(acc, reduce4x4(p), row_scales(rows, off), dx);
-        acc = step(acc, _mm512_sub_epi32(_mm512_setzero_si512(), reduce4x4(mp)), row_scales(rows, off + 2), dx);
+        for (int t = 0; t < T; t++) {
+            const float dx = in->q8_k.d[b * pad + g->t0 + t];
+            acc[t] = step(acc[t], reduce4x4(p[t]), dw, dx);
+            acc[t] = step(acc[t], _mm512_sub_epi32(_mm512_setzero_si512(), reduce4x4(mp[t])), dmin, dx);
+        }
     }
-    store_rows(acc, g->y, g->keep);
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
+}
+
+/* ==== Q6_K weights x Q8_K activations ====
+ *
+ * A 210-byte super-block: 128 bytes of low nibbles (ql), 64 bytes of 2-bit high parts (qh), 16
+ * signed 8-bit scales (one per sub-block of 16 values), half d. Values 128h + 0..63 take the low
+ * nibbles of ql[64h .. 64h + 63] and 128h + 64..127 the high ones; the high parts of value
+ * 128h + 32c + i (c = 0..3) are bits 2c, 2c + 1 of qh[32h + i]. So one 64-byte load of ql and
+ * the 32 qh bytes (in both 256-bit halves, the high half shifted by 2 bits) give 64 consecutive
+ * values twice: q = 6-bit unsigned. S = sum_s sc_s * (sum_{i in s} q_i x_i - 32 * sum_{i in s}
+ * x_i), exactly as matmul_avx2.c computes it. */
+
+/* vpermw indices: vector m of a super-block holds sub-blocks 4m..4m+3, one per 128-bit lane;
+ * lane k takes scale word 4m + k in all 8 words. */
+INLINE __m512i q6k_sel(int m) {
+    return _mm512_setr_epi64(0x0001000100010001LL * (4 * m), 0x0001000100010001LL * (4 * m),
+                             0x0001000100010001LL * (4 * m + 1), 0x0001000100010001LL * (4 * m + 1),
+                             0x0001000100010001LL * (4 * m + 2), 0x0001000100010001LL * (4 * m + 2),
+                             0x0001000100010001LL * (4 * m + 3), 0x0001000100010001LL * (4 * m + 3));
+}
+
+/* One row's super-block for T tokens: s[t] = 16 partial sums of S for token t (xq[t], bs[t]:
+ * its activation block and 16-value sums). */
+INLINE void q6k_row(const uint8_t *blk, const int8_t *const xq[], const int16_t *const bs[], __m512i *s,
+                    const int T) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), hi2 = _mm512_set1_epi8(0x30);
+    const __m512i by2 = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    const __m512i sc512 = _mm512_castsi256_si512(sc16);
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        /* the correction 32 * sum_s sc_s * bsum_s, as 8 partial sums */
+        const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)bs[t]));
+        s[t] = _mm512_castsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5)));
+        s[t] = _mm512_inserti64x4(s[t], _mm256_setzero_si256(), 1);
+    }
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        const __m512i v = _mm512_loadu_si512((const void *)(blk + 64 * h));
+        const __m512i hb = _mm512_srlv_epi64(
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h))), by2);
+        const __m512i q[2] = {
+            _mm512_or_si512(_mm512_and_si512(v, lo4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), hi2)),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), _mm512_and_si512(hb, hi2)),
+        };
+        UNROLL
+        for (int c = 0; c < 2; c++) {
+            const int m = 2 * h + c;
+            const __m512i sc = _mm512_permutexvar_epi16(q6k_sel(m), sc512);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                s[t] = _mm512_dpwssd_epi32(
+                    s[t], _mm512_maddubs_epi16(q[c], _mm512_loadu_si512((const void *)(xq[t] + 64 * m))), sc);
+        }
+    }
+}
+
+INLINE void q6_k_tile(const group *g, const matmul_input *in, const int T) {
+    const uint8_t *const *rows = g->rows;
+    const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
+    __m512 acc[4];
+    UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)(210 * b);
+        if (g->pf) {
+            prefetch_rows(rows, off);
+            prefetch_rows(rows, off + 64);
+            prefetch_rows(rows, off + 128);
+            prefetch_rows(rows, off + 192);
+            prefetch_next(g->next, 210, b);
+        }
+        const int8_t *xq[4];
+        const int16_t *bs[4];
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in + 256 * b;
+            bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16) + 16 * b;
+        }
+        __m512i p[4][4];
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            __m512i s[4][4]; /* [row k][token t] */
+            UNROLL
+            for (int k = 0; k < 4; k++) q6k_row(rows[4 * j + k] + off, xq, bs, s[k], T);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                p[t][j] = fold2x8(fold1x16(s[0][t], s[1][t]), fold1x16(s[2][t], s[3][t]));
+        }
+        const __m512 dw = row_scales(rows, off + 208);
+        UNROLL
+        for (int t = 0; t < T; t++) acc[t] = step(acc[t], reduce4x4(p[t]), dw, in->q8_k.d[b * pad + g->t0 + t]);
+    }
+    for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
+}
+
+/* ==== F32, F16 and BF16 weights, two or more tokens ====
+ *
+ * The AVX2 float tiles keep one 8-lane accumulator per output, element i of the row in lane
+ * i % 8, fused multiply-adds in order, summed by hsum8's order at the end. Here one 512-bit
+ * register holds two such accumulators: the same weight row's output for tokens t and t + 1
+ * (weights in both 256-bit halves, the two tokens' activations one per half), so every lane
+ * does exactly what the AVX2 lane does, and the outputs are the same bit for bit, with half
+ * the multiply-add instructions and 4 rows x 8 tokens in registers (24 of 32). */
+
+/* 8 weights at element i of a row as floats, in both 256-bit halves. */
+INLINE __m512 wload8x2(uint32_t type, const uint8_t *row, int64_t i) {
+    switch (type) {
+    case QT_F16:
+        return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(row + 2 * i))));
+    case QT_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(row + 2 * i)))), 16));
+    default: return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(row + 4 * i)));
+    }
+}
+
+/* matmul_avx2.c's hsum8 (lanes k += k+4, k += k+2, then lane 0 + lane 1) of each half. */
+INLINE void hsum8x2(__m512 v, float *lo, float *hi) {
+    const __m256 h[2] = {_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)};
+    float *out[2] = {lo, hi};
+    UNROLL
+    for (int k = 0; k < 2; k++) {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(h[k]), _mm256_extractf128_ps(h[k], 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        *out[k] = _mm_cvtss_f32(s);
+    }
+}
+
+/* Rows r..r+3 x tokens t..t+2P-1. The next tile's 4 rows (next; NULL: none) are fetched into L2
+ * in slices as in the AVX2 one-token tile. */
+INLINE void float_tile(uint32_t type, const uint8_t *w, size_t row_bytes, const float *x,
+                       int64_t n_in, float *y, int64_t n_out, int64_t r, int64_t t, const int P,
+                       const uint8_t *next) {
+    enum { R = 4 };
+    const size_t es = type == QT_F32 ? 4 : 2;
+    const int64_t full = n_in & ~(int64_t)7;
+    __m512 acc[R][4];
+    UNROLL
+    for (int i = 0; i < R; i++)
+        UNROLL
+        for (int j = 0; j < P; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < full; k += 8) {
+        if (next)
+            for (size_t o = (size_t)k * R * es; o < (size_t)(k + 8) * R * es; o += 64)
+                _mm_prefetch((const char *)next + o, _MM_HINT_T1);
+        __m512 wv[R];
+        UNROLL
+        for (int i = 0; i < R; i++) wv[i] = wload8x2(type, w + (size_t)(r + i) * row_bytes, k);
+        UNROLL
+        for (int j = 0; j < P; j++) {
+            const float *x0 = x + (t + 2 * j) * n_in + k;
+            const __m512 xv = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(x0)),
+                                                 _mm256_loadu_ps(x0 + n_in), 1);
+            UNROLL
+            for (int i = 0; i < R; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+        }
+    }
+    if (full < n_in) { /* the last n_in % 8 elements, zero-padded, as the AVX2 tiles do */
+        const size_t n = (size_t)(n_in - full);
+        for (int i = 0; i < R; i++) {
+            uint8_t raw[32] = {0};
+            memcpy(raw, w + (size_t)(r + i) * row_bytes + es * (size_t)full, es * n);
+            const __m512 wv = wload8x2(type, raw, 0);
+            for (int j = 0; j < P; j++) {
+                float xt[16] = {0};
+                memcpy(xt, x + (t + 2 * j) * n_in + full, sizeof(float) * n);
+                memcpy(xt + 8, x + (t + 2 * j + 1) * n_in + full, sizeof(float) * n);
+                acc[i][j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xt), acc[i][j]);
+            }
+        }
+    }
+    UNROLL
+    for (int i = 0; i < R; i++)
+        UNROLL
+        for (int j = 0; j < P; j++)
+            hsum8x2(acc[i][j], &y[(t + 2 * j) * n_out + r + i], &y[(t + 2 * j + 1) * n_out + r + i]);
+}
+
+typedef void (*float_tile_fn)(const uint8_t *w, size_t row_bytes, const float *x, int64_t n_in,
+                              float *y, int64_t n_out, int64_t r, int64_t t, const uint8_t *next);
+
+/* [k]: 2 << k tokens (2, 4, 8), per weight type. */
+#define FLOAT_TILES(name, type)                                                                  \
+    static void name##_2(const uint8_t *w, size_t rb, const float *x, int64_t n_in, float *y,    \
+                         int64_t n_out, int64_t r, int64_t t, const uint8_t *next) {              \
+        float_tile(type, w, rb, x, n_in, y, n_out, r, t, 1, next);                               \
+    }                                                                                             \
+    static void name##_4(const uint8_t *w, size_t rb, const float *x, int64_t n_in, float *y,    \
+                         int64_t n_out, int64_t r, int64_t t, const uint8_t *next) {              \
+        float_tile(type, w, rb, x, n_in, y, n_out, r, t, 2, next);                               \
+    }                                                                                             \
+    static void name##_8(const uint8_t *w, size_t rb, const float *x, int64_t n_in, float *y,    \
+                         int64_t n_out, int64_t r, int64_t t, const uint8_t *next) {              \
+        float_tile(type, w, rb, x, n_in, y, n_out, r, t, 4, next);                               \
+    }                                                                                             \
+    static const float_tile_fn name##_tiles[3] = {name##_2, name##_4, name##_8};
+FLOAT_TILES(f32, QT_F32)
+FLOAT_TILES(f16, QT_F16)
+FLOAT_TILES(bf16, QT_BF16)
+
+/* Rows r0..r1 in tiles of 4 rows; over each, the tokens in groups of 8, 4 and 2 (the first group
+ * reads the rows from memory, the others from cache). The rows left over (fewer than 4) and a
+ * last odd token go to the AVX2 kernels, which compute them the same way. */
+static void float_rows(const float_tile_fn tiles[3], uint32_t type, const uint8_t *w, size_t rb,
+                       int64_t n_out, const matmul_input *in, float *y, int64_t r0, int64_t r1) {
+    const int64_t n_in = in->n_in, n_pairs = in->n_tok / 2 * 2;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const uint8_t *next = r + 8 <= n_out ? w + (size_t)(r + 4) * rb : NULL;
+        for (int64_t t = 0; t < n_pairs;) {
+            const int64_t left = n_pairs - t;
+            const int k = left >= 8 ? 2 : left >= 4 ? 1 : 0;
+            tiles[k](w, rb, in->x, n_in, y, n_out, r, t, t == 0 ? next : NULL);
+            t += 2 << k;
+        }
+    }
+    if (r < r1) {
+        /* all tokens of the last rows */
+        matmul_avx2_rows(type, w, n_out, in, y, r, r1);
+    }
+    if (n_pairs < in->n_tok && r0 < r) {
+        /* the last token of the rows done above, as a one-token product */
+        matmul_input one = *in;
+        one.x = in->x + n_pairs * n_in;
+        one.n_tok = 1;
+        matmul_avx2_rows(type, w, n_out, &one, y + n_pairs * n_out, r0, r);
+    }
 }
 
 /* ==== row-range driver ==== */
@@ -356,17 +609,19 @@ typedef void (*tile_fn)(const group *g, const matmul_input *in);
     static const tile_fn name##_tiles[3] = {name##_1, name##_2, name##_4};
 TILES(q4_0, q4_0_tile)
 TILES(q8_0, q8_0_tile)
-static const tile_fn q4_k_tiles[3] = {q4_k_1, NULL, NULL};
+TILES(q4_k, q4_k_tile)
+TILES(q6_k, q6_k_tile)
 
 /* Rows r0..r1 in groups of 16 rows; over each group, the tokens in groups of 4, 2 and 1, so
  * that the group's weights come from memory once and from cache for the other tokens. A last
  * row group of fewer than 16 ends at r1 and starts before it, recomputing rows already done
- * (any row of the matrix may be read; only the new ones are stored). */
+ * (any row of the matrix may be read; only the new ones are stored). The group after the last
+ * is prefetched too, up to the matrix's end: callers take rows in consecutive chunks. */
 static void tile_rows(const tile_fn tiles[3], const uint8_t *w, size_t rb, int64_t n_out,
                       const matmul_input *in, float *y, int64_t r0, int64_t r1) {
-    const int64_t last = r1 - ROWS; /* the first row of the last group */
+    const int64_t last = r1 - ROWS, end = n_out - ROWS; /* first rows of the last groups */
     for (int64_t r = r0; r < r1; r += ROWS) {
-        const int64_t first = r < last ? r : last, after = r + ROWS < last ? r + ROWS : last;
+        const int64_t first = r < last ? r : last, after = r + ROWS < end ? r + ROWS : end;
         group g = {.next = after > first ? w + (size_t)after * rb : NULL, .pf = true,
                    .n_out = n_out, .y = y + first, .keep = (__mmask16)(0xffffu << (r - first))};
         for (int i = 0; i < ROWS; i++) g.rows[i] = w + (size_t)(first + i) * rb;
@@ -386,8 +641,17 @@ void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmu
     const size_t rb = qtype_row_size(type, (uint64_t)in->n_in);
     const tile_fn *tiles = type == QT_Q4_0   ? q4_0_tiles
                            : type == QT_Q8_0 ? q8_0_tiles
-                           : type == QT_Q4_K && in->n_tok == 1 ? q4_k_tiles
-                                                               : NULL;
+                           : type == QT_Q4_K ? q4_k_tiles
+                           : type == QT_Q6_K ? q6_k_tiles
+                                             : NULL;
+    const float_tile_fn *ftiles = type == QT_F32   ? f32_tiles
+                                  : type == QT_F16 ? f16_tiles
+                                  : type == QT_BF16 ? bf16_tiles
+                                                    : NULL;
+    if (ftiles && in->n_tok >= 2) {
+        float_rows(ftiles, type, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);
+        return;
+    }
     /* fewer than 16 rows in the matrix up to row_end: the AVX2 kernels (bit-identical) */
     if (tiles && row_end >= ROWS)
         tile_rows(tiles, (const uint8_t *)w, rb, n_out, in, y, row_begin, row_end);

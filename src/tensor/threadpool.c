@@ -1,5 +1,8 @@
 /* Persistent worker threads with spin-then-sleep waiting (threadpool.h). A step is published by
- * bumping `generation`; workers that see the bump run their share and increment `done`. */
+ * bumping `generation`; workers that see the bump run their share and increment `done`.
+ * tpool_barrier counts arrivals in `bar_count`; the last one to arrive resets it and bumps
+ * `bar_phase`, which the others spin on (on a cache line of their own: the barrier is crossed
+ * several times per model layer). */
 #include "tensor/threadpool.h"
 
 #include "base/err.h"
@@ -27,6 +30,8 @@ struct tpool {
     _Atomic int spin_iters;
     tpool_fn fn;
     void *arg;
+    _Alignas(64) _Atomic int bar_count;
+    _Atomic unsigned bar_phase;
 };
 
 typedef struct worker_arg {
@@ -136,6 +141,21 @@ void tpool_free(tpool *p) {
 int tpool_size(const tpool *p) { return p->n; }
 
 void tpool_set_spin(tpool *p, int iters) { atomic_store(&p->spin_iters, iters > 0 ? iters : 1); }
+
+void tpool_barrier(tpool *p) {
+    if (p->n == 1) return;
+    /* the phase is read before arriving: it cannot move until this thread has arrived */
+    const unsigned phase = atomic_load_explicit(&p->bar_phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&p->bar_count, 1, memory_order_acq_rel) == p->n - 1) {
+        /* the others see count 0 once they see the new phase (release), before they can arrive
+         * at the next barrier */
+        atomic_store_explicit(&p->bar_count, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->bar_phase, phase + 1, memory_order_release);
+        return;
+    }
+    for (unsigned i = 1; atomic_load_explicit(&p->bar_phase, memory_order_acquire) == phase; i++)
+        spin_wait(i);
+}
 
 void tpool_run(tpool *p, tpool_fn fn, void *arg) {
     if (p->n == 1) {

@@ -199,6 +199,8 @@ TEST(bench_model_figures) {
     CHECK(pp_sum > 0 && tg_sum > 0 && r.pp_prof.seconds[PROF_FFN_GATE_UP] > 0);
     CHECK_EQ_INT(r.pp_prof_tokens, 70);
     CHECK_EQ_INT(r.tg_prof_tokens, 8);
+    CHECK_EQ_INT(r.batch_prof_tokens, 8 * 3);
+    CHECK(r.batch_prof.seconds[PROF_FFN_DOWN] > 0);
     /* profiled intervals lie inside the one timed run */
     CHECK(tg_sum <= 8 / r.tg_tps * (1 + 1e-9));
 
@@ -357,6 +359,7 @@ TEST(bench_json_parses) {
         CHECK(fabs(json_num(js, "tg_bw_fraction") - res.tg_tps * (double)res.bytes_per_token / 17.5e9) <
               1e-5 * json_num(js, "tg_bw_fraction") + 1e-12);
         CHECK(strstr(js, "\"profile\":{") && strstr(js, "\"ffn_down\":"));
+        CHECK(strstr(js, "\"batch\":{\"embed\":"));
         CHECK(strstr(js, "\"weight_type\":\"Q4_0\""));
         char kern[64];
         snprintf(kern, sizeof kern, "\"kernels\":\"%s\"", matmul_backend_name(matmul_backend()));

@@ -439,3 +439,48 @@ TEST(matmul_avx512_one_token_equals_avx2) {
     free(x);
     matmul_set_backend(saved);
 }
+
+/* The AVX-512 batched float kernels (two tokens per 512-bit register) against the AVX2 ones, bit
+ * for bit: token counts around their groups of 8, 4 and 2 (odd ones leave a token to AVX2),
+ * row counts around their 4-row tiles, a width that is not a multiple of 8 (the zero-padded
+ * tail), a row range that starts inside the matrix, and awkward activations. */
+TEST(matmul_avx512_float_batches_equal_avx2) {
+    if (!matmul_backend_supported(MATMUL_AVX512)) SKIP("no AVX-512 (F/BW/VL/DQ/VNNI) on this CPU");
+    static const uint32_t types[] = {QT_F16, QT_F32, QT_BF16};
+    static const int64_t outs[] = {1, 4, 7, 9, 33};
+    static const int64_t toks[] = {2, 3, 4, 5, 8, 9, 17};
+    static const int64_t ins[] = {1024, 1003};
+    const enum matmul_backend saved = matmul_backend();
+    int bad = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t ii = 0; ii < 2; ii++)
+            for (size_t oi = 0; oi < sizeof outs / sizeof outs[0]; oi++)
+                for (size_t ki = 0; ki < sizeof toks / sizeof toks[0]; ki++) {
+                    const int64_t n_in = ins[ii], n_out = outs[oi], n_tok = toks[ki];
+                    uint8_t *w = quantized_weights(types[ti], n_in, n_out, 300 + 7 * ti + oi);
+                    float *x = make_acts(n_in, n_tok, 50 + ki, true);
+                    float *ya = malloc(sizeof(float) * (size_t)(n_out * n_tok));
+                    float *yb = malloc(sizeof(float) * (size_t)(n_out * n_tok));
+                    product_on(MATMUL_AVX2, types[ti], w, n_in, n_out, x, n_tok, ya);
+                    /* rows from 1 on, as a thread's share would be; row 0 stays as set */
+                    for (int64_t i = 0; i < n_out * n_tok; i++) yb[i] = ya[i];
+                    CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
+                    for (int64_t t = 0; t < n_tok; t++) yb[t * n_out] = -1.0f;
+                    matmul_mat_rows(types[ti], w, n_in, n_out, x, n_tok, yb, n_out > 1, n_out);
+                    matmul_set_backend(saved);
+                    for (int64_t t = 0; t < n_tok; t++)
+                        for (int64_t r = 0; r < n_out; r++) {
+                            const float want = r == 0 && n_out > 1 ? -1.0f : ya[t * n_out + r];
+                            if (!same_float(want, yb[t * n_out + r]) && bad++ < 5)
+                                CHECK_MSG(0, "%s %lldx%lld, %lld tokens: row %lld token %lld avx512 %.9g avx2 %.9g",
+                                          qtype_get(types[ti])->name, (long long)n_out, (long long)n_in,
+                                          (long long)n_tok, (long long)r, (long long)t,
+                                          yb[t * n_out + r], want);
+                        }
+                    free(w);
+                    free(x);
+                    free(ya);
+                    free(yb);
+                }
+    CHECK_EQ_INT(bad, 0);
+}
