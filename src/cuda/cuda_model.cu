@@ -160,11 +160,10 @@ extern "C" model_kv *cuda_kv_new(cuda_model *cm, int32_t n_blocks) {
 // ---- bandwidth -----------------------------------------------------------------------------
 
 bool pdl_enabled(void) {
-    static int on = -1; // every thread reads the same environment: a race is harmless
-    if (on < 0) {
+    static const bool on = [] { // initialized once, thread-safely
         const char *env = getenv("VEIL_CUDA_PDL");
-        on = !(env && strcmp(env, "0") == 0);
-    }
+        return !(env && strcmp(env, "0") == 0);
+    }();
     return on;
 }
 
