@@ -6,7 +6,11 @@
 //     a proxy said it kept is redeemed, and the workers' payout key keeps one payout channel
 //     through all the proxy's restarts, paid what the proxy's accounts say it signed;
 //   - kill -9 of a worker holding a payout voucher it has not redeemed: restarted on the same
-//     wallet and payout file, it redeems it.
+//     wallet and payout file, it redeems it;
+//   - kill -9 of the client gateway right after answers whose vouchers the proxy may hold
+//     unredeemed (or not have received): restarted on the same accounting file, it continues
+//     from the total it signed, and the proxy keeps every later voucher (none refused), the
+//     channel ending paid exactly the cost of the answers the client got.
 // The seed is printed (VEIL_E2E_SEED replays one). Every wait is bounded; log lines are
 // awaited by polling.
 import { test, after } from 'node:test';
@@ -219,6 +223,59 @@ test('payments: a worker killed with -9 before redeeming its payout redeems it a
     assert.match(w.stderr(), /worker: settled a voucher of \d+ nano-units from a previous run/);
   } finally {
     assert.equal((await stopVeil(w)).code, 0, w.stderr());
+    assert.equal((await stopVeil(d)).code, 0, d.stderr());
+  }
+  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+});
+
+test('payments: a gateway killed with -9 continues from its accounting file; the proxy refuses nothing', async () => {
+  const d = await devnet('gateway-crash', ['--workers', '1']);
+  const books = path.join(d.state, 'client-accounts.db');
+  const chKey = `hex(channel) = '00${d.channel.split(':')[1].toUpperCase()}'`;
+  const args = ['client', '--proxy', d.clients, '--listen', '127.0.0.1:0', '--wait-workers', '1', ...attest(d),
+    '--chain', d.ledger, '--wallet', path.join(d.state, 'client.key'), '--channel', d.channel, '--accounts', books];
+  const ROUNDS = 3;
+  let gw = d;                // devnet's own gateway first, then ours
+  let kill = async () => {
+    const pid = d.pid('client');
+    process.kill(pid, 'SIGKILL');
+    await until(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 'the gateway is gone');
+  };
+  const done = { answers: 0, cost: 0n };
+  try {
+    for (let round = 1; round <= ROUNDS + 1; round++) {
+      // concurrent paid requests; the kill comes as soon as the last answer is in, while the
+      // proxy holds its voucher unredeemed (redeemed every 2 s), or has not even received it
+      const traffic = load(gw, 3);
+      const want = 3 + rand(6);
+      await until(() => traffic.done.answers >= want, `round ${round}: ${want} answers`);
+      const got = await traffic.stop();
+      assert.equal(got.errors, 0, `round ${round}: ${got.first}`);
+      done.answers += got.answers;
+      done.cost += got.cost;
+      if (round > ROUNDS) break;
+      await kill();
+      const paid = BigInt((await getJson(`${d.ledger}/v1/channel/${d.channel}`)).paid);
+      // every answer's voucher was in the file before the answer left the gateway
+      assert.equal(BigInt(sql(books, `SELECT amount FROM vouchers WHERE ${chKey}`)), done.cost);
+      gw = await startVeil(args);
+      running.push(gw);
+      assert.match(gw.stderr(), new RegExp(`client: continuing from a total of ${done.cost} nano-units signed`));
+      const g = gw;
+      kill = async () => { g.proc.kill('SIGKILL'); await g.exited; };
+      console.log(`# round ${round}: killed after ${done.answers} answers costing ${done.cost}; the ledger had ${paid} paid`);
+    }
+    let ch;
+    await until(async () => {
+      ch = await getJson(`${d.ledger}/v1/channel/${d.channel}`);
+      return BigInt(ch.paid) >= done.cost;
+    }, `the client's channel paid ${done.cost}`);
+    assert.equal(BigInt(ch.paid), done.cost, 'paid = what the client got');
+    assert.equal(BigInt(sql(books, `SELECT amount FROM vouchers WHERE ${chKey}`)), done.cost);
+    assert.doesNotMatch(d.log('proxy'), /refused a client's voucher/);
+    assert.match(d.log('proxy'), /charge voucher kept/);
+  } finally {
+    if (gw !== d) assert.equal((await stopVeil(gw)).code, 0, gw.stderr());
     assert.equal((await stopVeil(d)).code, 0, d.stderr());
   }
   execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
