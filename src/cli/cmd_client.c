@@ -26,10 +26,12 @@ static void usage(FILE *f) {
             "  --wallet FILE          the client's key file; signs the charge vouchers\n"
             "  --channel ADDRESS      the client's charge channel to the proxy\n"
             "                         (--chain, --wallet and --channel go together)\n"
+            "  --accounts FILE        SQLite file of the charge totals signed, written before\n"
+            "                         each voucher goes; a restart continues from it\n"
             "  -h, --help             show this help\n\n" NODE_ARGS_HELP);
 }
 
-enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME, O_CHAIN, O_WALLET, O_CHANNEL };
+enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME, O_CHAIN, O_WALLET, O_CHANNEL, O_ACCOUNTS };
 
 static int run(int argc, char **argv) {
     static const struct option opts[] = {
@@ -38,6 +40,7 @@ static int run(int argc, char **argv) {
         {"max-body", required_argument, 0, O_BODY}, {"heartbeat", required_argument, 0, O_HEART},
         {"io-timeout", required_argument, 0, O_IOTIME}, {"chain", required_argument, 0, O_CHAIN},
         {"wallet", required_argument, 0, O_WALLET}, {"channel", required_argument, 0, O_CHANNEL},
+        {"accounts", required_argument, 0, O_ACCOUNTS},
         NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char ph[256] = "", lh[256] = "127.0.0.1";
     client_config cfg = {.listen_port = 8080, .max_price = UINT32_MAX, .wait_workers = 1,
@@ -60,6 +63,7 @@ static int run(int argc, char **argv) {
         case O_CHAIN: cfg.chain_url = optarg; break;
         case O_WALLET: cfg.wallet = optarg; break;
         case O_CHANNEL: cfg.channel = optarg; break;
+        case O_ACCOUNTS: cfg.accounts = optarg; break;
         case O_IOTIME: ok = args_long("--io-timeout", optarg, 1, 86400, &v); cfg.io_timeout_s = (int)v; break;
         default:
             if (!node_args_attest(c, optarg, &cfg.attest, &bad)) {
@@ -75,8 +79,8 @@ static int run(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (!cfg.chain_url != !cfg.wallet || !cfg.chain_url != !cfg.channel) {
-        fprintf(stderr, "veil client: --chain, --wallet and --channel go together\n");
+    if (!cfg.chain_url != !cfg.wallet || !cfg.chain_url != !cfg.channel || (cfg.accounts && !cfg.chain_url)) {
+        fprintf(stderr, "veil client: --chain, --wallet and --channel go together (and --accounts needs them)\n");
         return 2;
     }
     cfg.proxy_host = ph;

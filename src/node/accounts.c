@@ -108,15 +108,37 @@ int accounts_pending(accounts *a, accounts_fn fn, void *ctx) {
     return rc;
 }
 
+/* Looks one row up by key: SQLITE_ROW with *st positioned on it (the caller finalizes),
+ * SQLITE_DONE when there is none, or -1 with err_msg(). */
+static int lookup(accounts *a, const char *sql, const uint8_t *key, size_t key_len, sqlite3_stmt **st) {
+    int step;
+    if (sqlite3_prepare_v2(a->db, sql, -1, st, NULL) != SQLITE_OK) return fail(a, "prepare");
+    sqlite3_bind_blob(*st, 1, key, (int)key_len, SQLITE_STATIC);
+    step = sqlite3_step(*st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? step : fail(a, "read");
+}
+
+int accounts_voucher(accounts *a, const ton_addr *channel, uint64_t *amount, bool *found) {
+    sqlite3_stmt *st = NULL;
+    uint8_t key[33];
+    int rc;
+    key_of(channel, key);
+    *found = false;
+    rc = lookup(a, "SELECT amount FROM vouchers WHERE channel = ?1", key, sizeof key, &st);
+    if (rc == SQLITE_ROW) {
+        *amount = (uint64_t)sqlite3_column_int64(st, 0);
+        *found = true;
+    }
+    sqlite3_finalize(st);
+    return rc < 0 ? -1 : 0;
+}
+
 int accounts_payout(accounts *a, const uint8_t worker[32], ton_addr *channel, uint64_t *total, bool *found) {
     sqlite3_stmt *st = NULL;
-    int rc = 0, step;
+    int rc;
     *found = false;
-    if (sqlite3_prepare_v2(a->db, "SELECT channel, total FROM payouts WHERE worker = ?1", -1, &st, NULL) != SQLITE_OK)
-        return fail(a, "prepare");
-    sqlite3_bind_blob(st, 1, worker, 32, SQLITE_STATIC);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    rc = lookup(a, "SELECT channel, total FROM payouts WHERE worker = ?1", worker, 32, &st);
+    if (rc == SQLITE_ROW) {
         const uint8_t *key = sqlite3_column_blob(st, 0);
         if (!key || sqlite3_column_bytes(st, 0) != 33) {
             rc = err_set("accounts: a malformed payout channel");
@@ -126,11 +148,9 @@ int accounts_payout(accounts *a, const uint8_t worker[32], ton_addr *channel, ui
             *total = (uint64_t)sqlite3_column_int64(st, 1);
             *found = true;
         }
-    } else if (step != SQLITE_DONE) {
-        rc = fail(a, "read");
     }
     sqlite3_finalize(st);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 int accounts_payout_put(accounts *a, const uint8_t worker[32], const ton_addr *channel, uint64_t total) {

@@ -4,15 +4,18 @@
  * voucher and redeeming it loses nothing: at start it redeems what the file says is pending
  * (accounts_pending), and the ledger refuses what was redeemed already, so nothing counts
  * twice. A proxy also keeps there its payout channel to each worker and the total it signed on
- * it, so the channel outlives connections and restarts and a total never goes back.
+ * it, so the channel outlives connections and restarts and a total never goes back. A client
+ * gateway keeps in `vouchers` the latest charge voucher it signed on its channel (`redeemed`
+ * unused: the proxy redeems it), so a restarted gateway continues from its own total and never
+ * signs one below what its proxy holds.
  *
  *   CREATE TABLE vouchers(channel BLOB PRIMARY KEY,  -- 33 bytes: workchain, hash
  *                         amount INTEGER, boc BLOB, redeemed INTEGER)
  *   CREATE TABLE payouts(worker BLOB PRIMARY KEY,    -- 32 bytes: the worker's payout key
  *                        channel BLOB, total INTEGER)
  *
- * A voucher is written before the node counts on it, a payout total before its voucher goes
- * out; a row only ever grows. */
+ * A voucher is written before the node counts on it, a signed total (payout or charge) before
+ * its voucher goes out; a row only ever grows. */
 #ifndef VEIL_ACCOUNTS_H
 #define VEIL_ACCOUNTS_H
 
@@ -34,6 +37,9 @@ int accounts_redeemed(accounts *a, const ton_addr *channel, uint64_t amount);
  * and is returned. */
 typedef int (*accounts_fn)(void *ctx, const ton_addr *channel, uint64_t amount, const uint8_t *boc, size_t len);
 int accounts_pending(accounts *a, accounts_fn fn, void *ctx);
+/* The amount of the channel's latest voucher; *found false when there is none. 0, or -1 with
+ * err_msg(). */
+int accounts_voucher(accounts *a, const ton_addr *channel, uint64_t *amount, bool *found);
 
 /* The payout channel to the worker paid at payout_key's wallet and the total signed on it;
  * *found false when there is none. 0, or -1 with err_msg(). */

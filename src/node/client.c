@@ -449,7 +449,7 @@ int client_run(const client_config *cfg) {
                         .heartbeat_s = cfg->heartbeat_s, .io_timeout_s = cfg->io_timeout_s};
     int rc = -1;
     if (cfg->chain_url) {
-        if (!(gw.pay = payer_open(cfg->chain_url, cfg->wallet, cfg->channel))) goto done;
+        if (!(gw.pay = payer_open(cfg->chain_url, cfg->wallet, cfg->channel, cfg->accounts))) goto done;
         gw.prices = *payer_prices(gw.pay);
     }
     if (node_ident_init(&gw.ident, PROTO_ROLE_CLIENT, &cfg->attest) != 0 || !(gw.base = loop_new()) ||

@@ -32,6 +32,7 @@ typedef struct client_config {
     const char *chain_url;         /* the ledger node, http://HOST:PORT */
     const char *wallet;            /* the client's key file: signs charge vouchers */
     const char *channel;           /* the client's charge channel to the proxy */
+    const char *accounts;          /* NULL, or the file of signed totals (needs the three) */
 } client_config;
 
 /* Runs until SIGTERM/SIGINT; 0, or -1 with err_msg(). Prints "ready: http://HOST:PORT" on

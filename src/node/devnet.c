@@ -177,7 +177,7 @@ static int stop_all(child *kids, int n) {
 int devnet_run(const devnet_config *cfg) {
     char dir[4096], key[4200], trust[4200], meas[4200], models[4200], exe[4096];
     char pready[512], cready[512], wport[300], cport[300], threads[16], nw[16];
-    char db[4200], accounts_db[4200], lready[512], proxy_key[4200], client_key[4200], worker_key[4200], chan[ADDR_RAW_LEN];
+    char db[4200], accounts_db[4200], client_accounts[4200], lready[512], proxy_key[4200], client_key[4200], worker_key[4200], chan[ADDR_RAW_LEN];
     child kids[MAX_WORKERS + 3];
     ton_addr channel;
     int n_kids = 0, rc = -1;
@@ -228,6 +228,7 @@ int devnet_run(const devnet_config *cfg) {
     snprintf(client_key, sizeof client_key, "%s/client.key", dir);
     snprintf(worker_key, sizeof worker_key, "%s/worker.key", dir);
     snprintf(accounts_db, sizeof accounts_db, "%s/proxy-accounts.db", dir);
+    snprintf(client_accounts, sizeof client_accounts, "%s/client-accounts.db", dir);
     if (cfg->payments && devnet_ledger_init(dir) != 0) goto done;
     snprintf(threads, sizeof threads, "%d", cfg->threads);
     snprintf(nw, sizeof nw, "%d", cfg->n_workers);
@@ -284,13 +285,15 @@ int devnet_run(const devnet_config *cfg) {
         if (start(&kids[n_kids++], name, exe, wargs, cfg, wready, sizeof wready, &old) != 0) goto done;
     }
     char *cargs[] = {exe, "client", "--proxy", cport, "--listen", (char *)cfg->listen,
-                     "--wait-workers", nw, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                     "--wait-workers", nw, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                     NULL, NULL};
     add_flag(cargs, "--peer-timeout", cfg->peer_timeout);
     add_flag(cargs, "--max-evidence-age", cfg->max_evidence_age);
     if (cfg->payments) {
         add_flag(cargs, "--chain", lready);
         add_flag(cargs, "--wallet", client_key);
         add_flag(cargs, "--channel", chan);
+        add_flag(cargs, "--accounts", client_accounts);
     }
 #undef ATTEST
     if (start(&kids[n_kids++], "client", exe, cargs, cfg, cready, sizeof cready, &old) != 0) goto done;

@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 static const char *const WALLETS[] = {"owner", "proxy", "client", "worker"};
-static const char *const LEDGER_FILES[] = {"ledger.db",         "ledger.db-wal",         "ledger.db-shm",
-                                           "proxy-accounts.db", "proxy-accounts.db-wal", "proxy-accounts.db-shm"};
+static const char *const LEDGER_FILES[] = {"ledger.db",          "ledger.db-wal",          "ledger.db-shm",
+                                           "proxy-accounts.db",  "proxy-accounts.db-wal",  "proxy-accounts.db-shm",
+                                           "client-accounts.db", "client-accounts.db-wal", "client-accounts.db-shm"};
 
 static void path_of(char *out, size_t cap, const char *dir, const char *name, const char *ext) {
     snprintf(out, cap, "%s/%s%s", dir, name, ext);

@@ -3,9 +3,11 @@
 
 #include "api/chain_client.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "ledger/amount.h"
 #include "ledger/boc.h"
 #include "ledger/chain.h"
+#include "node/accounts.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -21,6 +23,7 @@ struct payer {
     bool found;
     uint64_t total;         /* cumulative charge signed so far */
     uint64_t query_id;
+    accounts *books;        /* NULL: the total lives only in memory */
 };
 
 /* Re-reads the channel; a total above the ledger's `paid` is ours and stays. */
@@ -30,9 +33,10 @@ static int refresh(payer *p) {
     return 0;
 }
 
-payer *payer_open(const char *url, const char *key_path, const char *channel_addr) {
+payer *payer_open(const char *url, const char *key_path, const char *channel_addr, const char *accounts_path) {
     payer *p = calloc(1, sizeof *p);
     registry reg;
+    bool held = false;
     if (!p) {
         err_set("out of memory");
         return NULL;
@@ -48,7 +52,14 @@ payer *payer_open(const char *url, const char *key_path, const char *channel_add
     }
     p->prices = reg.params;
     registry_free(&reg);
+    /* what an earlier run signed first: refresh then raises it to the ledger's paid */
+    if (accounts_path && (!(p->books = accounts_open(accounts_path)) ||
+                          accounts_voucher(p->books, &p->addr, &p->total, &held) != 0))
+        goto fail;
     if (refresh(p) != 0) goto fail;
+    if (held)
+        log_info("client: continuing from a total of %" PRIu64 " nano-units signed (the ledger has %" PRIu64 " paid)",
+                 p->total, p->found ? p->ch.paid : 0);
     if (p->found && memcmp(p->ch.payer_key, p->key.public_key, 32) != 0) {
         err_set("--channel %.70s: its payer is not the key in %.200s", channel_addr, key_path);
         goto fail;
@@ -62,6 +73,7 @@ fail:
 void payer_free(payer *p) {
     if (!p) return;
     if (p->ledger) chain_close(p->ledger);
+    accounts_close(p->books);
     keys_wipe(&p->key);
     free(p);
 }
@@ -95,6 +107,11 @@ uint8_t *payer_charge(payer *p, uint64_t cost, size_t *len) {
     v = chain_voucher(&p->key, CHANNEL_CHARGE, &p->addr, total, ++p->query_id);
     if (!v || boc_serialize(v, 0, &boc, len) != 0) boc = NULL;
     cell_unref(v);
+    /* recorded before it goes: a restarted gateway must never sign a lower total */
+    if (boc && p->books && accounts_put(p->books, &p->addr, total, boc, *len) != 0) {
+        free(boc);
+        boc = NULL;
+    }
     if (boc) p->total = total;
     return boc;
 }

@@ -17,8 +17,11 @@ typedef struct payer payer;
 
 /* Reads the prices (and the channel, which may not exist yet) from the ledger node at url.
  * key_path: the client's wallet key (the channel's payer); channel: the channel's address.
- * NULL with err_msg(). */
-payer *payer_open(const char *url, const char *key_path, const char *channel);
+ * accounts_path (may be NULL): the gateway's accounting file (accounts.h), where each total is
+ * written before its voucher goes out; the gateway continues from the larger of the total it
+ * holds for the channel and the ledger's `paid`. Without it a restarted gateway starts from
+ * `paid`, below a voucher its proxy may hold unredeemed. NULL with err_msg(). */
+payer *payer_open(const char *url, const char *key_path, const char *channel, const char *accounts_path);
 void payer_free(payer *p);
 
 const registry_params *payer_prices(const payer *p);
@@ -27,7 +30,8 @@ const registry_params *payer_prices(const payer *p);
  * a channel closed behind the gateway's back is noticed only once its deposit is spent. */
 int payer_check(payer *p);
 /* Raises the cumulative total by cost and returns the signed charge voucher as a BOC
- * (malloc'd, *len bytes), or NULL with err_msg() (the total is then unchanged). */
+ * (malloc'd, *len bytes), or NULL with err_msg() (the total is then unchanged). With an
+ * accounting file the voucher is in it before this returns. */
 uint8_t *payer_charge(payer *p, uint64_t cost, size_t *len);
 /* The standing voucher: the total signed so far, again, for a proxy the gateway (re)connects
  * to. A proxy killed or a connection broken between our voucher and its keeping it would

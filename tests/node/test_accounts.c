@@ -1,6 +1,7 @@
 /* node/accounts: the voucher book survives a reopen (as after kill -9), keeps only the highest
  * voucher per channel, and lists as pending exactly what is not redeemed; the proxy's payout
- * channel per worker survives too, its total only rising, a new channel replacing it. */
+ * channel per worker survives too, its total only rising, a new channel replacing it; a
+ * gateway's signed total per channel reads back after a reopen, never lower. */
 #include "test.h"
 
 #include "base/err.h"
@@ -86,5 +87,39 @@ TEST(node_accounts_payouts_survive_reopen) {
     CHECK(found && total == 19 && addr_equal(&got, &b));
     CHECK_EQ_INT(accounts_payout(acc, w2, &got, &total, &found), 0);
     CHECK(found && total == 7 && addr_equal(&got, &a));
+    accounts_close(acc);
+}
+
+TEST(node_accounts_voucher_total_survives_reopen) {
+    const char *path = test_tmp_path("accounts-gateway.db");
+    ton_addr a = {.workchain = 0}, b = {.workchain = -1}, none = {.workchain = 0};
+    uint8_t v[] = {7, 7};
+    uint64_t amount = 12345;
+    bool found = true;
+    memset(a.hash, 0xaa, 32);
+    memset(b.hash, 0xaa, 32); /* the same hash on another workchain: another channel */
+    memset(none.hash, 0xbb, 32);
+    accounts *acc = accounts_open(path);
+    CHECK_MSG(acc != NULL, "%s", err_msg());
+    if (!acc) return;
+    CHECK_EQ_INT(accounts_voucher(acc, &a, &amount, &found), 0);
+    CHECK(!found && amount == 12345); /* none yet: amount untouched */
+    CHECK_EQ_INT(accounts_put(acc, &a, 190, v, sizeof v), 0);
+    CHECK_EQ_INT(accounts_put(acc, &a, 380, v, sizeof v), 0);
+    CHECK_EQ_INT(accounts_put(acc, &a, 380, v, sizeof v), 0); /* a standing voucher: the same total */
+    CHECK_EQ_INT(accounts_put(acc, &b, 5, v, sizeof v), 0);
+    accounts_close(acc);
+    acc = accounts_open(path); /* as a gateway restarted after kill -9 */
+    CHECK_MSG(acc != NULL, "%s", err_msg());
+    if (!acc) return;
+    CHECK_EQ_INT(accounts_voucher(acc, &a, &amount, &found), 0);
+    CHECK(found && amount == 380);
+    CHECK_EQ_INT(accounts_put(acc, &a, 200, v, sizeof v), 0); /* lower: ignored */
+    CHECK_EQ_INT(accounts_voucher(acc, &a, &amount, &found), 0);
+    CHECK(found && amount == 380);
+    CHECK_EQ_INT(accounts_voucher(acc, &b, &amount, &found), 0);
+    CHECK(found && amount == 5);
+    CHECK_EQ_INT(accounts_voucher(acc, &none, &amount, &found), 0);
+    CHECK(!found);
     accounts_close(acc);
 }
