@@ -3,8 +3,8 @@
  *
  * Config file (--config FILE): one flag per line, its long name without the dashes, then its
  * value if it takes one ("proxy 127.0.0.1:7001", "allow-measurements m.txt"); '#' starts a
- * comment; blank lines are skipped. The file's flags go before the command line's, so the
- * command line wins where both set one. */
+ * comment; blank lines are skipped (the format in full: base/flagfile.h). The file's flags go
+ * before the command line's, so the command line wins where both set one. */
 #ifndef VEIL_NODE_ARGS_H
 #define VEIL_NODE_ARGS_H
 

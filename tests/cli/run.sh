@@ -439,7 +439,15 @@ t_proxy_config_file() {
   v proxy --config "$TMP/proxy.conf" && want_rc 2 && want_err "notaport" || return 1
   printf 'no-such-setting 1\n' >"$TMP/proxy2.conf"
   v proxy --config "$TMP/proxy2.conf" && want_rc 2 && want_err "no-such-setting" || return 1
-  v proxy --config "$TMP/missing.conf" && want_rc 2 && want_err "$TMP/missing.conf"
+  v proxy --config "$TMP/missing.conf" && want_rc 2 && want_err "$TMP/missing.conf" || return 1
+  # malformed lines are named by file and line number
+  printf '# a proxy\n\n--workers 127.0.0.1:0\n' >"$TMP/proxy3.conf"
+  v proxy --config "$TMP/proxy3.conf" && want_rc 2 && want_err "$TMP/proxy3.conf:3: a flag is its name" || return 1
+  printf 'tee sim\nworkers 127.0.0.1:0\0\n' >"$TMP/proxy4.conf"
+  v proxy --config "$TMP/proxy4.conf" && want_rc 2 && want_err "$TMP/proxy4.conf:2: NUL byte" || return 1
+  # a value for a flag that takes none is an error, not a stray argument
+  printf 'allow-unverified-tdx yes\n' >"$TMP/proxy5.conf"
+  v proxy --config "$TMP/proxy5.conf" && want_rc 2 && want_err "allow-unverified-tdx"
 }
 t_client_usage() {
   v client --listen 127.0.0.1:0 && want_rc 2 && want_err "--proxy" || return 1
