@@ -453,7 +453,8 @@ t_client_usage() {
   v client --listen 127.0.0.1:0 && want_rc 2 && want_err "--proxy" || return 1
   v client --proxy 127.0.0.1:1 --max-price -1 && want_rc 2 && want_err "max-price" || return 1
   v client --proxy 127.0.0.1:1 --chain http://127.0.0.1:1 --wallet "$TMP/c.key" && want_rc 2 && want_err "--channel" || return 1
-  v client --proxy 127.0.0.1:1 --peer-timeout 1 && want_rc 2 && want_err "--peer-timeout"
+  v client --proxy 127.0.0.1:1 --peer-timeout 1 && want_rc 2 && want_err "--peer-timeout" || return 1
+  v client --proxy 127.0.0.1:1 --request-timeout 0 && want_rc 2 && want_err "--request-timeout"
 }
 # payments flags come together; a ledger that cannot be reached is a clear start-up failure
 t_payments_usage() {
