@@ -36,15 +36,17 @@ static void usage(FILE *f) {
 enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME, O_CHAIN, O_WALLET, O_CHANNEL,
        O_REQTIME };
 
+/* The role's flags; node_args_main checks the lines of --config files against them too. */
+static const struct option opts[] = {
+    {"proxy", required_argument, 0, O_PROXY}, {"listen", required_argument, 0, O_LISTEN},
+    {"max-price", required_argument, 0, O_PRICE}, {"wait-workers", required_argument, 0, O_WAIT},
+    {"max-body", required_argument, 0, O_BODY}, {"heartbeat", required_argument, 0, O_HEART},
+    {"io-timeout", required_argument, 0, O_IOTIME}, {"chain", required_argument, 0, O_CHAIN},
+    {"wallet", required_argument, 0, O_WALLET}, {"channel", required_argument, 0, O_CHANNEL},
+    {"request-timeout", required_argument, 0, O_REQTIME},
+    NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
 static int run(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"proxy", required_argument, 0, O_PROXY}, {"listen", required_argument, 0, O_LISTEN},
-        {"max-price", required_argument, 0, O_PRICE}, {"wait-workers", required_argument, 0, O_WAIT},
-        {"max-body", required_argument, 0, O_BODY}, {"heartbeat", required_argument, 0, O_HEART},
-        {"io-timeout", required_argument, 0, O_IOTIME}, {"chain", required_argument, 0, O_CHAIN},
-        {"wallet", required_argument, 0, O_WALLET}, {"channel", required_argument, 0, O_CHANNEL},
-        {"request-timeout", required_argument, 0, O_REQTIME},
-        NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char ph[256] = "", lh[256] = "127.0.0.1";
     client_config cfg = {.listen_port = 8080, .max_price = UINT32_MAX, .wait_workers = 1,
                          .max_body = 1 << 20, .heartbeat_s = 5, .drain_timeout_s = 5,
@@ -98,4 +100,4 @@ static int run(int argc, char **argv) {
     return 0;
 }
 
-int cmd_client(int argc, char **argv) { return node_args_main(argc, argv, usage, run); }
+int cmd_client(int argc, char **argv) { return node_args_main(argc, argv, opts, usage, run); }

@@ -36,15 +36,17 @@ bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad
 }
 
 /* Appends the flags of one config file to *v (*n entries, room for *cap). */
-static int read_config(const char *path, char ***v, size_t *n, size_t *cap) {
+static int read_config(const char *path, const struct option *opts, char ***v, size_t *n,
+                       size_t *cap) {
     size_t len;
     char *text = slurp_file(path, &len);
-    int rc = text ? flagfile_parse(text, len, path, v, n, cap) : -1;
+    int rc = text ? flagfile_parse(text, len, path, opts, v, n, cap) : -1;
     free(text);
     return rc;
 }
 
-int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv) {
+int node_args_expand(int argc, char **argv, const struct option *opts, int *out_argc,
+                     char ***out_argv) {
     char **v = NULL;
     size_t n = 0, cap = 0;
     if (grow(&v, &cap, 1, sizeof *v, (size_t)argc + 1, "arguments") != 0) goto fail;
@@ -54,7 +56,7 @@ int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv) {
         const char *path = NULL;
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) path = argv[i + 1];
         else if (strncmp(argv[i], "--config=", 9) == 0) path = argv[i] + 9;
-        if (path && read_config(path, &v, &n, &cap) != 0) {
+        if (path && read_config(path, opts, &v, &n, &cap) != 0) {
             err_prefix("--config");
             goto fail;
         }
@@ -82,14 +84,15 @@ void node_args_free(int argc, char **argv) {
     free(argv);
 }
 
-int node_args_main(int argc, char **argv, void (*usage)(FILE *), int (*run)(int, char **)) {
+int node_args_main(int argc, char **argv, const struct option *opts, void (*usage)(FILE *),
+                   int (*run)(int, char **)) {
     int n, rc;
     char **v;
     if (args_want_help(argc, argv)) {
         usage(stdout);
         return 0;
     }
-    if (node_args_expand(argc, argv, &n, &v) != 0) return 2;
+    if (node_args_expand(argc, argv, opts, &n, &v) != 0) return 2;
     rc = run(n, v);
     node_args_free(n, v);
     return rc;

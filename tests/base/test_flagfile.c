@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The flags of text joined by '|', or "error: MESSAGE" (in a static buffer). */
-static const char *parse(const char *text, size_t len) {
+/* The flags of text checked against opts (NULL: none) joined by '|', or "error: MESSAGE" (in a
+ * static buffer). */
+static const char *parse_opts(const char *text, size_t len, const struct option *opts) {
     static char out[16384];
     char **v = NULL;
     size_t n = 0, cap = 0;
-    int rc = flagfile_parse(text, len, "f.conf", &v, &n, &cap);
+    int rc = flagfile_parse(text, len, "f.conf", opts, &v, &n, &cap);
     out[0] = 0;
     if (rc != 0) snprintf(out, sizeof out, "error: %s", err_msg());
     for (size_t i = 0; i < n; i++) {
@@ -24,6 +25,8 @@ static const char *parse(const char *text, size_t len) {
     free(v);
     return out;
 }
+
+static const char *parse(const char *text, size_t len) { return parse_opts(text, len, NULL); }
 
 #define P(s) parse(s, sizeof(s) - 1)
 
@@ -83,8 +86,8 @@ TEST(flagfile_overlong_lines) {
 TEST(flagfile_appends_and_keeps_flags_on_error) {
     char **v = NULL;
     size_t n = 0, cap = 0;
-    CHECK_EQ_INT(flagfile_parse("a 1\nb", 5, "one", &v, &n, &cap), 0);
-    CHECK_EQ_INT(flagfile_parse("c\nd 2\n-e\n", 9, "two", &v, &n, &cap), -1);
+    CHECK_EQ_INT(flagfile_parse("a 1\nb", 5, "one", NULL, &v, &n, &cap), 0);
+    CHECK_EQ_INT(flagfile_parse("c\nd 2\n-e\n", 9, "two", NULL, &v, &n, &cap), -1);
     CHECK_EQ_STR(err_msg(), "two:3: a flag is its name (lower-case letters, digits and '-', no "
                             "leading dashes), then a space and its value, e.g. 'proxy "
                             "127.0.0.1:7002'");
@@ -97,4 +100,20 @@ TEST(flagfile_appends_and_keeps_flags_on_error) {
     }
     for (size_t i = 0; i < n; i++) free(v[i]);
     free(v);
+}
+
+TEST(flagfile_checks_flags_against_the_getopt_table) {
+    static const struct option opts[] = {{"proxy", required_argument, 0, 1},
+                                         {"allow-unverified-tdx", no_argument, 0, 2},
+                                         {"max-age", optional_argument, 0, 3},
+                                         {0, 0, 0, 0}};
+#define PO(s) parse_opts(s, sizeof(s) - 1, opts)
+    CHECK_EQ_STR(PO("proxy a:1\nallow-unverified-tdx\nmax-age\nmax-age 5\n"),
+                 "--proxy=a:1|--allow-unverified-tdx|--max-age|--max-age=5");
+    /* without the table, "proxy" alone would take the next argument as its value */
+    CHECK_EQ_STR(PO("# x\nproxy\n"), "error: f.conf:2: 'proxy' needs a value ('proxy VALUE')");
+    CHECK_EQ_STR(PO("allow-unverified-tdx yes\n"), "error: f.conf:1: 'allow-unverified-tdx' takes no value");
+    CHECK_EQ_STR(PO("proxy a:1\nprox a:1\n"), "error: f.conf:2: unknown flag 'prox'"); /* no abbreviations */
+    CHECK_EQ_STR(PO("proxyy 1\n"), "error: f.conf:1: unknown flag 'proxyy'");
+#undef PO
 }

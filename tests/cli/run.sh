@@ -445,9 +445,13 @@ t_proxy_config_file() {
   v proxy --config "$TMP/proxy3.conf" && want_rc 2 && want_err "$TMP/proxy3.conf:3: a flag is its name" || return 1
   printf 'tee sim\nworkers 127.0.0.1:0\0\n' >"$TMP/proxy4.conf"
   v proxy --config "$TMP/proxy4.conf" && want_rc 2 && want_err "$TMP/proxy4.conf:2: NUL byte" || return 1
-  # a value for a flag that takes none is an error, not a stray argument
+  # flags are checked against the role's: no value taken for the next argument or a stray one
   printf 'allow-unverified-tdx yes\n' >"$TMP/proxy5.conf"
-  v proxy --config "$TMP/proxy5.conf" && want_rc 2 && want_err "allow-unverified-tdx"
+  v proxy --config "$TMP/proxy5.conf" && want_rc 2 && want_err "$TMP/proxy5.conf:1: 'allow-unverified-tdx' takes no value" || return 1
+  printf 'tee sim\nworkers\n' >"$TMP/proxy6.conf"
+  v proxy --config "$TMP/proxy6.conf" --clients 127.0.0.1:0 && want_rc 2 && want_err "$TMP/proxy6.conf:2: 'workers' needs a value" || return 1
+  printf 'model x.gguf\n' >"$TMP/proxy7.conf"
+  v proxy --config "$TMP/proxy7.conf" && want_rc 2 && want_err "$TMP/proxy7.conf:1: unknown flag 'model'"
 }
 t_client_usage() {
   v client --listen 127.0.0.1:0 && want_rc 2 && want_err "--proxy" || return 1

@@ -2,7 +2,8 @@
  * message naming the file and line, never read past its end; what it accepts are well-formed
  * flags ("--name" or "--name=value", name of [a-z0-9-], value without control characters other
  * than tab and without outer blanks), and writing them back as "name value" lines and parsing
- * again gives the same flags. Input: the file's bytes. */
+ * again gives the same flags; checked against a getopt table it is rejected or gives the same
+ * flags. Input: the file's bytes. */
 #include "base/err.h"
 #include "base/flagfile.h"
 
@@ -34,6 +35,12 @@ static void check_flag(const char *f) {
     }
 }
 
+/* a table with each kind of flag, some of them prefixes of others */
+static const struct option opts[] = {
+    {"a", required_argument, 0, 1}, {"ab", no_argument, 0, 2}, {"b", optional_argument, 0, 3},
+    {"proxy", required_argument, 0, 4}, {"tee", required_argument, 0, 5},
+    {"allow-unverified-tdx", no_argument, 0, 6}, {0, 0, 0, 0}};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char **v = NULL, **w = NULL, *text, *p;
     size_t n = 0, cap = 0, m = 0, wcap = 0, text_len = 0;
@@ -41,12 +48,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *copy = malloc(size ? size : 1);
     if (!copy) abort();
     memcpy(copy, data, size);
-    if (flagfile_parse(copy, size, "fuzz", &v, &n, &cap) != 0) {
+    if (flagfile_parse(copy, size, "fuzz", NULL, &v, &n, &cap) != 0) {
         if (strncmp(err_msg(), "fuzz:", 5) != 0) abort();
         free_flags(v, n);
         free(copy);
         return 0;
     }
+    /* checked against a getopt table: rejected (naming the line), or the same flags */
+    if (flagfile_parse(copy, size, "fuzz", opts, &w, &m, &wcap) != 0) {
+        if (strncmp(err_msg(), "fuzz:", 5) != 0) abort();
+    } else {
+        if (m != n) abort();
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(v[i], w[i]) != 0) abort();
+    }
+    free_flags(w, m);
+    w = NULL;
+    m = wcap = 0;
     free(copy);
     for (size_t i = 0; i < n; i++) {
         check_flag(v[i]);
@@ -62,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         p += len;
         *p++ = '\n';
     }
-    if (flagfile_parse(text, (size_t)(p - text), "again", &w, &m, &wcap) != 0 || m != n) abort();
+    if (flagfile_parse(text, (size_t)(p - text), "again", NULL, &w, &m, &wcap) != 0 || m != n) abort();
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i], w[i]) != 0) abort();
     free(text);
