@@ -6,6 +6,7 @@
 #include "cli/node_args.h"
 #include "node/client.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,9 @@ static void usage(FILE *f) {
             "  --max-body SIZE        largest request body (default 1M)\n"
             "  --heartbeat S          SSE keep-alive comment after S idle seconds (default 5)\n"
             "  --io-timeout S         drop HTTP connections idle for S seconds (default 60)\n"
+            "  --request-timeout S    a request not answered in S seconds (resolution 1 ms)\n"
+            "                         ends with 504 timeout, its generation stopped (default:\n"
+            "                         none)\n"
             "  --chain URL            ledger node (veil chain serve): prices, and payments on\n"
             "  --wallet FILE          the client's key file; signs the charge vouchers\n"
             "  --channel ADDRESS      the client's charge channel to the proxy\n"
@@ -31,17 +35,20 @@ static void usage(FILE *f) {
             "  -h, --help             show this help\n\n" NODE_ARGS_HELP);
 }
 
-enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME, O_CHAIN, O_WALLET, O_CHANNEL, O_ACCOUNTS };
+enum { O_PROXY = 256, O_LISTEN, O_PRICE, O_WAIT, O_BODY, O_HEART, O_IOTIME, O_CHAIN, O_WALLET, O_CHANNEL,
+       O_ACCOUNTS, O_REQTIME };
+
+/* The role's flags; node_args_main checks the lines of --config files against them too. */
+static const struct option opts[] = {
+    {"proxy", required_argument, 0, O_PROXY}, {"listen", required_argument, 0, O_LISTEN},
+    {"max-price", required_argument, 0, O_PRICE}, {"wait-workers", required_argument, 0, O_WAIT},
+    {"max-body", required_argument, 0, O_BODY}, {"heartbeat", required_argument, 0, O_HEART},
+    {"io-timeout", required_argument, 0, O_IOTIME}, {"chain", required_argument, 0, O_CHAIN},
+    {"wallet", required_argument, 0, O_WALLET}, {"channel", required_argument, 0, O_CHANNEL},
+    {"accounts", required_argument, 0, O_ACCOUNTS}, {"request-timeout", required_argument, 0, O_REQTIME},
+    NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 
 static int run(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"proxy", required_argument, 0, O_PROXY}, {"listen", required_argument, 0, O_LISTEN},
-        {"max-price", required_argument, 0, O_PRICE}, {"wait-workers", required_argument, 0, O_WAIT},
-        {"max-body", required_argument, 0, O_BODY}, {"heartbeat", required_argument, 0, O_HEART},
-        {"io-timeout", required_argument, 0, O_IOTIME}, {"chain", required_argument, 0, O_CHAIN},
-        {"wallet", required_argument, 0, O_WALLET}, {"channel", required_argument, 0, O_CHANNEL},
-        {"accounts", required_argument, 0, O_ACCOUNTS},
-        NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char ph[256] = "", lh[256] = "127.0.0.1";
     client_config cfg = {.listen_port = 8080, .max_price = UINT32_MAX, .wait_workers = 1,
                          .max_body = 1 << 20, .heartbeat_s = 5, .drain_timeout_s = 5,
@@ -64,6 +71,10 @@ static int run(int argc, char **argv) {
         case O_WALLET: cfg.wallet = optarg; break;
         case O_CHANNEL: cfg.channel = optarg; break;
         case O_ACCOUNTS: cfg.accounts = optarg; break;
+        case O_REQTIME:
+            ok = args_float("--request-timeout", optarg, 0.001, 86400, &f);
+            cfg.timeout_ms = (uint32_t)lroundf(f * 1000);
+            break;
         case O_IOTIME: ok = args_long("--io-timeout", optarg, 1, 86400, &v); cfg.io_timeout_s = (int)v; break;
         default:
             if (!node_args_attest(c, optarg, &cfg.attest, &bad)) {
@@ -92,4 +103,4 @@ static int run(int argc, char **argv) {
     return 0;
 }
 
-int cmd_client(int argc, char **argv) { return node_args_main(argc, argv, usage, run); }
+int cmd_client(int argc, char **argv) { return node_args_main(argc, argv, opts, usage, run); }

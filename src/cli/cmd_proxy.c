@@ -29,13 +29,15 @@ static void usage(FILE *f) {
 
 enum { O_WORKERS = 256, O_CLIENTS, O_MODELS, O_DUMP, O_CHAIN, O_WALLET, O_ACCOUNTS };
 
+/* The role's flags; node_args_main checks the lines of --config files against them too. */
+static const struct option opts[] = {
+    {"workers", required_argument, 0, O_WORKERS}, {"clients", required_argument, 0, O_CLIENTS},
+    {"allow-models", required_argument, 0, O_MODELS}, {"dump-frames", required_argument, 0, O_DUMP},
+    {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
+    {"accounts", required_argument, 0, O_ACCOUNTS},
+    NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
 static int run(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"workers", required_argument, 0, O_WORKERS}, {"clients", required_argument, 0, O_CLIENTS},
-        {"allow-models", required_argument, 0, O_MODELS}, {"dump-frames", required_argument, 0, O_DUMP},
-        {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
-        {"accounts", required_argument, 0, O_ACCOUNTS},
-        NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char wh[256] = "127.0.0.1", ch[256] = "127.0.0.1";
     proxy_config cfg = {.workers_port = 7001, .clients_port = 7002, .redeem_every_s = 2};
     int c;
@@ -76,4 +78,4 @@ static int run(int argc, char **argv) {
     return 0;
 }
 
-int cmd_proxy(int argc, char **argv) { return node_args_main(argc, argv, usage, run); }
+int cmd_proxy(int argc, char **argv) { return node_args_main(argc, argv, opts, usage, run); }

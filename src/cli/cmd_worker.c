@@ -39,17 +39,19 @@ static void usage(FILE *f) {
 enum { O_MODEL = 256, O_PROXY, O_NAME, O_TMPL, O_CAP, O_PRICE, O_CTX, O_KV, O_BATCH, O_RUNNING,
        O_THREADS, O_DRAIN, O_CHAIN, O_WALLET, O_ACCOUNTS, O_REDEEM };
 
+/* The role's flags; node_args_main checks the lines of --config files against them too. */
+static const struct option opts[] = {
+    {"model", required_argument, 0, O_MODEL}, {"proxy", required_argument, 0, O_PROXY},
+    {"model-name", required_argument, 0, O_NAME}, {"chat-template", required_argument, 0, O_TMPL},
+    {"capacity", required_argument, 0, O_CAP}, {"price", required_argument, 0, O_PRICE},
+    {"ctx", required_argument, 0, O_CTX}, {"kv-mem", required_argument, 0, O_KV},
+    {"max-batch", required_argument, 0, O_BATCH}, {"max-running", required_argument, 0, O_RUNNING},
+    {"threads", required_argument, 0, O_THREADS}, {"drain-timeout", required_argument, 0, O_DRAIN},
+    {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
+    {"accounts", required_argument, 0, O_ACCOUNTS}, {"redeem-every", required_argument, 0, O_REDEEM},
+    NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+
 static int run(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL}, {"proxy", required_argument, 0, O_PROXY},
-        {"model-name", required_argument, 0, O_NAME}, {"chat-template", required_argument, 0, O_TMPL},
-        {"capacity", required_argument, 0, O_CAP}, {"price", required_argument, 0, O_PRICE},
-        {"ctx", required_argument, 0, O_CTX}, {"kv-mem", required_argument, 0, O_KV},
-        {"max-batch", required_argument, 0, O_BATCH}, {"max-running", required_argument, 0, O_RUNNING},
-        {"threads", required_argument, 0, O_THREADS}, {"drain-timeout", required_argument, 0, O_DRAIN},
-        {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
-        {"accounts", required_argument, 0, O_ACCOUNTS}, {"redeem-every", required_argument, 0, O_REDEEM},
-        NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char host[256] = "";
     worker_config cfg = {.price = 1000, .drain_timeout_s = 30};
     long long v;
@@ -103,4 +105,4 @@ static int run(int argc, char **argv) {
     return 0;
 }
 
-int cmd_worker(int argc, char **argv) { return node_args_main(argc, argv, usage, run); }
+int cmd_worker(int argc, char **argv) { return node_args_main(argc, argv, opts, usage, run); }

@@ -3,8 +3,8 @@
  *
  * Config file (--config FILE): one flag per line, its long name without the dashes, then its
  * value if it takes one ("proxy 127.0.0.1:7001", "allow-measurements m.txt"); '#' starts a
- * comment; blank lines are skipped. The file's flags go before the command line's, so the
- * command line wins where both set one. */
+ * comment; blank lines are skipped (the format in full: base/flagfile.h). The file's flags go
+ * before the command line's, so the command line wins where both set one. */
 #ifndef VEIL_NODE_ARGS_H
 #define VEIL_NODE_ARGS_H
 
@@ -52,12 +52,16 @@ enum {
 bool node_args_attest(int opt, const char *arg, node_attest_config *a, bool *bad);
 
 /* argv with the flags of every --config FILE put in front of the command line's: a new vector
- * of copies (free with node_args_free). -1 with a message on stderr. */
-int node_args_expand(int argc, char **argv, int *out_argc, char ***out_argv);
+ * of copies (free with node_args_free). Each file's lines are checked against opts, the role's
+ * getopt_long table. -1 with a message on stderr. */
+int node_args_expand(int argc, char **argv, const struct option *opts, int *out_argc,
+                     char ***out_argv);
 void node_args_free(int argc, char **argv);
 
 /* A role's command: -h/--help prints usage on stdout (exit 0); otherwise the --config files are
- * expanded into argv and run() parses and runs it. Returns the exit status. */
-int node_args_main(int argc, char **argv, void (*usage)(FILE *), int (*run)(int, char **));
+ * expanded into argv (checked against opts, the table run() parses with) and run() parses and
+ * runs it. Returns the exit status. */
+int node_args_main(int argc, char **argv, const struct option *opts, void (*usage)(FILE *),
+                   int (*run)(int, char **));
 
 #endif

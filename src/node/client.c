@@ -273,6 +273,7 @@ static void *gw_start(void *ctx, oai_endpoint ep, const char *body, size_t len,
     q->max_tokens = r.max_tokens > 0 && r.max_tokens < DEFAULT_MAX_TOKENS ? (uint32_t)r.max_tokens
                                                                          : DEFAULT_MAX_TOKENS;
     q->max_price = gw->cfg->max_price;
+    q->timeout_ms = gw->cfg->timeout_ms;
     q->payload = (proto_bytes){payload, (uint32_t)payload_len};
     m.stream = ++gw->next_id;
     if (conn_send(c, &m) != 0) {

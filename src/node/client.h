@@ -27,6 +27,7 @@ typedef struct client_config {
     size_t max_body;
     double heartbeat_s, drain_timeout_s;
     int io_timeout_s;
+    uint32_t timeout_ms;           /* each request's timeout_ms (PROTOCOL.md "request"); 0: none */
     node_attest_config attest;
     /* Payments: all three, or none (payments off, default registry prices). */
     const char *chain_url;         /* the ledger node, http://HOST:PORT */

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include <event2/event.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,8 +162,9 @@ static double worker_score(const pworker *w) {
     return w->ewma_ttft * (1.0 + (double)w->active / w->capacity) / success;
 }
 
-/* Sends r to the best untried recipient; -1 when none is left. */
-static int route(proxy *p, relay *r) {
+/* Sends r to the best untried recipient, with timeout_ms left_ms (0: none); -1 when none is
+ * left. */
+static int route(proxy *p, relay *r, uint32_t left_ms) {
     pworker *best = NULL;
     int best_i = -1;
     for (int i = 0; i < r->n_rec; i++) {
@@ -185,7 +187,7 @@ static int route(proxy *p, relay *r) {
     memcpy(q->model, r->model, sizeof q->model);
     q->max_tokens = r->max_tokens;
     q->prompt_tokens = r->prompt_tokens;
-    q->timeout_ms = r->timeout_ms;
+    q->timeout_ms = left_ms;
     q->max_price = r->max_price;
     q->n_recipients = 1; /* the worker learns nothing of the other candidates */
     memcpy(q->recipients[0].worker_key, r->keys[best_i], 32);
@@ -193,7 +195,7 @@ static int route(proxy *p, relay *r) {
     q->payload = (proto_bytes){r->payload, r->payload_len};
     if (conn_send(best->c, &m) != 0) {
         log_warn("proxy: cannot send to a worker: %s", err_msg());
-        return route(p, r);
+        return route(p, r, left_ms);
     }
     r->wk = best;
     r->wstream = m.stream;
@@ -204,6 +206,24 @@ static int route(proxy *p, relay *r) {
     return 0;
 }
 
+/* Routes r with the part of its timeout the client has not used up yet (what a worker gets
+ * is always a little less than the client asked for, so the worker's timeout error reaches
+ * the client before the client's own deadline); when that is gone the proxy answers timeout
+ * itself, and when no recipient is left it answers code. True when r went to a worker. */
+static bool dispatch(proxy *p, relay *r, uint16_t code, const char *why) {
+    double left = r->timeout_ms - (now_s() - r->t_start) * 1000.0;
+    if (r->timeout_ms && left <= 0) {
+        code = PROTO_ERR_TIMEOUT;
+        why = "timed out before a worker took the request";
+        log_info("proxy: request timed out before a worker took it");
+    } else if (route(p, r, r->timeout_ms ? (uint32_t)ceil(left) : 0) == 0) {
+        return true;
+    }
+    send_error(r->cl->c, r->cstream, code, why);
+    relay_free(r);
+    return false;
+}
+
 /* The worker of r failed before the first chunk: try another, else tell the client. */
 static void fail_over(proxy *p, relay *r, uint16_t code, const char *why) {
     relay_unlink_worker(r);
@@ -211,12 +231,7 @@ static void fail_over(proxy *p, relay *r, uint16_t code, const char *why) {
         relay_free(r);
         return;
     }
-    if (route(p, r) == 0) {
-        log_info("proxy: failed over (%s)", why);
-        return;
-    }
-    send_error(r->cl->c, r->cstream, code, why);
-    relay_free(r);
+    if (dispatch(p, r, code, why)) log_info("proxy: failed over (%s)", why);
 }
 
 static relay *worker_relay(pworker *w, uint32_t stream) {
@@ -467,11 +482,8 @@ static void on_client_request(pclient *cl, const proto_msg *m) {
     cl->relays = r;
     log_info("proxy: request model=%s sealed_bytes=%u max_tokens=%u recipients=%u", r->model,
              (unsigned)r->payload_len, (unsigned)r->max_tokens, (unsigned)r->n_rec);
-    if (route(cl->p, r) != 0) {
-        send_error(cl->c, r->cstream, PROTO_ERR_NO_WORKER,
-                   "no worker with free capacity serves this model within the price");
-        relay_free(r);
-    }
+    dispatch(cl->p, r, PROTO_ERR_NO_WORKER,
+             "no worker with free capacity serves this model within the price");
 }
 
 static void c_msg(conn *c, const proto_msg *m, void *ud) {

@@ -32,6 +32,7 @@ typedef struct wreq {
     conn *c;
     uint32_t stream;
     gen *g;               /* NULL when the request was rejected before generating */
+    struct event *timer;  /* the request's timeout_ms, when it has one */
     api_reply reply;
     seal_stream seal;
     buf head;             /* the answer's status and type, until its first piece goes */
@@ -65,6 +66,7 @@ static void wreq_free(wreq *q) {
     if (q->prev) q->prev->next = q->next; else w->live = q->next;
     if (q->next) q->next->prev = q->prev;
     w->n_live--;
+    if (q->timer) event_free(q->timer);
     seal_stream_wipe(&q->seal);
     buf_free(&q->head);
     buf_free(&q->whole);
@@ -77,6 +79,21 @@ static void send_error(conn *c, uint32_t stream, uint16_t code, const char *msg)
     m.error.code = code;
     snprintf(m.error.message, sizeof m.error.message, "%s", msg);
     if (conn_send(c, &m) != 0) log_warn("worker: cannot send an error: %s", err_msg());
+}
+
+/* Ends q before its answer is complete: stops its generation (its KV is freed before the
+ * scheduler's next step) and tells the proxy why. */
+static void abandon(wreq *q, uint16_t code, const char *why) {
+    log_info("worker: stream %u %s", (unsigned)q->stream, why);
+    if (q->g) gen_detach(q->g);
+    if (q->c) send_error(q->c, q->stream, code, why);
+    wreq_free(q);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    abandon(arg, PROTO_ERR_TIMEOUT, "timed out");
 }
 
 /* Seals len bytes (after the pending head, if any) as the next piece and sends it. */
@@ -191,6 +208,17 @@ static void on_request(worker *w, conn *c, const proto_msg *m) {
     q->next = w->live;
     w->live = q;
     w->n_live++;
+    /* the clock starts on arrival; a request rejected below is answered at once anyway */
+    if (r->timeout_ms) {
+        struct timeval tv = {(time_t)(r->timeout_ms / 1000), (suseconds_t)(r->timeout_ms % 1000) * 1000};
+        if (!(q->timer = evtimer_new(w->base, on_timeout, q)) || evtimer_add(q->timer, &tv) != 0) {
+            send_error(c, m->stream, PROTO_ERR_INTERNAL, "cannot arm the request's timeout");
+            sodium_memzero(body, len);
+            free(body);
+            wreq_free(q);
+            return;
+        }
+    }
     log_info("worker: stream %u: %s request, %zu bytes", (unsigned)m->stream,
              ep == OAI_CHAT + 1 ? "chat" : "completions", len);
     q->g = gen_start(w->eng, (oai_endpoint)(ep - 1), body, len, &q->reply, &e);
@@ -209,10 +237,7 @@ static void on_request(worker *w, conn *c, const proto_msg *m) {
 static void on_cancel(worker *w, conn *c, uint32_t stream) {
     for (wreq *q = w->live; q; q = q->next)
         if (q->c == c && q->stream == stream) {
-            log_info("worker: stream %u cancelled", (unsigned)stream);
-            if (q->g) gen_detach(q->g);
-            send_error(c, stream, PROTO_ERR_CANCELLED, "cancelled");
-            wreq_free(q);
+            abandon(q, PROTO_ERR_CANCELLED, "cancelled");
             return;
         }
 }

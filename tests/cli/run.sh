@@ -439,14 +439,27 @@ t_proxy_config_file() {
   v proxy --config "$TMP/proxy.conf" && want_rc 2 && want_err "notaport" || return 1
   printf 'no-such-setting 1\n' >"$TMP/proxy2.conf"
   v proxy --config "$TMP/proxy2.conf" && want_rc 2 && want_err "no-such-setting" || return 1
-  v proxy --config "$TMP/missing.conf" && want_rc 2 && want_err "$TMP/missing.conf"
+  v proxy --config "$TMP/missing.conf" && want_rc 2 && want_err "$TMP/missing.conf" || return 1
+  # malformed lines are named by file and line number
+  printf '# a proxy\n\n--workers 127.0.0.1:0\n' >"$TMP/proxy3.conf"
+  v proxy --config "$TMP/proxy3.conf" && want_rc 2 && want_err "$TMP/proxy3.conf:3: a flag is its name" || return 1
+  printf 'tee sim\nworkers 127.0.0.1:0\0\n' >"$TMP/proxy4.conf"
+  v proxy --config "$TMP/proxy4.conf" && want_rc 2 && want_err "$TMP/proxy4.conf:2: NUL byte" || return 1
+  # flags are checked against the role's: no value taken for the next argument or a stray one
+  printf 'allow-unverified-tdx yes\n' >"$TMP/proxy5.conf"
+  v proxy --config "$TMP/proxy5.conf" && want_rc 2 && want_err "$TMP/proxy5.conf:1: 'allow-unverified-tdx' takes no value" || return 1
+  printf 'tee sim\nworkers\n' >"$TMP/proxy6.conf"
+  v proxy --config "$TMP/proxy6.conf" --clients 127.0.0.1:0 && want_rc 2 && want_err "$TMP/proxy6.conf:2: 'workers' needs a value" || return 1
+  printf 'model x.gguf\n' >"$TMP/proxy7.conf"
+  v proxy --config "$TMP/proxy7.conf" && want_rc 2 && want_err "$TMP/proxy7.conf:1: unknown flag 'model'"
 }
 t_client_usage() {
   v client --listen 127.0.0.1:0 && want_rc 2 && want_err "--proxy" || return 1
   v client --proxy 127.0.0.1:1 --max-price -1 && want_rc 2 && want_err "max-price" || return 1
   v client --proxy 127.0.0.1:1 --chain http://127.0.0.1:1 --wallet "$TMP/c.key" && want_rc 2 && want_err "--channel" || return 1
   v client --proxy 127.0.0.1:1 --accounts "$TMP/c.db" && want_rc 2 && want_err "--accounts needs them" || return 1
-  v client --proxy 127.0.0.1:1 --peer-timeout 1 && want_rc 2 && want_err "--peer-timeout"
+  v client --proxy 127.0.0.1:1 --peer-timeout 1 && want_rc 2 && want_err "--peer-timeout" || return 1
+  v client --proxy 127.0.0.1:1 --request-timeout 0 && want_rc 2 && want_err "--request-timeout"
 }
 # payments flags come together; a ledger that cannot be reached is a clear start-up failure
 t_payments_usage() {

@@ -8,6 +8,8 @@
 //   - kill -9 of a worker under load: every request completes or ends with a clean error,
 //     none hangs; requests that got nothing yet are failed over to the other worker;
 //   - 100 concurrent streams through one proxy;
+//   - a request past the gateway's --request-timeout ends with a timeout error (504), its
+//     generation stopped;
 //   - evidence renewal: with a max evidence age of a few seconds, requests keep succeeding
 //     across several renewals, and nodes that join after the first evidence went stale (a
 //     worker, a gateway) accept the network and are accepted by it.
@@ -20,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   VEIL, MODEL, MODEL_NAME, SANITIZED, TIME_SCALE, withTimeout, startVeil, stopVeil, client, collectStream,
+  postRaw, assertErrorBody,
 } from './lib.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veil-net-'));
@@ -303,6 +306,38 @@ test('network: a client that disconnects mid-stream cancels the worker\'s genera
     await waitFor(() => readLog(d, 'proxy'), /worker error 104: cancelled/, 'proxy log');
     await stillServes(d);
   } finally {
+    assert.equal((await stopVeil(d)).code, 0);
+  }
+});
+
+test('network: a request past the gateway\'s --request-timeout ends with 504 timeout; the network serves on', async () => {
+  const d = await devnet('timeout');
+  const attest = ['--sim-key', path.join(d.state, 'platform.key'),
+    '--trust-sim-keys', path.join(d.state, 'trusted-sim-keys.txt'),
+    '--allow-measurements', path.join(d.state, 'measurements.txt')];
+  const gw = await startVeil(['client', '--proxy', d.clients, '--listen', '127.0.0.1:0', '--wait-workers', '2',
+    '--request-timeout', '0.001', ...attest]);
+  running.push(gw.proc);
+  try {
+    // a long generation (EOS banned) cannot finish within 1 ms: the worker (or, when the 1 ms
+    // is gone before a worker takes it, the proxy) ends it with error 105
+    const body = JSON.stringify({ model: MODEL_NAME, prompt: 'Once upon a time', max_tokens: 480,
+      logit_bias: { 2: -100 } });
+    for (const stream of [false, true]) {
+      const r = await postRaw(gw, '/v1/completions', JSON.stringify({ ...JSON.parse(body), stream }));
+      if (stream) {
+        // an error body (504) before the first chunk, an SSE error event after
+        assert.match(r.text, /timed out.*code 105/, r.text);
+      } else {
+        assertErrorBody(r, 504, null);
+        assert.match(r.json.error.message, /timed out.*code 105/);
+      }
+    }
+    const logs = () => readLog(d, 'worker1') + readLog(d, 'worker2') + readLog(d, 'proxy');
+    await waitFor(logs, /worker: stream \d+ timed out|proxy: request timed out before a worker took it/, 'worker and proxy logs');
+    await stillServes(d);
+  } finally {
+    assert.equal((await stopVeil(gw)).code, 0);
     assert.equal((await stopVeil(d)).code, 0);
   }
 });
