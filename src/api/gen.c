@@ -10,6 +10,7 @@
 #include "api/oai_plan.h"
 #include "api/oai_response.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/err.h"
 
 #include <event2/event.h>
@@ -83,12 +84,6 @@ struct gen_engine {
     gen *live;
     int n_live;
 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- output ---------------------------------------------------------------------------- */
 
@@ -296,7 +291,7 @@ static void on_sched_event(void *ud, const sched_event *ev) {
         snprintf(p->message, sizeof p->message, "%s", ev->message ? ev->message : "");
     }
     p->ch = ch;
-    p->t = now_s();
+    p->t = clock_now();
     p->next = NULL;
     enqueue(ch->g->e, p);
 }
@@ -389,7 +384,7 @@ static int submit_all(gen *g, oai_error *err) {
         const oai_plan_prompt *pp;
         sched_params sp;
         oai_plan_choice(&g->plan, i, &pp, &sp);
-        ch->t_submit = now_s();
+        ch->t_submit = clock_now();
         int64_t id = sched_submit(g->e->sched, pp->ids, pp->n_ids, &sp, on_sched_event, ch);
         if (id < 0) {
             if (sched_last_error_was_queue_full())

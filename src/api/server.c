@@ -10,6 +10,7 @@
 #include "api/server.h"
 
 #include "api/oai_response.h"
+#include "base/clock.h"
 #include "base/err.h"
 
 #include <errno.h>
@@ -61,12 +62,6 @@ struct server {
     bool draining, drain_done, drain_thread_started;
     pthread_t drain_thread;
 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- replies --------------------------------------------------------------------------- */
 
@@ -194,14 +189,14 @@ static void stream_write(exchange *x, const char *data, size_t len) {
     evbuffer_add(b, data, len);
     evhttp_send_reply_chunk(x->req, b);
     evbuffer_free(b);
-    x->last_send = now_s();
+    x->last_send = clock_now();
 }
 
 static void on_ping(evutil_socket_t fd, short what, void *arg) {
     exchange *x = arg;
     (void)fd;
     (void)what;
-    if (now_s() - x->last_send >= x->srv->cfg.heartbeat_s * 0.5)
+    if (clock_now() - x->last_send >= x->srv->cfg.heartbeat_s * 0.5)
         stream_write(x, OAI_SSE_PING, strlen(OAI_SSE_PING));
 }
 
@@ -218,7 +213,7 @@ static void reply_start(void *ctx, int status, const char *type) {
     evhttp_send_reply_start(x->req, status, NULL);
     count_status(srv, status);
     x->streaming = true;
-    x->last_send = now_s();
+    x->last_send = clock_now();
     if (srv->cfg.heartbeat_s > 0 && (x->ping = event_new(srv->base, -1, EV_PERSIST, on_ping, x))) {
         double hb = srv->cfg.heartbeat_s;
         struct timeval tv = {(time_t)hb, (suseconds_t)((hb - (double)(time_t)hb) * 1e6)};

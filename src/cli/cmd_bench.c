@@ -1,6 +1,7 @@
 /* veil bench: engine speed on this machine (logic in engine/bench.c), the machine's memory
  * bandwidth, and random-weight models of real shapes to measure with (model/randmodel.c). */
 #include "base/err.h"
+#include "base/clock.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "engine/bench.h"
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f) {
@@ -139,12 +139,6 @@ static int parse(int argc, char **argv, opts *o) {
     return 0;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void on_tensor(void *ud, const quantize_tensor *t) {
     (void)ud;
     fprintf(stderr, "\r\033[Kmake model: %zu/%zu tensors, %.1f/%.1f MB, %.0f%%", t->done, t->count,
@@ -165,7 +159,7 @@ static int make_model(const opts *o) {
         return 2;
     }
     bool tty = isatty(STDERR_FILENO);
-    double t0 = now();
+    double t0 = clock_now();
     int rc = randmodel_write(s, (uint32_t)type, o->pos[2], (int)o->threads, o->seed,
                              tty ? on_tensor : NULL, NULL);
     if (tty) fputc('\n', stderr);
@@ -174,7 +168,7 @@ static int make_model(const opts *o) {
         return 1;
     }
     printf("wrote %s (%s, %s) in %.1f s\n", o->pos[2], s->name, qtype_get((uint32_t)type)->name,
-           now() - t0);
+           clock_now() - t0);
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* veil quantize IN.gguf OUT.gguf TYPE: converts a model's weight matrices to another tensor
  * type (logic in model/quantize.c); prints what happened to every kind of tensor. */
 #include "base/err.h"
+#include "base/clock.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/quantize.h"
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_GROUPS 8
@@ -67,12 +67,6 @@ static void on_tensor(void *ud, const quantize_tensor *t) {
                 t->bytes_total ? 100.0 * (double)t->bytes_done / (double)t->bytes_total : 100.0);
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static double file_mb(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (double)st.st_size / 1e6 : 0;
@@ -110,7 +104,7 @@ int cmd_quantize(int argc, char **argv) {
     }
     report r = {.tty = isatty(STDERR_FILENO)};
     quantize_params p = {(uint32_t)type, (int)threads, on_tensor, &r};
-    double t0 = now();
+    double t0 = clock_now();
     int rc = quantize_file(in, out, &p);
     if (r.tty) fputc('\n', stderr);
     if (rc) {
@@ -118,7 +112,7 @@ int cmd_quantize(int argc, char **argv) {
         return 1;
     }
     const char *tn = qtype_get((uint32_t)type)->name;
-    printf("%s (%.1f MB) -> %s (%.1f MB) in %.1f s\n", in, file_mb(in), out, file_mb(out), now() - t0);
+    printf("%s (%.1f MB) -> %s (%.1f MB) in %.1f s\n", in, file_mb(in), out, file_mb(out), clock_now() - t0);
     printf("  %zu tensors converted to %s\n", r.converted, tn);
     for (int g = 0; g < r.n_groups; g++) {
         const group *gr = &r.groups[g];

@@ -84,6 +84,24 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+__device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+    for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
+__device__ __forceinline__ double block_sum_d(double v) {
+    __shared__ double part[32];
+    const int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
+    v = warp_sum_d(v);
+    __syncthreads(); // part[] may still be read by a previous call
+    if (lane == 0) part[w] = v;
+    __syncthreads();
+    double t = lane < nw ? part[lane] : 0.0;
+    return warp_sum_d(t);
+}
+
 // Row (in units of kv_dim floats) of position p of layer il: model_kv's layout
 // [block][layer][slot][kv_dim], the block from the sequence's table.
 __device__ __forceinline__ int64_t kv_row(const int32_t *table, int32_t p, int il, int n_layer) {

@@ -7,24 +7,6 @@
 
 #include <math.h>
 
-__device__ __forceinline__ double warp_sum_d(double v) {
-#pragma unroll
-    for (int o = WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
-__device__ double block_sum_d(double v) {
-    __shared__ double part[32];
-    const int lane = threadIdx.x % WARP, w = threadIdx.x / WARP, nw = blockDim.x / WARP;
-    v = warp_sum_d(v);
-    __syncthreads(); // part[] may still be read by a previous call
-    if (lane == 0) part[w] = v;
-    __syncthreads();
-    double t = lane < nw ? part[lane] : 0.0;
-    return warp_sum_d(t);
-}
-
 static unsigned blocks_for(int64_t n, int per) { return (unsigned)((n + per - 1) / per); }
 
 // ---- embeddings -------------------------------------------------------------------------

@@ -54,6 +54,14 @@ __device__ __forceinline__ void stage(uint8_t *dst, const uint8_t *src, int n, i
     }
 }
 
+// Four floats from p (valid of them, the rest 0): one 16-byte load when all four are there
+// and p is aligned.
+__device__ __forceinline__ float4 load4(const float *p, int valid, bool aligned) {
+    if (valid == 4 && aligned) return __ldg((const float4 *)p);
+    return make_float4(__ldg(p), valid > 1 ? __ldg(p + 1) : 0.0f, valid > 2 ? __ldg(p + 2) : 0.0f,
+                       valid > 3 ? __ldg(p + 3) : 0.0f);
+}
+
 // Row g of the product's rows: of matrix mi (gate 0, up 1) in the SwiGLU form, else of the
 // matrix whose rows it falls in.
 __device__ __forceinline__ const uint8_t *row_of(const mmv_args &a, int64_t g, int mi) {
@@ -89,11 +97,10 @@ template <int TYPE, int NT>
 __global__ void __launch_bounds__(MMV_WARPS * WARP, MMV_BLOCKS_PER_SM) mmv_kernel(mmv_args a) {
     __shared__ __align__(16) uint8_t seg[MMV_WARPS][MMV_SEG_BYTES];
     __shared__ float s_scale[NT];
-    __shared__ double s_part[MMV_WARPS];
     const int lane = threadIdx.x % WARP, w = threadIdx.x / WARP;
     const bool swiglu = a.mode == MM_SWIGLU;
     const int64_t segs = (a.n_in + MMV_SEG - 1) / MMV_SEG;
-    const bool x_vec = (a.n_in & 3) == 0; // token rows 16-byte aligned: float4 loads
+    const bool x_vec = (a.n_in & 3) == 0; // token rows (and the norm) 16-byte aligned: float4 loads
     uint8_t *mine = seg[w];
     int64_t g = (int64_t)blockIdx.x * MMV_WARPS + w;
     // the first segment's weights do not depend on the previous kernel: fetched before waiting
@@ -106,17 +113,10 @@ __global__ void __launch_bounds__(MMV_WARPS * WARP, MMV_BLOCKS_PER_SM) mmv_kerne
                 const float v = a.x[(size_t)t * a.n_in + i];
                 ss += (double)v * v;
             }
-#pragma unroll
-            for (int o = WARP / 2; o > 0; o /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-            if (lane == 0) s_part[w] = ss;
-            __syncthreads();
-            if (threadIdx.x == 0) {
-                double sum = 0;
-                for (int i = 0; i < MMV_WARPS; i++) sum += s_part[i];
-                s_scale[t] = 1.0f / sqrtf((float)(sum / a.n_in) + a.eps);
-            }
-            __syncthreads();
+            ss = block_sum_d(ss);
+            if (threadIdx.x == 0) s_scale[t] = 1.0f / sqrtf((float)(ss / a.n_in) + a.eps);
         }
+        __syncthreads();
     }
     for (bool staged = true; g < a.rows; g += (int64_t)gridDim.x * MMV_WARPS) {
         float acc[2][NT];
@@ -139,19 +139,12 @@ __global__ void __launch_bounds__(MMV_WARPS * WARP, MMV_BLOCKS_PER_SM) mmv_kerne
                     const int valid = a.n_in - e < 4 ? (int)(a.n_in - e) : 4; // short only for float rows
                     float v[4];
                     dequant4<TYPE>(mine, el, valid, v);
-                    float4 nw = make_float4(1, 1, 1, 1);
-                    if (a.norm) nw = valid == 4 && x_vec ? __ldg((const float4 *)(a.norm + e))
-                                                         : make_float4(__ldg(a.norm + e), valid > 1 ? __ldg(a.norm + e + 1) : 0,
-                                                                       valid > 2 ? __ldg(a.norm + e + 2) : 0,
-                                                                       valid > 3 ? __ldg(a.norm + e + 3) : 0);
+                    const float4 nw = a.norm ? load4(a.norm + e, valid, x_vec) : make_float4(1, 1, 1, 1);
 #pragma unroll
                     for (int t = 0; t < NT; t++) {
                         if (t >= a.n_tok) break;
                         const float *xt = a.x + (size_t)t * a.n_in + e;
-                        float4 f = valid == 4 && x_vec ? __ldg((const float4 *)xt)
-                                                       : make_float4(__ldg(xt), valid > 1 ? __ldg(xt + 1) : 0,
-                                                                     valid > 2 ? __ldg(xt + 2) : 0,
-                                                                     valid > 3 ? __ldg(xt + 3) : 0);
+                        float4 f = load4(xt, valid, x_vec);
                         if (a.norm) {
                             const float sc = s_scale[t];
                             f = make_float4(__fmul_rn(__fmul_rn(f.x, sc), nw.x), __fmul_rn(__fmul_rn(f.y, sc), nw.y),
@@ -293,9 +286,9 @@ static int mmv(mm_ctx *c, int mode, const dmat *const *ws, float *const *ys, int
 }
 
 int mm_run_many(mm_ctx *c, const dmat *const *ws, float *const *ys, int count, const mm_in *in, int n) {
-    if ((mm_uses_mmv(n) || !c->half) && one_type(ws, count)) return mmv(c, MM_SET, ws, ys, count, in, n);
+    if (mm_uses_mmv(n) && one_type(ws, count)) return mmv(c, MM_SET, ws, ys, count, in, n);
     for (int i = 0; i < count; i++) {
-        if (mm_uses_mmv(n) || !c->half) {
+        if (mm_uses_mmv(n)) {
             if (mmv(c, MM_SET, &ws[i], &ys[i], 1, in, n)) return -1;
         } else if (gemm(c, ws[i], gemm_input(c, in, ws[i]->n_in, n), n, ys[i], false)) {
             return -1;
@@ -305,17 +298,14 @@ int mm_run_many(mm_ctx *c, const dmat *const *ws, float *const *ys, int count, c
 }
 
 int mm_run(mm_ctx *c, const dmat *w, const mm_in *in, int n, float *y, bool add) {
-    if (mm_uses_mmv(n) || !c->half) return mmv(c, add ? MM_ADD : MM_SET, &w, &y, 1, in, n);
+    if (mm_uses_mmv(n)) return mmv(c, add ? MM_ADD : MM_SET, &w, &y, 1, in, n);
     return gemm(c, w, gemm_input(c, in, w->n_in, n), n, y, add);
 }
 
 int mm_run_swiglu(mm_ctx *c, const dmat *gate, const dmat *up, const mm_in *in, int n, float *act, float *up_out) {
     const dmat *ws[2] = {gate, up};
-    if ((mm_uses_mmv(n) || !c->half) && one_type(ws, 2)) {
-        float *ys[2] = {act, up_out};
-        return mmv(c, MM_SWIGLU, ws, ys, 2, in, n);
-    }
     float *ys[2] = {act, up_out};
+    if (mm_uses_mmv(n) && one_type(ws, 2)) return mmv(c, MM_SWIGLU, ws, ys, 2, in, n);
     if (mm_run_many(c, ws, ys, 2, in, n)) return -1;
     launch_swiglu(c->stream, act, up_out, (int64_t)n * gate->n_out);
     return cu_check(cudaGetLastError(), "SwiGLU");

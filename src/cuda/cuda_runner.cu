@@ -12,11 +12,14 @@
 // each op, so the device's own clock says where a step's time goes.
 #include "cuda/cuda_internal.cuh"
 
+extern "C" {
+#include "base/clock.h"
+}
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BLAS_WORKSPACE ((size_t)32 << 20) // set explicitly so that graph capture never allocates
 
@@ -62,12 +65,6 @@ static void charge_marks(cuda_runner *r) {
             r->prof->seconds[r->ev_op[i]] += ms / 1e3;
     }
     r->n_ev = 0;
-}
-
-static double host_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void free_events(cuda_runner *r) {
@@ -224,17 +221,17 @@ static int fetch_logits(cuda_runner *r, const model_token *batch, int k0, int kn
     mark(r, PROF_TRANSFER);
     if (cu_check(cudaStreamSynchronize(r->stream), "forward pass")) return -1;
     if (direct) return 0;
-    const double t1 = r->prof ? host_now() : 0;
+    const double t1 = r->prof ? clock_now() : 0;
     for (int j = 0; j < kn; j++)
         memcpy(batch[out_tok[k0 + j]].logits, r->h_logits + (size_t)j * V, (size_t)V * sizeof(float));
-    if (r->prof) *host_s += host_now() - t1;
+    if (r->prof) *host_s += clock_now() - t1;
     return 0;
 }
 
 static int runner_forward(void *impl, const model_token *batch, int32_t n) {
     cuda_runner *r = (cuda_runner *)impl;
     cuda_step st;
-    const double t0 = r->prof ? host_now() : 0;
+    const double t0 = r->prof ? clock_now() : 0;
     if (cu_check(cudaSetDevice(r->cm->dev), "select GPU")) return -1;
     const int32_t need = cuda_step_bt_need(batch, n);
     if (need > r->bt_cap && grow_step(r, need > 2 * r->bt_cap ? need : 2 * r->bt_cap)) return -1;
@@ -246,7 +243,7 @@ static int runner_forward(void *impl, const model_token *batch, int32_t n) {
         kvp[2 * t + 1] = kv->v;
     }
     const size_t bytes = step_ptr_bytes(r) + cuda_step_ints(r->max_batch, st.bt_len) * sizeof(int32_t);
-    double host_s = r->prof ? host_now() - t0 : 0; // packing, then copies of logits on the host
+    double host_s = r->prof ? clock_now() - t0 : 0; // packing, then copies of logits on the host
     mark(r, -1);
     if (cu_check(cudaMemcpyAsync(r->d_step, r->h_step, bytes, cudaMemcpyHostToDevice, r->stream), "upload the batch"))
         return -1;

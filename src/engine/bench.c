@@ -2,6 +2,7 @@
  * the engine does: a prompt in batches, one token per step, and B sequences per step. */
 #include "engine/bench.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/rng.h"
 #include "tensor/matmul.h"
@@ -12,16 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 void bench_params_default(bench_params *p) {
     *p = (bench_params){.n_pp = 128, .n_tg = 64, .batch = 4, .reps = 3, .seed = 1234};
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static uint64_t matrix_bytes(const model_matrix *w) {
@@ -80,7 +74,7 @@ static void progress(const bench_state *s, const char *phase, int run) {
 /* One prompt of n_pp tokens; only the last token's logits, as a prompt needs. */
 static int run_pp(bench_state *s, double *seconds) {
     int32_t n = s->p->n_pp;
-    double t0 = now();
+    double t0 = clock_now();
     for (int32_t done = 0; done < n; done += s->pp_batch) {
         int32_t k = n - done < s->pp_batch ? n - done : s->pp_batch;
         for (int32_t t = 0; t < k; t++)
@@ -88,14 +82,14 @@ static int run_pp(bench_state *s, double *seconds) {
                                         done + t == n - 1 ? s->logits : NULL};
         if (model_runner_forward(s->runner, s->batch, k)) return -1;
     }
-    *seconds = now() - t0;
+    *seconds = clock_now() - t0;
     return 0;
 }
 
 /* n_tg steps of `width` sequences (width 1: s->one), every token with its logits. */
 static int run_decode(bench_state *s, int32_t width, double *seconds) {
     int32_t n_vocab = s->m->hp.n_vocab;
-    double t0 = now();
+    double t0 = clock_now();
     for (int32_t pos = 0; pos < s->p->n_tg; pos++) {
         for (int32_t b = 0; b < width; b++)
             s->batch[b] = (model_token){width == 1 ? s->one : s->many[b],
@@ -103,7 +97,7 @@ static int run_decode(bench_state *s, int32_t width, double *seconds) {
                                         s->logits + (size_t)b * n_vocab};
         if (model_runner_forward(s->runner, s->batch, width)) return -1;
     }
-    *seconds = now() - t0;
+    *seconds = clock_now() - t0;
     return 0;
 }
 
@@ -235,9 +229,9 @@ double bench_membw(int n_threads, size_t bytes, int passes) {
     j.fill = NULL;
     best = 0;
     for (int i = 0; i < passes; i++) {
-        double t0 = now();
+        double t0 = clock_now();
         tpool_run(pool, membw_worker, &j);
-        double gbs = (double)bytes / (now() - t0) / 1e9;
+        double gbs = (double)bytes / (clock_now() - t0) / 1e9;
         if (gbs > best) best = gbs;
     }
     uint64_t total = 0;

@@ -1,25 +1,19 @@
 /* The generation loop behind `veil run` (generate.h). */
 #include "engine/generate.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "model/forward.h"
 #include "model/stopstr.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void gen_params_default(gen_params *p) {
     *p = (gen_params){0};
     p->n_predict = -1;
     sampler_params_default(&p->sampling);
     p->add_special = true;
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int generate(const model *m, const tokenizer *tok, const char *prompt, size_t prompt_len,
@@ -70,9 +64,9 @@ int generate(const model *m, const tokenizer *tok, const char *prompt, size_t pr
         }
 
     res->n_prompt = (int32_t)n_ids;
-    double t0 = now_seconds();
+    double t0 = clock_now();
     if (model_forward(ctx, ids, (int32_t)n_ids, 0, logits, false)) goto out;
-    double t1 = now_seconds();
+    double t1 = clock_now();
     res->prompt_seconds = t1 - t0;
     res->finish = GEN_LENGTH;
     const char *out_text;
@@ -104,7 +98,7 @@ int generate(const model *m, const tokenizer *tok, const char *prompt, size_t pr
     }
     stopstr_flush(stop, &out_text, &out_len);
     if (out_len) emit(ud, out_text, out_len);
-    res->gen_seconds = now_seconds() - t1;
+    res->gen_seconds = clock_now() - t1;
     rc = 0;
 out:
     free(piece);

@@ -5,6 +5,7 @@
  * statistics; everything else belongs to the engine thread. */
 #include "engine/sched.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "engine/kvcache.h"
 #include "model/forward.h"
@@ -74,12 +75,6 @@ struct sched {
 
 static _Thread_local bool last_queue_full;
 bool sched_last_error_was_queue_full(void) { return last_queue_full; }
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void sched_config_default(sched_config *c) {
     *c = (sched_config){.max_batch = 64, .max_running = 64, .max_queue = 256, .prefix_cache = true,
@@ -201,7 +196,7 @@ static bool take_token(sched *s, req *r, const float *logits) {
     int32_t V = s->m->hp.n_vocab;
     if (!r->got_first) {
         r->got_first = true;
-        r->ttft = now_s() - r->t_submit;
+        r->ttft = clock_now() - r->t_submit;
     }
     int32_t next = sampler_sample(r->smp, logits, r->tokens, (size_t)r->n_tokens);
     if (next < 0) {
@@ -555,7 +550,7 @@ int64_t sched_submit(sched *s, const int32_t *prompt, int32_t n_prompt, const sc
     if (!r) return -1;
     r->fn = fn;
     r->ud = ud;
-    r->t_submit = now_s();
+    r->t_submit = clock_now();
     pthread_mutex_lock(&s->mu);
     if (s->draining || s->stopping) {
         pthread_mutex_unlock(&s->mu);

@@ -21,6 +21,7 @@
  * results. */
 #include "model/forward.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hugemem.h"
 #include "model/attention.h"
@@ -31,7 +32,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Layout: [n_blocks][n_layer][n_head_kv][MODEL_KV_BLOCK][head_dim] elements, so the rows one
  * (layer, head) of a block holds are consecutive (attention.h's layout). */
@@ -83,16 +83,10 @@ void model_runner_set_profile(model_runner *r, model_profile *p) {
     if (r->be) r->be->set_profile(r->impl, p);
 }
 
-static double prof_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Charges the time since the previous mark to op. */
 static void prof_mark(model_runner *r, int op) {
     if (!r->prof) return;
-    double t = prof_now();
+    double t = clock_now();
     if (op >= 0) r->prof->seconds[op] += t - r->prof_t;
     r->prof_t = t;
 }

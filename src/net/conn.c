@@ -1,6 +1,7 @@
 /* One veil connection on a bufferevent_openssl (see conn.h). */
 #include "net/conn.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #define CONN_FLUSH_S 1 /* how long a closing connection may take to flush its last frame */
 
@@ -62,12 +62,6 @@ void conn_set_peer_timeout(double seconds) {
 void conn_set_tap(conn_tap_fn fn, void *ud) {
     tap_fn = fn;
     tap_ud = ud;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- closing --------------------------------------------------------------------------- */
@@ -132,7 +126,7 @@ static void send_raw(conn *c, const proto_msg *m) {
     bufferevent_write(c->bev, f, len);
     free(f);
     c->frames_out++;
-    c->last_out = now_s();
+    c->last_out = clock_now();
 }
 
 int conn_send(conn *c, const proto_msg *m) {
@@ -144,7 +138,7 @@ int conn_send(conn *c, const proto_msg *m) {
     bufferevent_write(c->bev, f, len);
     free(f);
     c->frames_out++;
-    c->last_out = now_s();
+    c->last_out = clock_now();
     return 0;
 }
 
@@ -229,7 +223,7 @@ static void on_frame(conn *c, const frame *f) {
 static void on_read(struct bufferevent *bev, void *arg) {
     conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    c->last_in = now_s();
+    c->last_in = clock_now();
     while (!c->closed && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         size_t used = 0;
@@ -260,7 +254,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
     if (what & BEV_EVENT_CONNECTED) {
         /* both sides: the handshake is done (the peer's certificate passed our check) */
         c->connected = true;
-        c->last_in = now_s();
+        c->last_in = clock_now();
         send_hello(c);
         return;
     }
@@ -280,7 +274,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
 
 static void on_tick(evutil_socket_t fd, short what, void *arg) {
     conn *c = arg;
-    double t = now_s();
+    double t = clock_now();
     (void)fd;
     (void)what;
     /* A tick far behind its time means this process stood still (starved on a loaded
@@ -340,7 +334,7 @@ static conn *conn_new(struct event_base *base, const conn_self *self, evutil_soc
     c->peer_role = peer_role;
     c->h = *h;
     c->ud = ud;
-    c->last_in = c->last_out = c->last_tick = now_s();
+    c->last_in = c->last_out = c->last_tick = clock_now();
     frame_decoder_init(&c->dec, self->max_frame, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
     /* a hello always travels in a version-1 frame */
     frame_decoder_set_version(&c->dec, 1);

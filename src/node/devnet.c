@@ -2,6 +2,7 @@
 #include "node/devnet.h"
 
 #include "attest/sim.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hex.h"
 #include "node/devnet_ledger.h"
@@ -30,12 +31,6 @@ typedef struct child {
     bool done;
     int status;      /* waitpid's, once done */
 } child;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int write_hex_file(const char *path, const uint8_t v[32], const char *comment) {
     char hex[65];
@@ -88,10 +83,10 @@ static int spawn(child *ch, const char *exe, char *const *args, const char *log,
 static int await_ready(child *ch, int fd, char *out, size_t cap) {
     char line[512];
     size_t n = 0;
-    double deadline = now_s() + READY_TIMEOUT_MS / 1000.0;
+    double deadline = clock_now() + READY_TIMEOUT_MS / 1000.0;
     for (;;) {
         struct pollfd pf = {fd, POLLIN, 0};
-        int left = (int)((deadline - now_s()) * 1000);
+        int left = (int)((deadline - clock_now()) * 1000);
         if (left <= 0) return err_set("%s did not get ready within %d s", ch->name, READY_TIMEOUT_MS / 1000);
         int r = poll(&pf, 1, left);
         if (r < 0 && errno == EINTR) continue;
@@ -151,10 +146,10 @@ static void reap(child *kids, int n, bool report) {
 static int stop_all(child *kids, int n) {
     int failed = 0;
     for (int i = n - 1; i >= 0; i--) {
-        double deadline = now_s() + STOP_GRACE_S;
+        double deadline = clock_now() + STOP_GRACE_S;
         if (kids[i].done || kids[i].pid <= 0) continue; /* gone before: already reported */
         kill(kids[i].pid, SIGTERM);
-        while (!kids[i].done && now_s() < deadline) {
+        while (!kids[i].done && clock_now() < deadline) {
             struct timespec ts = {0, 20 * 1000 * 1000};
             reap(kids, n, false);
             if (!kids[i].done) nanosleep(&ts, NULL); /* polling a child's exit, bounded */

@@ -8,6 +8,7 @@
 
 #include "attest/hexfile.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/hex.h"
 #include "base/log.h"
@@ -89,12 +90,6 @@ struct proxy {
     payee *pay;                 /* NULL: payments off */
 };
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void send_error(conn *c, uint32_t stream, uint16_t code, const char *msg) {
     proto_msg m = {.type = PROTO_ERROR, .stream = stream};
     m.error.code = code;
@@ -154,7 +149,7 @@ static void meter(const relay *r, pworker *w, const proto_final *f) {
              r->model, (unsigned)f->prompt_tokens, (unsigned)f->cached_tokens,
              (unsigned)f->completion_tokens, (unsigned long long)r->chunks,
              (unsigned long long)r->bytes, (unsigned)w->price, (unsigned long long)cost,
-             (now_s() - r->t_start) * 1e3);
+             (clock_now() - r->t_start) * 1e3);
 }
 
 static double worker_score(const pworker *w) {
@@ -211,7 +206,7 @@ static int route(proxy *p, relay *r, uint32_t left_ms) {
  * the client before the client's own deadline); when that is gone the proxy answers timeout
  * itself, and when no recipient is left it answers code. True when r went to a worker. */
 static bool dispatch(proxy *p, relay *r, uint16_t code, const char *why) {
-    double left = r->timeout_ms - (now_s() - r->t_start) * 1000.0;
+    double left = r->timeout_ms - (clock_now() - r->t_start) * 1000.0;
     if (r->timeout_ms && left <= 0) {
         code = PROTO_ERR_TIMEOUT;
         why = "timed out before a worker took the request";
@@ -368,7 +363,7 @@ static void w_msg(conn *c, const proto_msg *m, void *ud) {
     if (!(r = worker_relay(w, m->stream))) return; /* answered a request we already dropped */
     switch (m->type) {
     case PROTO_CHUNK:
-        if (r->chunks++ == 0) w->ewma_ttft += EWMA_ALPHA * (now_s() - r->t_start - w->ewma_ttft);
+        if (r->chunks++ == 0) w->ewma_ttft += EWMA_ALPHA * (clock_now() - r->t_start - w->ewma_ttft);
         r->bytes += m->chunk.len;
         if (r->cl) {
             proto_msg out = *m;
@@ -475,7 +470,7 @@ static void on_client_request(pclient *cl, const proto_msg *m) {
     }
     memcpy(r->payload, q->payload.data, q->payload.len);
     r->payload_len = q->payload.len;
-    r->t_start = now_s();
+    r->t_start = clock_now();
     r->cl = cl;
     r->cnext = cl->relays;
     if (cl->relays) cl->relays->cprev = r;
