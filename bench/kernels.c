@@ -1,23 +1,25 @@
 /* Kernel micro-benchmark: how fast the matrix products of src/tensor/matmul run, against the
  * machine's memory read bandwidth measured the same way (the same threads, the same pool).
  *
- *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [TYPE...]
+ *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [TYPE...]
  *
  * For each weight type and shape (n_out x n_in = 4096x4096 and 11008x4096) it reports
  *   - decode: one token, GB/s of weights streamed (the bound is the read bandwidth);
  *   - batch8: 8 tokens, and how many times one token's throughput that is (x);
  *   - prefill: 64 tokens, GFLOP/s (2 * n_out * n_in * 64 per product).
  * Products run as the forward pass runs them: the input prepared once on the calling thread
- * (matmul_input_init + matmul_input_prepare), rows split across the pool in groups of 4. The
+ * (matmul_input_init + matmul_input_prepare), rows split across the pool in groups of 16. The
  * weights are copied enough times to fill ~1 GiB and the copies used in turn, so every product
  * reads its weights from memory, not from cache. Each figure is the fastest single product
  * of those run in SECONDS / 3 (default 3 s): on a machine busy with other work, the one that
  * ran undisturbed. -c times by the calling thread's CPU time instead of the wall clock: with
  * -t 1, another way to compare kernels on a busy machine (the bandwidth figures then mean
- * little). */
+ * little). -p packs Q4_0 and Q8_0 matrices (tensor/repack.h) as the CPU device does for the
+ * AVX-512 kernels. */
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
+#include "tensor/repack.h"
 #include "tensor/threadpool.h"
 
 #include <math.h>
@@ -102,9 +104,9 @@ typedef struct mm_job {
 
 static void mm_worker(void *arg, int ith, int nth) {
     const mm_job *j = arg;
-    const int64_t groups = (j->n_out + 3) / 4;
+    const int64_t groups = (j->n_out + 15) / 16;
     const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-    const int64_t r0 = g0 * 4, r1 = g1 * 4 < j->n_out ? g1 * 4 : j->n_out;
+    const int64_t r0 = g0 * 16, r1 = g1 * 16 < j->n_out ? g1 * 16 : j->n_out;
     if (r0 < r1) matmul_rows(j->type, j->w, j->n_out, j->in, j->y, r0, r1);
 }
 
@@ -138,7 +140,7 @@ static double time_product(bench *b, int64_t n_tok) {
 }
 
 static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, double seconds,
-                    double bw) {
+                    double bw, bool pack) {
     bench b = {pool, type, n_in, n_out, NULL, 0, 0, NULL, NULL, NULL, 0, seconds};
     const size_t row = qtype_row_size(type, (uint64_t)n_in);
     float *f = malloc(sizeof(float) * (size_t)n_in);
@@ -161,14 +163,19 @@ static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, dou
             memcpy(one + (size_t)r * row, one + (size_t)(r % 8) * row, row);
         }
     }
-    for (int c = 0; c < b.n_copies; c++) memcpy(b.w + (size_t)c * b.mat_bytes, one, b.mat_bytes);
+    const uint32_t packed = pack ? repack_type_for(type, n_in, n_out) : 0;
+    for (int c = 0; c < b.n_copies; c++) {
+        if (packed) repack_rows(type, one, n_in, b.w + (size_t)c * b.mat_bytes, 0, n_out);
+        else memcpy(b.w + (size_t)c * b.mat_bytes, one, b.mat_bytes);
+    }
+    if (packed) b.type = packed;
     for (int64_t i = 0; i < n_in * 64; i++) b.x[i] = randn();
 
     const double t1 = time_product(&b, 1), t8 = time_product(&b, 8), t64 = time_product(&b, 64);
     const double gbs = b.mat_bytes / t1 / 1e9;
-    printf("%-5s %5lldx%-5lld %8.2f MB  decode %6.2f GB/s (%3.0f%% of read bw) %7.3f ms"
+    printf("%-5s%s %5lldx%-5lld %8.2f MB  decode %6.2f GB/s (%3.0f%% of read bw) %7.3f ms"
            "  batch8 %5.2fx %7.3f ms  prefill %6.1f GFLOP/s %7.2f ms\n",
-           qtype_get(type)->name, (long long)n_out, (long long)n_in, b.mat_bytes / 1e6, gbs,
+           qtype_get(type)->name, packed ? "p" : " ", (long long)n_out, (long long)n_in, b.mat_bytes / 1e6, gbs,
            100 * gbs / bw, t1 * 1e3, 8 * t1 / t8, t8 * 1e3, 2.0 * n_out * n_in * 64 / t64 / 1e9,
            t64 * 1e3);
     fflush(stdout);
@@ -188,11 +195,14 @@ int main(int argc, char **argv) {
     double seconds = 3;
     uint32_t types[16];
     int n_types = 0;
+    bool pack = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
         } else if (strcmp(argv[i], "-c") == 0) {
             clock_id = CLOCK_THREAD_CPUTIME_ID;
+        } else if (strcmp(argv[i], "-p") == 0) {
+            pack = true;
         } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
             seconds = atof(argv[++i]);
         } else if (strcmp(argv[i], "-b") == 0 && i + 1 < argc) {
@@ -208,7 +218,7 @@ int main(int argc, char **argv) {
                    n_types < 16) {
             types[n_types++] = (uint32_t)qtype_from_name(argv[i]);
         } else {
-            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [TYPE...]\n",
+            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [TYPE...]\n",
                     argv[0]);
             return 2;
         }
@@ -226,7 +236,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     for (int t = 0; t < n_types; t++)
         for (int s = 0; s < 2; s++)
-            if (run_type(pool, types[t], shapes[s][0], shapes[s][1], seconds / 3, bw)) {
+            if (run_type(pool, types[t], shapes[s][0], shapes[s][1], seconds / 3, bw, pack)) {
                 fprintf(stderr, "%s: setup failed\n", qtype_get(types[t])->name);
                 rc = 1;
             }

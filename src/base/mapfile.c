@@ -4,6 +4,7 @@
 #include "base/err.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,4 +47,11 @@ void mapfile_close(mapfile *m) {
     if (m->data && m->size) munmap((void *)m->data, m->size);
     m->data = NULL;
     m->size = 0;
+}
+
+void mapfile_drop(const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + n) / page * page;
+    /* only advice: if it fails, the pages just stay resident */
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }

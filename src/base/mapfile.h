@@ -14,4 +14,9 @@ typedef struct mapfile {
 int mapfile_open(mapfile *m, const char *path);
 void mapfile_close(mapfile *m);
 
+/* Drops the whole pages inside [p, p + n) of a mapping from this process's resident memory:
+ * they stay in the page cache and are read again from there if touched. For data copied
+ * elsewhere once (model_pack), so that it does not count twice. */
+void mapfile_drop(const void *p, size_t n);
+
 #endif

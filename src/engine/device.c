@@ -4,6 +4,7 @@
 
 #include "base/err.h"
 #include "cuda/cuda.h"
+#include "model/model_pack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 
 struct device {
     const model *m;
+    model *packed;    /* the CPU's packed copy of m (model_pack.h); NULL: none */
+    const model *cpu; /* what the CPU computes with: packed, else m */
     int n_threads;
     cuda_model *cuda; /* NULL: the CPU */
     int gpu;          /* its index */
@@ -46,7 +49,7 @@ device *device_open(const char *spec, const model *m, int n_threads) {
         err_set("out of memory");
         return NULL;
     }
-    d->m = m;
+    d->m = d->cpu = m;
     d->n_threads = n_threads;
     if (idx >= 0) {
         d->gpu = idx;
@@ -56,10 +59,15 @@ device *device_open(const char *spec, const model *m, int n_threads) {
             return NULL;
         }
         snprintf(d->desc, sizeof d->desc, "%s", cuda_model_describe(d->cuda));
-    } else if (n_threads > 0) {
-        snprintf(d->desc, sizeof d->desc, "cpu (%d threads)", n_threads);
     } else {
-        snprintf(d->desc, sizeof d->desc, "cpu");
+        if (model_pack(m, &d->packed) != 0) {
+            free(d);
+            return NULL;
+        }
+        if (d->packed) d->cpu = d->packed;
+        const char *packed = d->packed ? ", packed weights" : "";
+        if (n_threads > 0) snprintf(d->desc, sizeof d->desc, "cpu (%d threads%s)", n_threads, packed);
+        else snprintf(d->desc, sizeof d->desc, d->packed ? "cpu (packed weights)" : "cpu");
     }
     return d;
 }
@@ -67,12 +75,13 @@ device *device_open(const char *spec, const model *m, int n_threads) {
 void device_close(device *d) {
     if (!d) return;
     cuda_model_free(d->cuda);
+    model_free(d->packed);
     free(d);
 }
 
 bool device_is_gpu(const device *d) { return d->cuda != NULL; }
 const char *device_describe(const device *d) { return d->desc; }
-const model *device_model(const device *d) { return d->m; }
+const model *device_model(const device *d) { return d->cuda ? d->m : d->cpu; }
 
 int32_t device_prompt_batch(const device *d) { return d->cuda ? GPU_PROMPT_BATCH : 64; }
 
@@ -104,11 +113,11 @@ void device_logits_free(device *d, float *p) {
 }
 
 model_runner *device_runner_new(device *d, int32_t max_batch) {
-    return d->cuda ? cuda_runner_new(d->cuda, max_batch) : model_runner_new(d->m, max_batch, d->n_threads);
+    return d->cuda ? cuda_runner_new(d->cuda, max_batch) : model_runner_new(d->cpu, max_batch, d->n_threads);
 }
 
 model_kv *device_kv_new(device *d, int32_t n_blocks, model_kv_type type) {
-    return d->cuda ? cuda_kv_new(d->cuda, n_blocks) : model_kv_new(d->m, n_blocks, type);
+    return d->cuda ? cuda_kv_new(d->cuda, n_blocks) : model_kv_new(d->cpu, n_blocks, type);
 }
 
 model_seq *device_seq_new(device *d, int32_t n_ctx, model_kv_type type) {
@@ -117,7 +126,7 @@ model_seq *device_seq_new(device *d, int32_t n_ctx, model_kv_type type) {
 }
 
 model_ctx *device_ctx_new(device *d, int32_t n_ctx) {
-    if (!d->cuda) return model_ctx_new_threads(d->m, n_ctx, d->n_threads);
+    if (!d->cuda) return model_ctx_new_threads(d->cpu, n_ctx, d->n_threads);
     model_seq *seq = device_seq_new(d, n_ctx, MODEL_KV_F32);
     model_runner *r = seq ? device_runner_new(d, GPU_PROMPT_BATCH) : NULL;
     if (!r) {

@@ -4,6 +4,7 @@
 #include "model/model.h"
 
 #include "base/err.h"
+#include "base/hugemem.h"
 #include "tensor/quant.h"
 
 #include <stdio.h>
@@ -232,6 +233,12 @@ model *model_load(const char *path) {
 
 void model_free(model *m) {
     if (!m) return;
+    if (m->base) {
+        hugemem_free(m->pack, m->pack_bytes);
+        free(m->layers);
+        free(m);
+        return;
+    }
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);

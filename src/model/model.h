@@ -44,6 +44,10 @@ typedef struct model {
     model_layer *layers;
     float **owned;        /* vectors converted to F32 at load time */
     int n_owned;
+    /* a packed copy (model_pack.h): its matrices in pack, all else borrowed from base */
+    const struct model *base;
+    void *pack;
+    size_t pack_bytes;
 } model;
 
 /* Loads and checks every tensor's presence, type and shape; NULL with err_msg() naming the

@@ -7,6 +7,7 @@
 #include "tensor/matmul_kernels.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
+#include "tensor/repack.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -66,7 +67,7 @@ enum matmul_backend matmul_backend(void) {
 /* The activation form weights of `type` need on backend b: 0 for float activations. */
 static unsigned form_for(enum matmul_backend b, uint32_t type) {
     if (b != MATMUL_AVX2 && b != MATMUL_AVX512) return 0;
-    switch (type) {
+    switch (repack_base(type)) {
     case QT_Q8_0: case QT_Q4_0: return MATMUL_FORM_Q8_0;
     case QT_Q4_K: case QT_Q6_K: return MATMUL_FORM_Q8_K;
     default: return 0;
@@ -151,6 +152,15 @@ static void fill_nan(float *y, int64_t n_out, int64_t n_tok, int64_t row_begin, 
 void matmul_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in, float *y,
                  int64_t row_begin, int64_t row_end) {
     const unsigned form = form_for(in->backend, type);
+    if (repack_is_packed(type)) {
+        /* only the AVX-512 kernels read packed matrices */
+        if (in->backend == MATMUL_AVX512 && (in->ready & form) &&
+            repack_type_for(repack_base(type), in->n_in, n_out) == type)
+            matmul_avx512_rows(type, w, n_out, in, y, row_begin, row_end);
+        else
+            fill_nan(y, n_out, in->n_tok, row_begin, row_end);
+        return;
+    }
     const bool usable = qtype_supported(type) && in->n_in > 0 &&
                         qtype_row_size(type, (uint64_t)in->n_in) != 0;
     if (in->backend == MATMUL_SCALAR || !usable) {

@@ -28,6 +28,7 @@
 
 #include "tensor/cpu.h"
 #include "tensor/qtype.h"
+#include "tensor/repack.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -597,6 +598,110 @@ static void float_rows(const float_tile_fn tiles[3], uint32_t type, const uint8_
     }
 }
 
+/* ==== packed Q4_0 and Q8_0 (repack.h) ====
+ *
+ * A group's 16 rows are one stream; each 64-byte chunk of a block holds 4 quant bytes of every
+ * row, so one vpdpbusd with 4 activation bytes broadcast gives each row's partial sum in its own
+ * lane: no cross-lane reduction, and the scales load as one vector in row order. The sums are
+ * the same integers as the unpacked kernels', so the outputs are bit for bit theirs. */
+
+/* The 4 activation bytes at p in every 32-bit lane. */
+INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+/* A packed group: its first quant byte, its scales, and where its outputs go (rows in keep). */
+typedef struct pgroup {
+    const uint8_t *q, *scales;
+    bool pf;
+    int64_t t0, n_out;
+    float *y;
+    __mmask16 keep;
+} pgroup;
+
+/* T tokens over one packed group. qb: quant bytes per row and block (Q4_0 16, Q8_0 32), so that
+ * w[k] below always multiplies activation bytes 4k..4k+3 of the block. */
+INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, const int qb) {
+    const int64_t nb = in->n_in / 32, pad = in->n_tok_pad;
+    const int offset = qb == 16 ? 8 : 128;
+    const int8_t *xq[8];
+    __m512 acc[8];
+    for (int t = 0; t < T; t++) {
+        xq[t] = in->q8_0.qs + (g->t0 + t) * in->n_in;
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *q = g->q + (size_t)b * ROWS * (size_t)qb;
+        if (g->pf && PREFETCH > 0)
+            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + 8 * ROWS * qb, _MM_HINT_T0);
+        __m512i w[8];
+        if (qb == 16) {
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const __m512i v = _mm512_loadu_si512(q + 64 * k);
+                w[k] = _mm512_and_si512(v, lo4);                        /* values 4k.. */
+                w[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4); /* values 16+4k.. */
+            }
+        } else {
+            UNROLL
+            for (int k = 0; k < 8; k++) w[k] = _mm512_loadu_si512(q + 64 * k);
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g->scales + 32 * b)));
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xq[t] + 32 * b;
+            __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast4(x));
+            __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], bcast4(x + 4));
+            UNROLL
+            for (int k = 2; k < 8; k += 2) {
+                p0 = _mm512_dpbusd_epi32(p0, w[k], bcast4(x + 4 * k));
+                p1 = _mm512_dpbusd_epi32(p1, w[k + 1], bcast4(x + 4 * k + 4));
+            }
+            const int64_t e = b * pad + g->t0 + t;
+            const __m512i S = _mm512_sub_epi32(_mm512_add_epi32(p0, p1),
+                                               _mm512_set1_epi32(offset * in->q8_0.sum[e]));
+            acc[t] = step(acc[t], S, dw, in->q8_0.d[e]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+}
+
+typedef void (*ptile_fn)(const pgroup *g, const matmul_input *in);
+#define PTILES(name, qb)                                                                          \
+    static void name##_1(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 1, qb); } \
+    static void name##_2(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 2, qb); } \
+    static void name##_4(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 4, qb); } \
+    static void name##_8(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 8, qb); } \
+    static const ptile_fn name##_tiles[4] = {name##_1, name##_2, name##_4, name##_8};
+PTILES(q4_0p, 16)
+PTILES(q8_0p, 32)
+
+/* Rows r0..r1 of a packed matrix, by the 16-row groups they touch; over each group, the tokens
+ * in groups of 8, 4, 2 and 1 (the first reads the group from memory, the others from cache). */
+static void packed_rows(uint32_t type, const uint8_t *w, int64_t n_out, const matmul_input *in,
+                        float *y, int64_t r0, int64_t r1) {
+    const uint32_t base = repack_base(type);
+    const int qb = base == QT_Q4_0 ? 16 : 32;
+    const ptile_fn *tiles = base == QT_Q4_0 ? q4_0p_tiles : q8_0p_tiles;
+    const size_t rs = qtype_row_size(base, (uint64_t)in->n_in);
+    for (int64_t first = r0 / ROWS * ROWS; first < r1; first += ROWS) {
+        const int64_t lo = r0 > first ? r0 - first : 0, hi = r1 < first + ROWS ? r1 - first : ROWS;
+        pgroup g = {.q = w + (size_t)first * rs, .pf = true, .n_out = n_out, .y = y + first,
+                    .keep = (__mmask16)((0xffffu >> (ROWS - hi)) & (0xffffu << lo))};
+        g.scales = g.q + (size_t)(in->n_in / 32) * ROWS * (size_t)qb;
+        for (g.t0 = 0; g.t0 < in->n_tok;) {
+            const int64_t left = in->n_tok - g.t0;
+            const int k = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+            tiles[k](&g, in);
+            g.pf = false;
+            g.t0 += 1 << k;
+        }
+    }
+}
+
 /* ==== row-range driver ==== */
 
 typedef void (*tile_fn)(const group *g, const matmul_input *in);
@@ -638,6 +743,10 @@ static void tile_rows(const tile_fn tiles[3], const uint8_t *w, size_t rb, int64
 
 void matmul_avx512_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in,
                         float *y, int64_t row_begin, int64_t row_end) {
+    if (repack_is_packed(type)) {
+        packed_rows(type, (const uint8_t *)w, n_out, in, y, row_begin, row_end);
+        return;
+    }
     const size_t rb = qtype_row_size(type, (uint64_t)in->n_in);
     const tile_fn *tiles = type == QT_Q4_0   ? q4_0_tiles
                            : type == QT_Q8_0 ? q8_0_tiles

@@ -1,5 +1,6 @@
 /* The forward pass against llama.cpp's reference logits (../shared/reference/llamacpp): every
- * model and tensor type, tolerances as that folder's README gives them. The forward_cuda_*
+ * model and tensor type, tolerances as that folder's README gives them; on AVX-512 CPUs also the
+ * AVX-512 kernels with packed weights, bit for bit against AVX2. The forward_cuda_*
  * tests run the same checks on the GPU (--device cuda) and skip when there is none. */
 #include "test.h"
 
@@ -8,6 +9,7 @@
 #include "engine/device.h"
 #include "model/forward.h"
 #include "tensor/matmul.h"
+#include "tensor/repack.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -122,6 +124,12 @@ static bool run_model(const char *path, const ref_file *r, float **logits, int32
     if (!m) return false;
     CHECK_EQ_INT(m->hp.n_vocab, r->n_vocab);
     device *dev = open_device(m);
+    if (dev && !device_is_gpu(dev)) {
+        /* a CPU device on AVX-512 packs what has a packed form */
+        const model_matrix *wq = &m->layers[0].wq;
+        CHECK_EQ_INT((int)device_model(dev)->layers[0].wq.type, (int)(repack_type_for(wq->type, wq->n_in, wq->n_out)
+                                                                    ?: wq->type));
+    }
     model_ctx *c = ctx_on(dev, m, 0, 0);
     *logits = malloc((size_t)r->n_prompt * r->n_vocab * sizeof(float));
     float *last = malloc((size_t)r->n_vocab * sizeof(float));
@@ -185,6 +193,29 @@ static void check_vs_dequantized(const char *name, const float *logits, const in
     check_greedy(name, deq, greedy, 2e-4);
 }
 
+/* The AVX-512 kernels through a CPU device, which packs Q4_0 and Q8_0 matrices (model_pack.h):
+ * the AVX2 kernels' logits and greedy ids (want, want_greedy) bit for bit. */
+static void check_avx512_packed(const char *name, const char *path, const ref_file *r,
+                                const float *want, const int32_t *want_greedy) {
+    if (!matmul_backend_supported(MATMUL_AVX512)) {
+        printf("    (no AVX-512 on this CPU: AVX-512 kernels and packed weights not checked)\n");
+        return;
+    }
+    float *logits = NULL;
+    int32_t greedy[64];
+    test_device = "cpu";
+    if (run_on(MATMUL_AVX512, path, r, &logits, greedy)) {
+        const size_t n = (size_t)r->n_prompt * r->n_vocab;
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) bad += memcmp(&logits[i], &want[i], sizeof *want) != 0;
+        CHECK_MSG(bad == 0, "%s: %zu of %zu logits differ between avx512 (packed) and avx2", name, bad, n);
+        CHECK_MSG(memcmp(greedy, want_greedy, (size_t)r->n_greedy * sizeof *greedy) == 0,
+                  "%s: greedy ids differ between avx512 (packed) and avx2", name);
+    }
+    test_device = NULL;
+    free(logits);
+}
+
 /* Scalar kernels: the tight test, and llama.cpp's own file for quantized types. AVX2 kernels
  * quantize activations for the block types as llama.cpp does, so they get llama.cpp's file;
  * for F32 and F16 weights they keep F32 activations and get the tight test as well. */
@@ -226,6 +257,7 @@ static void check_model(const char *base, const char *type) {
     } else if (deq.logits && exact.logits && run_on(MATMUL_AVX2, path, &deq, &logits, greedy)) {
         if (float_acts) check_vs_dequantized(name, logits, greedy, &deq);
         if (!is_f32) check_vs_llamacpp(name, "avx2", logits, greedy, &exact, &deq);
+        check_avx512_packed(name, path, &deq, logits, greedy);
     }
     free(logits);
     free(exact.logits);
