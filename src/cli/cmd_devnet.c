@@ -20,6 +20,8 @@ static void usage(FILE *f) {
             "  --model FILE           the model (default: the bundled models/stories260K.gguf)\n"
             "  --workers N            worker processes (default 2)\n"
             "  --threads N            compute threads per worker (default 1)\n"
+            "  --device DEV           where the workers run the model: cpu (default), cuda or\n"
+            "                         cuda:N (all on that GPU)\n"
             "  --dir DIR              keep keys and allow-lists in DIR (default: a temporary one)\n"
             "  --log-dir DIR          each process logs to DIR/NAME.log (default: stderr)\n"
             "  --dump-frames FILE     debugging: the proxy appends every frame's bytes to FILE\n"
@@ -31,12 +33,14 @@ static void usage(FILE *f) {
             "  -h, --help             show this help\n");
 }
 
-enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_NOPAY, O_PEER, O_AGE };
+enum { O_LISTEN = 256, O_MODEL, O_WORKERS, O_THREADS, O_DIR, O_LOGS, O_DUMP, O_NOPAY, O_PEER, O_AGE,
+       O_DEVICE };
 
 int cmd_devnet(int argc, char **argv) {
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN}, {"model", required_argument, 0, O_MODEL},
         {"workers", required_argument, 0, O_WORKERS}, {"threads", required_argument, 0, O_THREADS},
+        {"device", required_argument, 0, O_DEVICE},
         {"dir", required_argument, 0, O_DIR}, {"log-dir", required_argument, 0, O_LOGS},
         {"dump-frames", required_argument, 0, O_DUMP}, {"no-payments", no_argument, 0, O_NOPAY},
         {"peer-timeout", required_argument, 0, O_PEER},
@@ -61,6 +65,7 @@ int cmd_devnet(int argc, char **argv) {
         case O_MODEL: cfg.model_path = optarg; break;
         case O_WORKERS: ok = args_long("--workers", optarg, 1, 16, &v); cfg.n_workers = (int)v; break;
         case O_THREADS: ok = args_long("--threads", optarg, 1, 1024, &v); cfg.threads = (int)v; break;
+        case O_DEVICE: ok = args_device(optarg); cfg.device = optarg; break;
         case O_DIR: cfg.dir = optarg; break;
         case O_LOGS: cfg.log_dir = optarg; break;
         case O_DUMP: cfg.dump_frames = optarg; break;

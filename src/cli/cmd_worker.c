@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "  --max-batch N          tokens per forward pass (default 64)\n"
             "  --max-running N        sequences decoding at once (default 64)\n"
             "  --threads N            compute threads (default: one per CPU)\n"
+            "  --device DEV           cpu (default), cuda or cuda:N: where the model runs\n"
             "  --drain-timeout S      seconds to finish running requests on SIGTERM (default 30)\n"
             "  --chain URL            ledger node (veil chain serve): redeem the proxy's payouts\n"
             "  --wallet FILE          the key whose wallet the proxy pays (default: the attested\n"
@@ -37,7 +38,7 @@ static void usage(FILE *f) {
 }
 
 enum { O_MODEL = 256, O_PROXY, O_NAME, O_TMPL, O_CAP, O_PRICE, O_CTX, O_KV, O_BATCH, O_RUNNING,
-       O_THREADS, O_DRAIN, O_CHAIN, O_WALLET, O_ACCOUNTS, O_REDEEM };
+       O_THREADS, O_DRAIN, O_CHAIN, O_WALLET, O_ACCOUNTS, O_REDEEM, O_DEVICE };
 
 /* The role's flags; node_args_main checks the lines of --config files against them too. */
 static const struct option opts[] = {
@@ -46,7 +47,8 @@ static const struct option opts[] = {
     {"capacity", required_argument, 0, O_CAP}, {"price", required_argument, 0, O_PRICE},
     {"ctx", required_argument, 0, O_CTX}, {"kv-mem", required_argument, 0, O_KV},
     {"max-batch", required_argument, 0, O_BATCH}, {"max-running", required_argument, 0, O_RUNNING},
-    {"threads", required_argument, 0, O_THREADS}, {"drain-timeout", required_argument, 0, O_DRAIN},
+    {"threads", required_argument, 0, O_THREADS}, {"device", required_argument, 0, O_DEVICE},
+    {"drain-timeout", required_argument, 0, O_DRAIN},
     {"chain", required_argument, 0, O_CHAIN}, {"wallet", required_argument, 0, O_WALLET},
     {"accounts", required_argument, 0, O_ACCOUNTS}, {"redeem-every", required_argument, 0, O_REDEEM},
     NODE_ARGS_OPTIONS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -78,6 +80,7 @@ static int run(int argc, char **argv) {
         case O_BATCH: ok = args_long("--max-batch", optarg, 1, 1 << 16, &v); cfg.sched.max_batch = (int32_t)v; break;
         case O_RUNNING: ok = args_long("--max-running", optarg, 1, 1 << 16, &v); cfg.sched.max_running = (int32_t)v; break;
         case O_THREADS: ok = args_long("--threads", optarg, 1, 1024, &v); cfg.sched.n_threads = (int)v; break;
+        case O_DEVICE: ok = args_device(optarg); cfg.device = optarg; break;
         case O_DRAIN: ok = args_float("--drain-timeout", optarg, 0, 86400, &f); cfg.drain_timeout_s = f; break;
         default:
             if (!node_args_attest(c, optarg, &cfg.attest, &bad)) {

@@ -267,7 +267,8 @@ int devnet_run(const devnet_config *cfg) {
         char name[32], wready[512], waccounts[4200];
         char *wargs[] = {exe, "worker", "--model", (char *)model_path, "--proxy", wport,
                          "--threads", threads, ATTEST, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                         NULL, NULL};
+                         NULL, NULL, NULL, NULL};
+        add_flag(wargs, "--device", cfg->device);
         add_flag(wargs, "--peer-timeout", cfg->peer_timeout);
         add_flag(wargs, "--max-evidence-age", cfg->max_evidence_age);
         snprintf(name, sizeof name, "worker%d", i + 1);

@@ -20,6 +20,7 @@ typedef struct devnet_config {
     const char *listen;       /* the gateway's HOST:PORT */
     int n_workers;
     int threads;              /* per worker */
+    const char *device;       /* --device for every worker; NULL: their default (cpu) */
     const char *dir;          /* state directory; NULL: a fresh one under $TMPDIR, removed at exit */
     const char *log_dir;      /* NULL: children log to our stderr; else DIR/proxy.log, ... */
     const char *dump_frames;  /* passed to the proxy (debugging, the canary test) */

@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "base/hex.h"
 #include "base/log.h"
+#include "engine/device.h"
 #include "ledger/boc.h"
 #include "ledger/receipt.h"
 #include "model/chat_template.h"
@@ -339,11 +340,16 @@ int worker_run(const worker_config *cfg) {
     model *m = NULL;
     tokenizer *tok = NULL;
     sched *s = NULL;
+    device *dev = NULL;
+    sched_config sc = cfg->sched;
     gen_config gc = {.hold_stream = true};
     char hex[65];
     int rc = -1;
     signal(SIGPIPE, SIG_IGN);
     if (!(m = model_load(cfg->model_path)) || !(tok = tok_load(m->file))) goto done;
+    /* before anything else starts, so a missing GPU fails the start, not the first request */
+    if (!(dev = device_open(cfg->device, m, sc.n_threads))) goto done;
+    sc.device = dev;
     if (sim_measure_file(cfg->model_path, w.model_sha) != 0) goto done;
     if (cfg->chat_template) {
         if (chat_tmpl_from_name(cfg->chat_template, &gc.tmpl) != 0) goto done;
@@ -353,8 +359,8 @@ int worker_run(const worker_config *cfg) {
                       ? chat_tmpl_detect(src.ptr, src.len) : CHAT_TMPL_PLAIN;
     }
     gc.model_name = cfg->model_name ? cfg->model_name : m->name;
-    gc.n_ctx = cfg->sched.n_ctx > 0 ? cfg->sched.n_ctx : m->hp.n_ctx_train;
-    w.capacity = cfg->capacity ? cfg->capacity : (uint32_t)cfg->sched.max_running;
+    gc.n_ctx = sc.n_ctx > 0 ? sc.n_ctx : m->hp.n_ctx_train;
+    w.capacity = cfg->capacity ? cfg->capacity : (uint32_t)sc.max_running;
     if (!(w.model_name = strdup(gc.model_name))) {
         err_set("out of memory");
         goto done;
@@ -363,7 +369,7 @@ int worker_run(const worker_config *cfg) {
         ratls_identity_signing_key(w.ident.id, &w.signer) != 0)
         goto done;
     if (cfg->chain_url && !(w.earn = earner_open(cfg->chain_url, &w.signer, cfg->wallet, cfg->accounts))) goto done;
-    if (!(s = sched_new(m, tok, &cfg->sched)) || !(w.base = loop_new()) ||
+    if (!(s = sched_new(m, tok, &sc)) || !(w.base = loop_new()) ||
         !(w.eng = gen_engine_new(w.base, s, tok, &gc, NULL)))
         goto done;
     w.sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
@@ -383,8 +389,8 @@ int worker_run(const worker_config *cfg) {
         goto done;
     }
     hex_encode(w.model_sha, 32, hex);
-    log_info("worker: model '%s' sha256 %s, capacity %u, price %u", w.model_name, hex,
-             (unsigned)w.capacity, (unsigned)cfg->price);
+    log_info("worker: model '%s' sha256 %s, capacity %u, price %u, on %s", w.model_name, hex,
+             (unsigned)w.capacity, (unsigned)cfg->price, device_describe(dev));
     if (!(w.d = dialer_new(w.base, &w.ident.as_client, cfg->proxy_host, cfg->proxy_port,
                            PROTO_ROLE_PROXY, &h, &w)))
         goto done;
@@ -401,6 +407,7 @@ done:
     }
     sched_free(s);
     gen_engine_free(w.eng);
+    device_close(dev);
     if (w.sigterm) event_free(w.sigterm);
     if (w.sigint) event_free(w.sigint);
     if (w.drain_timer) event_free(w.drain_timer);

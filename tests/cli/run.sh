@@ -428,6 +428,42 @@ t_worker_missing_model() {
   v worker --model "$TMP/nowhere.gguf" --proxy 127.0.0.1:1 --sim-key "$TMP/w.key"
   want_rc 1 && want_err "$TMP/nowhere.gguf"
 }
+# worker_try ARGS...: starts `veil worker ARGS` (its proxy need not be up) and waits, bounded,
+# until it logged its model line (it started: then SIGTERM, and UP=1) or exited; RC is its exit
+# status either way (124 when it did neither in time), its output is in $OUT and $ERR.
+worker_try() {
+  "$VEIL" worker "$@" </dev/null >"$OUT" 2>"$ERR" &
+  local pid=$! i
+  UP=0
+  for i in $(seq $((VEIL_TIMEOUT * 20))); do
+    if grep -q "worker: model '" "$ERR"; then UP=1; kill -TERM "$pid"; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ "$UP" = 0 ] && kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"; wait "$pid"; RC=124; return 0
+  fi
+  wait "$pid"; RC=$?
+  return 0
+}
+# --device: a bad spec is a usage error (from a config file too); cuda starts on a GPU, else
+# the start fails saying why; a config file's `device cpu` runs the worker on the CPU
+t_worker_device_bad() {
+  v worker --model "$MODEL" --proxy 127.0.0.1:1 --device nonsense && want_rc 2 && want_err "'nonsense'" || return 1
+  printf '# a worker\ndevice nonsense\n' >"$TMP/worker-bad.conf"
+  v worker --config "$TMP/worker-bad.conf" --model "$MODEL" --proxy 127.0.0.1:1 && want_rc 2 && want_err "'nonsense'"
+}
+t_worker_device_cuda() {
+  worker_try --model "$MODEL" --proxy 127.0.0.1:1 --sim-key "$TMP/w.key" --device cuda
+  if [ "$UP" = 1 ]; then want_rc 0 && want_err ", on cuda:0"; return; fi
+  want_rc 1 && want_err_re "^veil worker: .*(cuda|CUDA)"
+}
+t_worker_device_config() {
+  printf '# a worker on the CPU\ndevice cpu\nthreads 1\n' >"$TMP/worker.conf"
+  worker_try --config "$TMP/worker.conf" --model "$MODEL" --proxy 127.0.0.1:1 --sim-key "$TMP/w.key"
+  [ "$UP" = 1 ] || why "the worker did not start: $(rc_text); stderr: $(first_err)" || return 1
+  want_rc 0 && want_err ", on cpu (1 thread"
+}
 t_proxy_bad_files() {
   v proxy --workers 127.0.0.1:0 --clients 127.0.0.1:0 --allow-models "$TMP/none.txt" --sim-key "$TMP/p.key"
   want_rc 1 && want_err "$TMP/none.txt" || return 1
@@ -473,12 +509,16 @@ t_devnet_usage() {
   v devnet --workers 0 && want_rc 2 && want_err "workers" || return 1
   v devnet --listen nowhere && want_rc 2 && want_err "HOST:PORT" || return 1
   v devnet --peer-timeout soon && want_rc 2 && want_err "--peer-timeout" || return 1
+  v devnet --device gpu && want_rc 2 && want_err "cpu, cuda or cuda:N" || return 1
   v devnet --help && want_rc 0 && want_out "--peer-timeout"
 }
 
 for c in worker proxy client devnet; do check "${c}_help" t_net_help "$c"; done
 check worker_usage t_worker_usage
 check worker_missing_model t_worker_missing_model
+check worker_device_bad t_worker_device_bad
+check worker_device_cuda t_worker_device_cuda
+check worker_device_config t_worker_device_config
 check proxy_bad_files t_proxy_bad_files
 check proxy_config_file t_proxy_config_file
 check client_usage t_client_usage

@@ -143,7 +143,7 @@ test('network: evidence is renewed before it goes stale; requests never fail acr
     const attest = ['--sim-key', path.join(d.state, 'platform.key'),
       '--trust-sim-keys', path.join(d.state, 'trusted-sim-keys.txt'),
       '--allow-measurements', path.join(d.state, 'measurements.txt'), '--max-evidence-age', String(maxAge)];
-    const w = extraWorker(d, MODEL, attest);
+    const w = extraWorker(d, MODEL, [...attest, '--device', 'cpu']);
     await waitFor(w.err, /renewed the node identity/, 'extra worker log');
     const gw = await startVeil(['client', '--proxy', d.clients, '--listen', '127.0.0.1:0', '--wait-workers', '3', ...attest]);
     running.push(gw.proc);
@@ -268,8 +268,10 @@ test('network: kill -9 of a worker under load: no request hangs, unstarted ones 
 });
 
 test('network: 100 concurrent streams through one proxy', async () => {
-  const d = await devnet('hundred');
+  // devnet passes --device on to its workers: the CPU, named as such in their logs
+  const d = await devnet('hundred', ['--device', 'cpu']);
   try {
+    for (const who of ['worker1', 'worker2']) assert.match(readLog(d, who), /worker: model .*, on cpu/);
     const c = client(d);
     const texts = await withTimeout(Promise.all(Array.from({ length: 100 }, async (_, i) => {
       const chunks = await collectStream(await c.completions.create({
