@@ -4,13 +4,12 @@
  * sequence, logits rows in batch order). Also what --device cuda answers without a GPU. */
 #include "test.h"
 
-#include "tensor/matmul.h"
-
 #include "base/err.h"
 #include "cuda/cuda.h"
 #include "cuda/cuda_plan.h"
 #include "engine/device.h"
 #include "model/randmodel.h"
+#include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
 
