@@ -1,9 +1,10 @@
 /* Kernel micro-benchmark: how fast the matrix products of src/tensor/matmul run, against the
  * machine's memory read bandwidth measured the same way (the same threads, the same pool).
  *
- *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [TYPE...]
+ *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [TYPE...]
  *
- * For each weight type and shape (n_out x n_in = 4096x4096 and 11008x4096) it reports
+ * For each weight type and shape (n_out x n_in = 4096x4096 and 11008x4096; with -d those of
+ * d1024-l16's layers, 1024x1024, 2816x1024 and 1024x2816) it reports
  *   - decode: one token, GB/s of weights streamed (the bound is the read bandwidth);
  *   - batch8: 8 tokens, and how many times one token's throughput that is (x);
  *   - prefill: 64 tokens, GFLOP/s (2 * n_out * n_in * 64 per product).
@@ -195,12 +196,14 @@ int main(int argc, char **argv) {
     double seconds = 3;
     uint32_t types[16];
     int n_types = 0;
-    bool pack = false;
+    bool pack = false, small = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
         } else if (strcmp(argv[i], "-c") == 0) {
             clock_id = CLOCK_THREAD_CPUTIME_ID;
+        } else if (strcmp(argv[i], "-d") == 0) {
+            small = true;
         } else if (strcmp(argv[i], "-p") == 0) {
             pack = true;
         } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
@@ -218,7 +221,7 @@ int main(int argc, char **argv) {
                    n_types < 16) {
             types[n_types++] = (uint32_t)qtype_from_name(argv[i]);
         } else {
-            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [TYPE...]\n",
+            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [TYPE...]\n",
                     argv[0]);
             return 2;
         }
@@ -232,10 +235,13 @@ int main(int argc, char **argv) {
     const double bw = read_bandwidth(pool);
     printf("backend %s, %d threads, read bandwidth %.2f GB/s (1 GiB streamed, best of 20)\n",
            matmul_backend_name(matmul_backend()), threads, bw);
-    static const int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}};
+    static const int64_t big[][2] = {{4096, 4096}, {11008, 4096}},
+                         d1024[][2] = {{1024, 1024}, {2816, 1024}, {1024, 2816}};
+    const int64_t(*shapes)[2] = small ? d1024 : big;
+    const int n_shapes = small ? 3 : 2;
     int rc = 0;
     for (int t = 0; t < n_types; t++)
-        for (int s = 0; s < 2; s++)
+        for (int s = 0; s < n_shapes; s++)
             if (run_type(pool, types[t], shapes[s][0], shapes[s][1], seconds / 3, bw, pack)) {
                 fprintf(stderr, "%s: setup failed\n", qtype_get(types[t])->name);
                 rc = 1;
