@@ -749,6 +749,80 @@ INLINE void q4_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
 }
 
+/* Packed Q6_K (repack.h): per super-block, a group's d, its scales as (2k, 2k + 1) pairs per
+ * row, then the rows' ql (32 chunks) and qh (16 chunks) interleaved 4 bytes at a time. The
+ * chunks of ql bytes 64h + 4m.. and 64h + 32 + 4m.. and of qh bytes 32h + 4m.. give values
+ * 128h + 32c + 4m.. (c = 0..3) as whole 6-bit bytes q, and 4 vpdpbusd of those the sum P_s of
+ * sub-block s = 8h + 2c + m / 4. |P_s| <= 16 * 63 * 127 needs 17 bits, so it is multiplied by
+ * sc_s in 32 bits (vpmulld). S = sum_s sc_s * P_s - 32 * sum_s sc_s * bsum_s: the same integer
+ * as matmul_avx2.c's sum_s sc_s * (P_s - 32 * bsum_s); the second sum takes one vpdpwssd per
+ * scale pair against the token's pair of 16-value sums. */
+INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
+    enum { BLK = 3392, SC = 64, QL = 320, QH = 2368 }; /* repack.h's layout */
+    const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
+    const int8_t *xq[8];
+    const int16_t *bs[8];
+    __m512 acc[8];
+    for (int t = 0; t < T; t++) {
+        xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in;
+        bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16);
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), hi2 = _mm512_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = g->q + (size_t)b * BLK;
+        if (g->pf && PREFETCH > 0)
+            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + BLK, _MM_HINT_T0);
+        __m512i S[8], C[8];
+        UNROLL
+        for (int t = 0; t < T; t++) S[t] = C[t] = _mm512_setzero_si512();
+        UNROLL
+        for (int h = 0; h < 2; h++)
+            UNROLL
+            for (int mh = 0; mh < 2; mh++)
+                UNROLL
+                for (int c = 0; c < 4; c++) {
+                    /* sub-block 8h + 2c + mh: word mh of each row's scale pair 4h + c */
+                    const __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + SC + 32 * (4 * h + c))));
+                    const __m512i sc = mh ? _mm512_srai_epi32(pr, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16);
+                    /* q[k]: values 128h + 32c + 16mh + 4k.. of each row; ql's low nibbles for
+                     * c = 0, 1, high ones for 2, 3; qh's bits 2c, 2c + 1 moved to bits 4, 5 */
+                    __m512i q[4];
+                    UNROLL
+                    for (int k = 0; k < 4; k++) {
+                        const int m = 4 * mh + k;
+                        const __m512i l = _mm512_loadu_si512(p + QL + 64 * (16 * h + 8 * (c & 1) + m));
+                        const __m512i hb = _mm512_loadu_si512(p + QH + 64 * (8 * h + m));
+                        const __m512i hs = c == 0 ? _mm512_slli_epi16(hb, 4) : c == 1 ? _mm512_slli_epi16(hb, 2)
+                                           : c == 2 ? hb : _mm512_srli_epi16(hb, 2);
+                        /* (l & lo4) | (hs & hi2): vpternlogd's (A & C) | B is 0xEC */
+                        q[k] = _mm512_ternarylogic_epi32(c < 2 ? l : _mm512_srli_epi16(l, 4),
+                                                         _mm512_and_si512(hs, hi2), lo4, 0xEC);
+                    }
+                    UNROLL
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *x = xq[t] + 256 * b + 128 * h + 32 * c + 16 * mh;
+                        __m512i P = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], bcast4(x));
+                        UNROLL
+                        for (int k = 1; k < 4; k++) P = _mm512_dpbusd_epi32(P, q[k], bcast4(x + 4 * k));
+                        S[t] = _mm512_add_epi32(S[t], _mm512_mullo_epi32(P, sc));
+                    }
+                }
+        UNROLL
+        for (int k = 0; k < 8; k++) {
+            const __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + SC + 32 * k)));
+            UNROLL
+            for (int t = 0; t < T; t++)
+                C[t] = _mm512_dpwssd_epi32(C[t], pr, bcast4((const int8_t *)(bs[t] + 16 * b + 2 * k)));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        UNROLL
+        for (int t = 0; t < T; t++)
+            acc[t] = step(acc[t], _mm512_sub_epi32(S[t], _mm512_slli_epi32(C[t], 5)), dw, in->q8_k.d[b * pad + g->t0 + t]);
+    }
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+}
+
 INLINE void q4_0p_tile(const pgroup *g, const matmul_input *in, const int T) { packed_tile(g, in, T, 16); }
 INLINE void q8_0p_tile(const pgroup *g, const matmul_input *in, const int T) { packed_tile(g, in, T, 32); }
 
@@ -762,19 +836,23 @@ typedef void (*ptile_fn)(const pgroup *g, const matmul_input *in);
 PTILES(q4_0p, q4_0p_tile)
 PTILES(q8_0p, q8_0p_tile)
 PTILES(q4_kp, q4_kp_tile)
+PTILES(q6_kp, q6_kp_tile)
 
 /* Rows r0..r1 of a packed matrix, by the 16-row groups they touch; over each group, the tokens
  * in groups of 8, 4, 2 and 1 (the first reads the group from memory, the others from cache). */
 static void packed_rows(uint32_t type, const uint8_t *w, int64_t n_out, const matmul_input *in,
                         float *y, int64_t r0, int64_t r1) {
     const uint32_t base = repack_base(type);
-    const ptile_fn *tiles = base == QT_Q4_0 ? q4_0p_tiles : base == QT_Q8_0 ? q8_0p_tiles : q4_kp_tiles;
+    const ptile_fn *tiles = base == QT_Q4_0   ? q4_0p_tiles
+                            : base == QT_Q8_0 ? q8_0p_tiles
+                            : base == QT_Q4_K ? q4_kp_tiles
+                                              : q6_kp_tiles;
     for (int64_t first = r0 / ROWS * ROWS; first < r1; first += ROWS) {
         const int64_t lo = r0 > first ? r0 - first : 0, hi = r1 < first + ROWS ? r1 - first : ROWS;
         pgroup g = {.q = w + repack_bytes(type, in->n_in, first), .pf = true, .n_out = n_out, .y = y + first,
                     .keep = (__mmask16)((0xffffu >> (ROWS - hi)) & (0xffffu << lo))};
-        /* Q4_0 and Q8_0: the group's scales after its quants (Q4_K's are inside its blocks) */
-        if (base != QT_Q4_K) g.scales = g.q + (size_t)(in->n_in / 32) * ROWS * (base == QT_Q4_0 ? 16 : 32);
+        /* Q4_0 and Q8_0: the group's scales after its quants (the K types' are in their blocks) */
+        if (base == QT_Q4_0 || base == QT_Q8_0) g.scales = g.q + (size_t)(in->n_in / 32) * ROWS * (base == QT_Q4_0 ? 16 : 32);
         for (g.t0 = 0; g.t0 < in->n_tok;) {
             const int64_t left = in->n_tok - g.t0;
             const int k = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;

@@ -14,21 +14,21 @@
 #include <math.h>
 #include <stdlib.h>
 
-static const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K};
+static const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q6_K};
 #define N_TYPES (int)(sizeof types / sizeof types[0])
 
-/* Raw random blocks: every quant byte value (Q4_K: every 6-bit scale and min too), scales of
- * varied size and sign (finite halves: Q4_K's d and dmin). */
+/* Raw random blocks: every quant byte value (Q4_K: every 6-bit scale and min too; Q6_K: every
+ * 8-bit scale), scales of varied size and sign (finite halves: d, and Q4_K's dmin). */
 static uint8_t *raw_matrix(uint32_t type, int64_t n_in, int64_t n_out, uint64_t seed) {
     const size_t rs = qtype_row_size(type, (uint64_t)n_in), bs = qtype_get(type)->type_size;
-    const int halves = type == QT_Q4_K ? 2 : 1;
+    const int halves = type == QT_Q4_K ? 2 : 1, at = type == QT_Q6_K ? 208 : 0;
     uint8_t *w = malloc(rs * (size_t)n_out);
     testrand r = {seed};
     for (size_t i = 0; i < rs * (size_t)n_out; i++) w[i] = (uint8_t)testrand_u64(&r);
     for (size_t blk = 0; blk < rs * (size_t)n_out / bs; blk++)
         for (int h = 0; h < halves; h++) {
             const uint16_t d = quant_f32_to_f16(testrand_normal(&r) * 0.01f);
-            memcpy(w + blk * bs + 2 * h, &d, 2);
+            memcpy(w + blk * bs + at + 2 * h, &d, 2);
         }
     return w;
 }
@@ -51,9 +51,12 @@ TEST(repack_type_for_only_fitting_matrices) {
     CHECK_EQ_INT((int)repack_type_for(QT_Q4_0, 96, 16), 0);   /* odd block count */
     CHECK_EQ_INT((int)repack_type_for(QT_Q4_K, 2816, 16), (int)(REPACK_FLAG | QT_Q4_K));
     CHECK_EQ_INT((int)repack_type_for(QT_Q4_K, 1024, 24), 0);
-    CHECK_EQ_INT((int)repack_type_for(QT_Q6_K, 1024, 16), 0);
+    CHECK_EQ_INT((int)repack_type_for(QT_Q6_K, 1024, 16), (int)(REPACK_FLAG | QT_Q6_K));
+    CHECK_EQ_INT((int)repack_type_for(QT_Q6_K, 1000, 16), 0);
     CHECK_EQ_INT((int)repack_type_for(QT_F16, 1024, 16), 0);
-    /* Q4_0 and Q8_0 keep the rows' size; Q4_K's super-blocks grow by 64 bytes per group */
+    /* Q4_0 and Q8_0 keep the rows' size; a group's super-block grows by 32 bytes of padding in
+     * Q6_K, by 64 bytes (scales and mins as bytes) in Q4_K */
+    CHECK(repack_bytes(QT_Q6_K, 512, 32) == 2 * 2 * (16 * 210 + 32));
     CHECK(repack_bytes(QT_Q8_0, 2816, 32) == 32 * qtype_row_size(QT_Q8_0, 2816));
     CHECK(repack_bytes(REPACK_FLAG | QT_Q4_K, 1024, 32) == 2 * 4 * (16 * 144 + 64));
     CHECK(repack_bytes(QT_Q4_K, 1024, 16) % 64 == 0);
@@ -63,11 +66,11 @@ TEST(repack_type_for_only_fitting_matrices) {
 
 TEST(repack_rows_round_trip) {
     for (int ti = 0; ti < N_TYPES; ti++) {
-        const int64_t n_in = types[ti] == QT_Q4_K ? 768 : 192, n_out = 48;
+        const int64_t n_in = types[ti] == QT_Q4_K || types[ti] == QT_Q6_K ? 768 : 192, n_out = 48;
         const size_t rs = qtype_row_size(types[ti], n_in);
         uint8_t *w = raw_matrix(types[ti], n_in, n_out, 7 + ti);
         uint8_t *p = packed_copy(types[ti], w, n_in, n_out);
-        uint8_t row[512];
+        uint8_t row[1024];
         int bad = 0;
         for (int64_t r = 0; r < n_out; r++) {
             repack_unpack_row(REPACK_FLAG | types[ti], p, n_in, r, row);
