@@ -15,8 +15,8 @@
  * of those run in SECONDS / 3 (default 3 s): on a machine busy with other work, the one that
  * ran undisturbed. -c times by the calling thread's CPU time instead of the wall clock: with
  * -t 1, another way to compare kernels on a busy machine (the bandwidth figures then mean
- * little). -p packs Q4_0, Q8_0 and Q4_K matrices (tensor/repack.h) as the CPU device does for the
- * AVX-512 kernels. */
+ * little). -p packs Q4_0, Q8_0, Q4_K and Q6_K matrices (tensor/repack.h) as the CPU device does
+ * for the AVX-512 kernels. */
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"

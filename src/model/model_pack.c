@@ -1,4 +1,4 @@
-/* model_pack.h: a view of a model whose Q4_0, Q8_0 and Q4_K matrices are packed
+/* model_pack.h: a view of a model whose Q4_0, Q8_0, Q4_K and Q6_K matrices are packed
  * (tensor/repack.h) into one huge-page buffer, each matrix packed a slice of rows at a time and
  * the slice's file pages dropped from resident memory right after. */
 #include "model/model_pack.h"
@@ -33,7 +33,9 @@ static int packable(model *v, model_matrix **list) {
 static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 
 /* Bytes of mx packed. */
-static size_t matrix_bytes(const model_matrix *mx) { return repack_bytes(mx->type, mx->n_in, mx->n_out); }
+static size_t matrix_bytes(const model_matrix *mx) {
+    return repack_bytes(mx->type, mx->n_in, mx->n_out);
+}
 
 int model_pack(const model *m, model **out) {
     *out = NULL;

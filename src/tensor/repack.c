@@ -1,7 +1,7 @@
-/* Packing of Q4_0, Q8_0, Q4_K and Q6_K matrices into 16-row groups (see repack.h for the layout).
- * Q4_0 and Q8_0 are a half-precision scale then `qbytes` quant bytes per 32-value block; they
- * differ only in qbytes and in Q8_0's quants being stored offset by 128. The K types' packed
- * super-blocks are laid out each their own way. */
+/* Packing of Q4_0, Q8_0, Q4_K and Q6_K matrices into 16-row groups (see repack.h for the
+ * layouts). Q4_0 and Q8_0 are a half-precision scale then `qbytes` quant bytes per 32-value
+ * block; they differ only in qbytes and in Q8_0's quants being stored offset by 128. The K
+ * types' packed super-blocks are laid out each their own way. */
 #include "tensor/repack.h"
 
 #include "tensor/qtype.h"

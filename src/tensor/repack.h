@@ -26,6 +26,13 @@
  *              low nibbles are sub-block 2c and high ones 2c + 1)
  *         64 bytes more than the 16 rows' 2304: the scales and mins unpacked once here, not
  *         per product and token.
+ *   Q6_K: nb super-blocks of 3392 bytes (53 x 64), each:
+ *           0  the 16 rows' half d           (32 bytes, then 32 bytes of zeros)
+ *          64  the 16 signed 8-bit scales, sub-blocks 2k and 2k + 1 of row r at
+ *              64 + 32k + 2r and 64 + 32k + 2r + 1 (256 bytes)
+ *         320  ql, 32 chunks of 64 (chunk k: bytes 4k..4k+3 of each row's 128)
+ *        2368  qh, 16 chunks of 64 (chunk k: bytes 4k..4k+3 of each row's 64)
+ *         32 bytes more than the 16 rows' 3360, to keep 64-byte alignment.
  * Packed types are numbered REPACK_FLAG | (the GGUF type); they never appear in files, and only
  * the AVX-512 backend computes with them (matmul.h). */
 #ifndef VEIL_REPACK_H
@@ -43,8 +50,8 @@ static inline bool repack_is_packed(uint32_t type) { return (type & REPACK_FLAG)
 static inline uint32_t repack_base(uint32_t type) { return type & ~REPACK_FLAG; }
 
 /* The packed type for an n_out x n_in matrix of `type`, or 0 when it has none: types other than
- * Q4_0, Q8_0 and Q4_K, n_out not a multiple of 16, or (Q4_0, Q8_0) an odd number of blocks per
- * row (which would leave groups unaligned to 64 bytes). */
+ * Q4_0, Q8_0, Q4_K and Q6_K, n_out not a multiple of 16, or (Q4_0, Q8_0) an odd number of blocks
+ * per row (which would leave groups unaligned to 64 bytes). */
 uint32_t repack_type_for(uint32_t type, int64_t n_in, int64_t n_out);
 
 /* Bytes of the packed form of rows [0, n_out) of an n_in-column matrix of `type` (a base type

@@ -1,8 +1,9 @@
 /* Packed matrices (tensor/repack.h): the layout round-trips to the original rows on any CPU,
  * which matrices get a packed form, and on AVX-512 the packed kernels give the outputs of the
  * unpacked ones bit for bit (token counts 1..17 over their groups of 8/4/2/1, row ranges that
- * start and end inside a 16-row group, raw blocks with every quant value and Q4_K scale and min,
- * awkward activations with NaN and infinities), while other backends answer NaN for packed matrices. */
+ * start and end inside a 16-row group, raw blocks with every quant value and K-type scale and
+ * min, awkward activations with NaN and infinities), while other backends answer NaN for packed
+ * matrices. */
 #include "test.h"
 
 #include "tensor/matmul.h"
