@@ -139,7 +139,7 @@ static void meter(const relay *r, pworker *w, const proto_final *f) {
             log_warn("proxy: a receipt does not verify, the request is unpaid: %s", err_msg());
     }
     if (fee) {
-        /* no voucher without an error: the fee is owed (logged), paid by a later voucher */
+        /* no voucher and no error: the fee is owed (logged) and a later voucher carries it */
         if (payee_pay_worker(w->p->pay, w->payout_key, fee, &boc, &len) != 0)
             log_warn("proxy: cannot pay a worker: %s", err_msg());
         proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
