@@ -605,9 +605,9 @@ static void float_rows(const float_tile_fn tiles[3], uint32_t type, const uint8_
  * lane: no cross-lane reduction, and the scales load as one vector in row order. The sums are
  * the same integers as the unpacked kernels', so the outputs are bit for bit theirs. */
 
-/* How many blocks ahead a packed group's stream is prefetched. */
+/* How far ahead (bytes) a packed group's stream is prefetched. */
 #ifndef PACKED_AHEAD
-#define PACKED_AHEAD 8
+#define PACKED_AHEAD 16384
 #endif
 
 /* The 4 activation bytes at p in every 32-bit lane. */
@@ -641,7 +641,7 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *q = g->q + (size_t)b * ROWS * (size_t)qb;
         if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + PACKED_AHEAD * ROWS * qb, _MM_HINT_T0);
+            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + PACKED_AHEAD, _MM_HINT_T0);
         __m512i w[8];
         if (qb == 16) {
             UNROLL
