@@ -609,6 +609,9 @@ static void float_rows(const float_tile_fn tiles[3], uint32_t type, const uint8_
 #ifndef PACKED_AHEAD
 #define PACKED_AHEAD 16384
 #endif
+#ifndef PACKED_HINT
+#define PACKED_HINT _MM_HINT_T0
+#endif
 
 /* The 4 activation bytes at p in every 32-bit lane. */
 INLINE __m512i bcast4(const int8_t *p) {
@@ -641,7 +644,7 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *q = g->q + (size_t)b * ROWS * (size_t)qb;
         if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + PACKED_AHEAD, _MM_HINT_T0);
+            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + PACKED_AHEAD, PACKED_HINT);
         __m512i w[8];
         if (qb == 16) {
             UNROLL
