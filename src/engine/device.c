@@ -60,7 +60,7 @@ device *device_open(const char *spec, const model *m, int n_threads) {
         }
         snprintf(d->desc, sizeof d->desc, "%s", cuda_model_describe(d->cuda));
     } else {
-        if (model_pack(m, &d->packed) != 0) {
+        if (model_pack(m, n_threads, &d->packed) != 0) {
             free(d);
             return NULL;
         }

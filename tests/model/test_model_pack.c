@@ -64,7 +64,7 @@ TEST(model_pack_logits_equal_unpacked) {
     for (size_t ci = 0; ci < 2; ci++) {
         model *m = made(cases[ci].shape, cases[ci].type, "pack.gguf"), *v = NULL;
         if (!m) continue;
-        CHECK(model_pack(m, &v) == 0 && v != NULL);
+        CHECK(model_pack(m, 2, &v) == 0 && v != NULL);
         if (!v) {
             model_free(m);
             continue;
@@ -93,12 +93,12 @@ TEST(model_pack_not_when_disabled_or_not_avx512) {
     if (!m) return;
     const enum matmul_backend saved = matmul_backend();
     CHECK(matmul_set_backend(MATMUL_SCALAR) == 0);
-    CHECK(model_pack(m, &v) == 0 && v == NULL);
+    CHECK(model_pack(m, 2, &v) == 0 && v == NULL);
     if (matmul_backend_supported(MATMUL_AVX512)) {
         CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
         setenv("VEIL_REPACK", "0", 1);
         v = (model *)1;
-        CHECK(model_pack(m, &v) == 0 && v == NULL);
+        CHECK(model_pack(m, 2, &v) == 0 && v == NULL);
         unsetenv("VEIL_REPACK");
     }
     matmul_set_backend(saved);
@@ -108,7 +108,7 @@ TEST(model_pack_not_when_disabled_or_not_avx512) {
     m = made("test-llama", QT_Q4_K, "q4k.gguf");
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
     v = (model *)1;
-    CHECK(m && model_pack(m, &v) == 0 && v == NULL);
+    CHECK(m && model_pack(m, 2, &v) == 0 && v == NULL);
     matmul_set_backend(saved);
     model_free(m);
 }
@@ -121,7 +121,7 @@ TEST(model_pack_drops_file_pages) {
     const enum matmul_backend saved = matmul_backend();
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
     const uint64_t before = rss_now();
-    CHECK(model_pack(m, &v) == 0 && v != NULL);
+    CHECK(model_pack(m, 1, &v) == 0 && v != NULL); /* on this thread (the others: a pool of 2) */
     const uint64_t grown = rss_now() - before;
     /* one copy (the packed one, huge pages rounded) and at most a slice of the file in flight;
      * keeping the file's pages would double it */
