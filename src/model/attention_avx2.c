@@ -309,15 +309,18 @@ INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
         if (f16) heads_q(kv, true, hd, NQ, q, n_pos, scale, scores, out);                      \
         else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out);                         \
     }
-HEADS_Q(1) HEADS_Q(2) HEADS_Q(3) HEADS_Q(4) HEADS_Q(5) HEADS_Q(6) HEADS_Q(7) HEADS_Q(8)
+HEADS_Q(2) HEADS_Q(3) HEADS_Q(4) HEADS_Q(5) HEADS_Q(6) HEADS_Q(7) HEADS_Q(8)
 
 void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                           const int32_t n_pos[], float scale, float *scores, float *const out[]) {
     typedef void (*fn)(const attn_kv *, bool, int32_t, const float *const[], const int32_t[], float,
                        float *, float *const[]);
-    static const fn by_count[ATTN_MAX_Q] = {heads_1, heads_2, heads_3, heads_4,
-                                            heads_5, heads_6, heads_7, heads_8};
-    by_count[n_q - 1](kv, kv->type == ATTN_F16, hd, q, n_pos, scale, scores, out);
+    static const fn by_count[ATTN_MAX_Q - 1] = {heads_2, heads_3, heads_4, heads_5,
+                                                heads_6, heads_7, heads_8};
+    if (n_q == 1) /* one pass over V with 64 output floats in registers */
+        attention_avx2_head(kv, hd, q[0], n_pos[0], scale, scores, out[0]);
+    else
+        by_count[n_q - 2](kv, kv->type == ATTN_F16, hd, q, n_pos, scale, scores, out);
 }
 
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n) {
