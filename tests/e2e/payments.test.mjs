@@ -126,6 +126,17 @@ function load(d, loops) {
 
 const MARKS = [['request', /proxy: request /g], ['receipt', /proxy: done /g], ['voucher', /charge voucher kept/g]];
 
+// Stops a proxy started apart from the devnet (if any), then the devnet: each must exit 0.
+async function stopAll(d, proxy) {
+  if (proxy) assert.equal((await stopVeil(proxy)).code, 0, proxy.stderr());
+  assert.equal((await stopVeil(d)).code, 0, d.stderr());
+}
+
+// The devnet ledger's whole history replays and checks (`veil chain verify`).
+function verifyLedger(d) {
+  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+}
+
 test('payments: kill -9 of the proxy at random points under load: nothing lost, nothing counted twice', async () => {
   const d = await devnet('proxy-crash', ['--workers', '2']);
   const accounts = path.join(d.state, 'proxy-accounts.db');
@@ -188,10 +199,9 @@ test('payments: kill -9 of the proxy at random points under load: nothing lost, 
     console.log(`# ${done.answers} answers, ${done.errors} errors, paid ${ch.paid}, payouts ${signed}`);
   } finally {
     await traffic.stop();
-    if (proxy) assert.equal((await stopVeil(proxy)).code, 0, proxy.stderr());
-    assert.equal((await stopVeil(d)).code, 0, d.stderr());
+    await stopAll(d, proxy);
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
 });
 
 test('payments: a worker killed with -9 before redeeming its payout redeems it at restart', async () => {
@@ -237,7 +247,7 @@ test('payments: a worker killed with -9 before redeeming its payout redeems it a
     assert.equal((await stopVeil(w)).code, 0, w.stderr());
     assert.equal((await stopVeil(d)).code, 0, d.stderr());
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
 });
 
 test('payments: a gateway killed with -9 continues from its accounting file; the proxy refuses nothing', async () => {
@@ -310,7 +320,7 @@ test('payments: a gateway killed with -9 continues from its accounting file; the
     assert.equal((await stopVeil(d)).code, 0, d.stderr());
     if (ledger) assert.equal((await stopVeil(ledger)).code, 0, ledger.stderr());
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
 });
 
 test('payments: fees earned while the proxy cannot top up a payout channel stay owed, across a restart, and are paid once it can', async () => {
@@ -366,10 +376,9 @@ test('payments: fees earned while the proxy cannot top up a payout channel stay 
     assert.equal((await getJson(`${d.ledger}/v1/status`)).channels, 2, 'the client\'s channel and one payout channel');
     console.log(`# payouts: ${fees} nano-units paid on one channel after ${count(proxy.stderr(), OWED)} owed payouts`);
   } finally {
-    if (proxy) assert.equal((await stopVeil(proxy)).code, 0, proxy.stderr());
-    assert.equal((await stopVeil(d)).code, 0, d.stderr());
+    await stopAll(d, proxy);
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
 });
 
 test('payments: a worker that closes its payout channel under load is paid on a new one, nothing lost', async () => {
@@ -402,5 +411,5 @@ test('payments: a worker that closes its payout channel under load is paid on a 
     await traffic.stop();
     assert.equal((await stopVeil(d)).code, 0, d.stderr());
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
 });

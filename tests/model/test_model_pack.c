@@ -32,16 +32,6 @@ static model *made(const char *shape, uint32_t type, const char *file) {
     return m;
 }
 
-static uint64_t rss_now(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%llu %llu", &size, &resident) != 2) resident = 0;
-        fclose(f);
-    }
-    return resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Prompt logits (all rows) then 3 greedy steps' logits of m, into out (n_vocab * 23 floats). */
 static void run(const model *m, float *out) {
     int32_t ids[20];
@@ -120,9 +110,9 @@ TEST(model_pack_drops_file_pages) {
     if (!m) return;
     const enum matmul_backend saved = matmul_backend();
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
-    const uint64_t before = rss_now();
+    const uint64_t before = test_rss_now();
     CHECK(model_pack(m, 1, &v) == 0 && v != NULL); /* on this thread (the others: a pool of 2) */
-    const uint64_t grown = rss_now() - before;
+    const uint64_t grown = test_rss_now() - before;
     /* one copy (the packed one, huge pages rounded) and at most a slice of the file in flight;
      * keeping the file's pages would double it */
     CHECK(v && v->pack_bytes > (16u << 20));
