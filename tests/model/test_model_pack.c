@@ -12,7 +12,6 @@
 #include "tensor/qtype.h"
 #include "tensor/repack.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
