@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,8 @@ const char *test_tmpdir(void);
 const char *test_tmp_path(const char *name);
 /* True when both files exist and hold the same bytes. */
 bool test_same_file(const char *a, const char *b);
+/* This process's resident memory now (not the peak), from /proc/self/statm; 0 without it. */
+uint64_t test_rss_now(void);
 
 #define TEST(name)                                                                       \
     static void name(void);                                                              \

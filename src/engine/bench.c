@@ -261,8 +261,10 @@ void bench_print_text(FILE *f, const bench_report *r) {
     if (p->device && device_is_gpu(p->device))
         fprintf(f, "setup       %s, best of %d runs\n", device_describe(p->device), p->reps);
     else
-        fprintf(f, "setup       %d threads, %s kernels, %s KV cache, best of %d runs\n", r->n_threads,
-                matmul_backend_name(matmul_backend()), model_kv_type_name(p->kv_type), p->reps);
+        fprintf(f, "setup       %d threads, %s kernels%s, %s KV cache, best of %d runs\n", r->n_threads,
+                matmul_backend_name(matmul_backend()),
+                p->device && device_model(p->device)->base ? " (packed weights)" : "",
+                model_kv_type_name(p->kv_type), p->reps);
     fprintf(f, "pp %-8d %10.2f tokens/s   (one prompt, batches of %d)\n", p->n_pp, x->pp_tps, x->pp_batch);
     fprintf(f, "tg %-8d %10.2f tokens/s   (one sequence)", p->n_tg, x->tg_tps);
     if (r->membw_gbs > 0)

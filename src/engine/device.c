@@ -3,6 +3,7 @@
 #include "engine/device.h"
 
 #include "base/err.h"
+#include "base/log.h"
 #include "cuda/cuda.h"
 #include "model/model_pack.h"
 
@@ -60,10 +61,9 @@ device *device_open(const char *spec, const model *m, int n_threads) {
         }
         snprintf(d->desc, sizeof d->desc, "%s", cuda_model_describe(d->cuda));
     } else {
-        if (model_pack(m, &d->packed) != 0) {
-            free(d);
-            return NULL;
-        }
+        /* packing only makes things faster: without the memory for it, the file's layout */
+        if (model_pack(m, n_threads, &d->packed) != 0)
+            log_warn("cpu: weights not packed (%s); computing with the file's layout", err_msg());
         if (d->packed) d->cpu = d->packed;
         const char *packed = d->packed ? ", packed weights" : "";
         if (n_threads > 0) snprintf(d->desc, sizeof d->desc, "cpu (%d threads%s)", n_threads, packed);

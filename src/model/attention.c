@@ -62,6 +62,15 @@ void attention_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos
         attention_scalar_head(kv, hd, q, n_pos, scale, scores, out);
 }
 
+void attention_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
+                     const int32_t n_pos[], float scale, float *scores, float *const out[]) {
+    if (hd % 8 == 0 && use_avx2()) {
+        attention_avx2_heads(kv, hd, n_q, q, n_pos, scale, scores, out);
+        return;
+    }
+    for (int i = 0; i < n_q; i++) attention_scalar_head(kv, hd, q[i], n_pos[i], scale, scores, out[i]);
+}
+
 void attention_store(void *dst, enum attn_type type, const float *src, int32_t n) {
     if (type == ATTN_F32) {
         memcpy(dst, src, (size_t)n * sizeof *src);

@@ -45,6 +45,16 @@ size_t attention_scratch(int32_t n_pos);
 void attention_head(const attn_kv *kv, int32_t head_dim, const float *q, int32_t n_pos,
                     float scale, float *scores, float *out);
 
+/* Most queries one attention_heads call takes. */
+#define ATTN_MAX_Q 8
+
+/* For i < n_q (1..ATTN_MAX_Q): out[i] = attention_head(kv, head_dim, q[i], n_pos[i], ...), bit
+ * for bit, with each cache row read once for all the queries (a prompt's tokens, the query
+ * heads that share a KV head). scores: n_q * attention_scratch(the largest n_pos) floats. No
+ * out[i] may overlap any q[j]. */
+void attention_heads(const attn_kv *kv, int32_t head_dim, int n_q, const float *const q[],
+                     const int32_t n_pos[], float scale, float *scores, float *const out[]);
+
 /* Writes n floats into the cache's element type at dst (rounding to nearest even for F16). */
 void attention_store(void *dst, enum attn_type type, const float *src, int32_t n);
 
@@ -55,6 +65,8 @@ void attention_scalar_head(const attn_kv *kv, int32_t head_dim, const float *q, 
                            float scale, float *scores, float *out);
 void attention_avx2_head(const attn_kv *kv, int32_t head_dim, const float *q, int32_t n_pos,
                          float scale, float *scores, float *out);
+void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
+                          const int32_t n_pos[], float scale, float *scores, float *const out[]);
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n);
 
 #endif

@@ -18,6 +18,9 @@
 #include <math.h>
 
 #define INLINE static inline __attribute__((always_inline))
+/* Loops over a compile-time number of queries, unrolled so their accumulators stay in
+ * registers. */
+#define UNROLL_Q _Pragma("GCC unroll 8")
 
 INLINE __m256 load8(const void *base, bool f16, size_t e) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + e)));
@@ -188,6 +191,138 @@ void attention_avx2_head(const attn_kv *kv, int32_t hd, const float *q, int32_t 
         head(kv, false, hd, q, n_pos, scale, s, out);
 }
 
+/* ---- several queries over one cache (attention_avx2_heads) ----
+ * Each cache row is loaded once for NQ queries, which is what long prompts need: their
+ * queries re-read the same K and V rows from L2, one query at a time. Every query's arithmetic
+ * is that of head() above, operation for operation: its dot products in the same lane order
+ * and the same reduction (reduce8 and reduce1 agree), its own softmax, its weighted sum in
+ * position order with fused multiply-adds (an 8-float slice of the output per pass instead of
+ * 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
+ * maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
+
+/* s_i[p] for p < max_pos (every query; a query's scores past its n_pos are unused), and each
+ * query's maximum over its own positions into max[i]. */
+INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
+                     const int32_t n_pos[], int32_t max_pos, float scale, float *const s[], float max[]) {
+    __m256 vmax[ATTN_MAX_Q];
+    float part[ATTN_MAX_Q][8][8]; /* [query][row of the group][lane] */
+    UNROLL_Q for (int i = 0; i < NQ; i++) vmax[i] = _mm256_set1_ps(-INFINITY);
+    const __m256 iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
+        const size_t e0 = row_elem(kv, hd, b0);
+        const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
+        if (b0 + ATTN_BLOCK < max_pos) {
+            const int32_t next = max_pos - b0 - ATTN_BLOCK < ATTN_BLOCK ? max_pos - b0 - ATTN_BLOCK : ATTN_BLOCK;
+            PREFETCH_BLOCK(kv->k, f16, row_elem(kv, hd, b0 + ATTN_BLOCK), next, hd, _MM_HINT_T0);
+        }
+        PREFETCH_BLOCK(kv->v, f16, e0, rows, hd, _MM_HINT_T1);
+        for (int32_t r0 = 0; r0 < rows; r0 += 8) {
+            const int n = rows - r0 < 8 ? rows - r0 : 8;
+            for (int j = 0; j < n; j++) {
+                const size_t e = e0 + (size_t)(r0 + j) * hd;
+                __m256 acc[ATTN_MAX_Q];
+                const __m256 k0 = load8(kv->k, f16, e);
+                UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_mul_ps(_mm256_loadu_ps(q[i]), k0);
+                for (int32_t c = 8; c < hd; c += 8) {
+                    const __m256 kc = load8(kv->k, f16, e + (size_t)c);
+                    UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(q[i] + c), kc, acc[i]);
+                }
+                UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(part[i][j], acc[i]);
+            }
+            const int32_t p0 = b0 + r0;
+            UNROLL_Q for (int i = 0; i < NQ; i++) {
+                const int32_t valid = n_pos[i] - p0;
+                if (n == 8) {
+                    __m256 a[8];
+                    UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(part[i][j]);
+                    const __m256 sv = _mm256_mul_ps(reduce8(a), _mm256_set1_ps(scale));
+                    _mm256_storeu_ps(s[i] + p0, sv);
+                    const __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)valid), _CMP_LT_OQ);
+                    vmax[i] = _mm256_max_ps(vmax[i], _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, live));
+                } else {
+                    for (int j = 0; j < n; j++) {
+                        const float x = reduce1(_mm256_loadu_ps(part[i][j])) * scale;
+                        s[i][p0 + j] = x;
+                        if (j < valid && x > max[i]) max[i] = x;
+                    }
+                }
+            }
+        }
+    }
+    UNROLL_Q for (int i = 0; i < NQ; i++) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, vmax[i]);
+        for (int j = 0; j < 8; j++)
+            if (lanes[j] > max[i]) max[i] = lanes[j];
+    }
+}
+
+/* acc_i += w_i[p] v_p[c0 .. c0 + 8) for p in [lo, hi), in order; with `check`, only for the
+ * queries with p < n_pos[i] (below the smallest n_pos every query takes every row). */
+INLINE void weighted_rows(const attn_kv *kv, bool f16, int32_t hd, const int NQ, float *const w[],
+                          const int32_t n_pos[], int32_t lo, int32_t hi, int32_t c0, bool check,
+                          __m256 acc[]) {
+    for (int32_t p = lo; p < hi;) {
+        const int32_t b0 = p / ATTN_BLOCK * ATTN_BLOCK, end = b0 + ATTN_BLOCK < hi ? b0 + ATTN_BLOCK : hi;
+        const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;
+        for (; p < end; p++) {
+            const __m256 v = load8(kv->v, f16, e0 + (size_t)(p - b0) * hd);
+            UNROLL_Q for (int i = 0; i < NQ; i++)
+                if (!check || p < n_pos[i]) acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(w[i] + p), v, acc[i]);
+        }
+    }
+}
+
+/* out_i[c0 .. c0 + 8) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..], rows taken once for all. */
+INLINE void weighted_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, float *const w[],
+                       const int32_t n_pos[], int32_t min_pos, int32_t max_pos, int32_t c0,
+                       float *const out[]) {
+    __m256 acc[ATTN_MAX_Q];
+    UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_setzero_ps();
+    weighted_rows(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);
+    weighted_rows(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);
+    UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(out[i] + c0, acc[i]);
+}
+
+INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
+                    const int32_t n_pos[], float scale, float *scores, float *const out[]) {
+    int32_t max_pos = 0, min_pos = n_pos[0];
+    UNROLL_Q for (int i = 0; i < NQ; i++) {
+        if (n_pos[i] > max_pos) max_pos = n_pos[i];
+        if (n_pos[i] < min_pos) min_pos = n_pos[i];
+    }
+    const size_t stride = attention_scratch(max_pos);
+    float *s[ATTN_MAX_Q], max[ATTN_MAX_Q];
+    UNROLL_Q for (int i = 0; i < NQ; i++) {
+        s[i] = scores + (size_t)i * stride;
+        max[i] = -INFINITY;
+    }
+    scores_q(kv, f16, hd, NQ, q, n_pos, max_pos, scale, s, max);
+    UNROLL_Q for (int i = 0; i < NQ; i++) softmax(s[i], n_pos[i], max[i]);
+    for (int32_t c0 = 0; c0 < hd; c0 += 8) weighted_q(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
+}
+
+/* One compiled body per query count, so that each keeps its accumulators in registers. */
+#define HEADS_Q(NQ)                                                                            \
+    static void heads_##NQ(const attn_kv *kv, bool f16, int32_t hd, const float *const q[],   \
+                           const int32_t n_pos[], float scale, float *scores, float *const out[]) { \
+        if (f16) heads_q(kv, true, hd, NQ, q, n_pos, scale, scores, out);                      \
+        else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out);                         \
+    }
+HEADS_Q(2) HEADS_Q(3) HEADS_Q(4) HEADS_Q(5) HEADS_Q(6) HEADS_Q(7) HEADS_Q(8)
+
+void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
+                          const int32_t n_pos[], float scale, float *scores, float *const out[]) {
+    typedef void (*fn)(const attn_kv *, bool, int32_t, const float *const[], const int32_t[], float,
+                       float *, float *const[]);
+    static const fn by_count[ATTN_MAX_Q - 1] = {heads_2, heads_3, heads_4, heads_5,
+                                                heads_6, heads_7, heads_8};
+    if (n_q == 1) /* one pass over V with 64 output floats in registers */
+        attention_avx2_head(kv, hd, q[0], n_pos[0], scale, scores, out[0]);
+    else
+        by_count[n_q - 2](kv, kv->type == ATTN_F16, hd, q, n_pos, scale, scores, out);
+}
+
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -206,6 +341,12 @@ void attention_avx2_head(const attn_kv *kv, int32_t hd, const float *q, int32_t 
 
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n) {
     attention_store(dst, ATTN_F16, src, n);
+}
+
+void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
+                          const int32_t n_pos[], float scale, float *scores, float *const out[]) {
+    for (int i = 0; i < n_q; i++)
+        attention_scalar_head(kv, hd, q[i], n_pos[i], scale, scores, out[i]);
 }
 
 #endif

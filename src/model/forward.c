@@ -490,13 +490,25 @@ static void att_unit(const att_job *j, int64_t u, float *scores) {
                       l->q_norm, hp, cs);
         seq_store(seq, j->il, kh, j->batch[t].pos, k, v);
     }
+    /* the unit's queries (its tokens in order, each token's query heads), ATTN_MAX_Q at a time
+     * over the cache rows they share */
     const attn_kv kv = seq_view(seq, j->il, kh);
     const float scale = 1.0f / sqrtf((float)hd);
+    const float *q[ATTN_MAX_Q];
+    float *out[ATTN_MAX_Q];
+    int32_t n_pos[ATTN_MAX_Q];
+    int n_q = 0;
     for (int32_t i = 0; i < n_tok; i++) {
-        int32_t t = toks[i];
+        const int32_t t = toks[i];
         for (int32_t h = kh * group; h < (kh + 1) * group; h++) {
-            size_t at = (size_t)t * r->q_dim + (size_t)h * hd;
-            attention_head(&kv, hd, r->q + at, j->batch[t].pos + 1, scale, scores, r->att + at);
+            const size_t at = (size_t)t * r->q_dim + (size_t)h * hd;
+            q[n_q] = r->q + at;
+            out[n_q] = r->att + at;
+            n_pos[n_q++] = j->batch[t].pos + 1;
+            if (n_q == ATTN_MAX_Q || (i == n_tok - 1 && h == (kh + 1) * group - 1)) {
+                attention_heads(&kv, hd, n_q, q, n_pos, scale, scores, out);
+                n_q = 0;
+            }
         }
     }
 }
@@ -623,12 +635,13 @@ static int check_batch(model_runner *r, const model_token *batch, int32_t n) {
                            b->seq->kv->be ? b->seq->kv->be->name : "cpu", r->be ? r->be->name : "cpu");
         if (b->pos + 1 > max_pos) max_pos = b->pos + 1;
     }
-    if (!r->be && attention_scratch(max_pos) > r->scores_cap) {
+    const size_t cap = ATTN_MAX_Q * attention_scratch(max_pos); /* attention_heads' scratch */
+    if (!r->be && cap > r->scores_cap) {
         int nth = tpool_size(r->pool);
-        float *s = realloc(r->scores, (size_t)nth * attention_scratch(max_pos) * sizeof *s);
+        float *s = realloc(r->scores, (size_t)nth * cap * sizeof *s);
         if (!s) return err_set("out of memory for attention scores");
         r->scores = s;
-        r->scores_cap = attention_scratch(max_pos);
+        r->scores_cap = cap;
     }
     return 0;
 }

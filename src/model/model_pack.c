@@ -9,6 +9,9 @@
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/repack.h"
+#include "tensor/threadpool.h"
+
+#include <stdatomic.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +40,41 @@ static size_t matrix_bytes(const model_matrix *mx) {
     return repack_bytes(mx->type, mx->n_in, mx->n_out);
 }
 
-int model_pack(const model *m, model **out) {
+/* The packing of every packable matrix (dst[i] not NULL), in slices of SLICE_ROWS rows that the
+ * threads take in turn. */
+typedef struct pack_job {
+    model_matrix **list;
+    uint8_t **dst;
+    int n;
+    int64_t slices;
+    _Atomic int64_t next;
+} pack_job;
+
+static void pack_slices(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    pack_job *j = arg;
+    for (int64_t k; (k = atomic_fetch_add(&j->next, 1)) < j->slices;) {
+        int i = 0;
+        for (;; i++) { /* slice k's matrix */
+            if (!j->dst[i]) continue;
+            const int64_t here = (j->list[i]->n_out + SLICE_ROWS - 1) / SLICE_ROWS;
+            if (k < here) break;
+            k -= here;
+        }
+        const model_matrix *mx = j->list[i];
+        const size_t rs = qtype_row_size(mx->type, (uint64_t)mx->n_in);
+        const int64_t r = k * SLICE_ROWS, end = r + SLICE_ROWS < mx->n_out ? r + SLICE_ROWS : mx->n_out;
+        repack_rows(mx->type, mx->data, mx->n_in, j->dst[i], r, end);
+        mapfile_drop((const uint8_t *)mx->data + (size_t)r * rs, (size_t)(end - r) * rs);
+    }
+}
+
+int model_pack(const model *m, int n_threads, model **out) {
     *out = NULL;
     const char *env = getenv("VEIL_REPACK");
     if (matmul_backend() != MATMUL_AVX512 || (env && strcmp(env, "0") == 0)) return 0;
     model_matrix **list = NULL;
+    uint8_t **dsts = NULL;
     model *v = malloc(sizeof *v);
     if (!v) goto oom;
     *v = *m; /* from here on model_free(v) frees only what v owns */
@@ -52,7 +85,8 @@ int model_pack(const model *m, model **out) {
     v->pack_bytes = 0;
     v->layers = malloc((size_t)m->hp.n_layer * sizeof *v->layers);
     list = malloc(((size_t)m->hp.n_layer * 7 + 1) * sizeof *list);
-    if (!v->layers || !list) goto oom;
+    dsts = malloc(((size_t)m->hp.n_layer * 7 + 1) * sizeof *dsts);
+    if (!v->layers || !list || !dsts) goto oom;
     memcpy(v->layers, m->layers, (size_t)m->hp.n_layer * sizeof *v->layers);
     const int n = packable(v, list);
     for (int i = 0; i < n; i++)
@@ -61,26 +95,31 @@ int model_pack(const model *m, model **out) {
     if (!v->pack_bytes) {
         model_free(v);
         free(list);
+        free(dsts);
         return 0;
     }
     if (!(v->pack = hugemem_alloc(v->pack_bytes))) goto fail;
+    pack_job job = {.list = list, .dst = dsts, .n = n};
     uint8_t *dst = v->pack;
     for (int i = 0; i < n; i++) {
         model_matrix *mx = list[i];
-        const uint32_t packed = repack_type_for(mx->type, mx->n_in, mx->n_out);
-        if (!packed) continue;
-        const size_t rs = qtype_row_size(mx->type, (uint64_t)mx->n_in);
-        for (int64_t r = 0; r < mx->n_out; r += SLICE_ROWS) {
-            const int64_t end = r + SLICE_ROWS < mx->n_out ? r + SLICE_ROWS : mx->n_out;
-            repack_rows(mx->type, mx->data, mx->n_in, dst, r, end);
-            mapfile_drop((const uint8_t *)mx->data + (size_t)r * rs, (size_t)(end - r) * rs);
-        }
-        const size_t bytes = matrix_bytes(mx);
-        mx->type = packed;
-        mx->data = dst;
-        dst += round64(bytes);
+        job.dst[i] = NULL;
+        if (!repack_type_for(mx->type, mx->n_in, mx->n_out)) continue;
+        job.dst[i] = dst;
+        dst += round64(matrix_bytes(mx));
+        job.slices += (mx->n_out + SLICE_ROWS - 1) / SLICE_ROWS;
     }
+    tpool *pool = n_threads == 1 ? NULL : tpool_new(n_threads);
+    if (pool) tpool_run(pool, pack_slices, &job);
+    else pack_slices(&job, 0, 1); /* one thread, or no pool to be had: the same work here */
+    tpool_free(pool);
+    for (int i = 0; i < n; i++)
+        if (job.dst[i]) {
+            list[i]->type = repack_type_for(list[i]->type, list[i]->n_in, list[i]->n_out);
+            list[i]->data = job.dst[i];
+        }
     free(list);
+    free(dsts);
     *out = v;
     return 0;
 oom:
@@ -88,5 +127,6 @@ oom:
 fail:
     model_free(v);
     free(list);
+    free(dsts);
     return -1;
 }

@@ -3,8 +3,10 @@
  * redeemed (a proxy's client charges, a worker's payouts), so a node killed between accepting a
  * voucher and redeeming it loses nothing: at start it redeems what the file says is pending
  * (accounts_pending), and the ledger refuses what was redeemed already, so nothing counts
- * twice. A proxy also keeps there its payout channel to each worker and the total it signed on
- * it, so the channel outlives connections and restarts and a total never goes back. A client
+ * twice. A proxy also keeps there its payout channel to each worker and the total the worker
+ * earned on it (what the proxy signed, and any fee it owes because the channel could not be
+ * funded yet), so the channel outlives connections and restarts, a total never goes back and
+ * an owed fee is not forgotten. A client
  * gateway keeps in `vouchers` the latest charge voucher it signed on its channel (`redeemed`
  * unused: the proxy redeems it), so a restarted gateway continues from its own total and never
  * signs one below what its proxy holds.
@@ -41,10 +43,10 @@ int accounts_pending(accounts *a, accounts_fn fn, void *ctx);
  * err_msg(). */
 int accounts_voucher(accounts *a, const ton_addr *channel, uint64_t *amount, bool *found);
 
-/* The payout channel to the worker paid at payout_key's wallet and the total signed on it;
+/* The payout channel to the worker paid at payout_key's wallet and the total earned on it;
  * *found false when there is none. 0, or -1 with err_msg(). */
 int accounts_payout(accounts *a, const uint8_t worker[32], ton_addr *channel, uint64_t *total, bool *found);
-/* Records the payout channel to a worker and the total signed on it (a new channel replaces
+/* Records the payout channel to a worker and the total earned on it (a new channel replaces
  * the old; on the same one the total only rises). 0, or -1 with err_msg(). */
 int accounts_payout_put(accounts *a, const uint8_t worker[32], const ton_addr *channel, uint64_t total);
 

@@ -5,7 +5,8 @@
  * redeemed at exit is lost). The worker checks each voucher against the channel on the ledger
  * (payer's key, payee = the payout key's wallet, raises the total, within the channel's
  * funds), keeps the latest per channel (a proxy run without an accounting file opens a new
- * one), and redeems in batches.
+ * one, and a proxy replaces a channel the worker closed), and redeems in batches; a voucher on
+ * a channel closed for good is given up (node/inbox.h).
  *
  * With an accounting file (node/accounts.h, the `vouchers` table) every kept voucher is written
  * there first, and at start whatever a previous run left unredeemed is redeemed, so a worker

@@ -64,14 +64,21 @@ done:
     return rc;
 }
 
-/* After a refused redemption: whether the ledger holds the channel paid up to amount anyway.
- * The refusal's message stays in err_msg(). */
-static bool paid_up(chain *c, const ton_addr *ch, uint64_t amount) {
+/* After a refused redemption: whether there is nothing left to try, because the ledger holds
+ * the channel paid up to amount anyway, or the channel is closed for good (its payee closed it,
+ * or its close delay ran out), so no voucher on it will ever redeem again (a payer that pays
+ * on, as the proxy does its workers, moves what is unpaid to a new channel). The refusal's
+ * message stays in err_msg(). */
+static bool settled(chain *c, const ton_addr *ch, uint64_t amount) {
     char why[512];
     channel now;
     bool found, ok;
     snprintf(why, sizeof why, "%s", err_msg());
-    ok = chain_channel(c, ch, &now, &found) == 0 && found && now.paid >= amount;
+    ok = chain_channel(c, ch, &now, &found) == 0 && found &&
+         (now.paid >= amount || now.status == CHANNEL_CLOSED || now.status == CHANNEL_WITHDRAWN);
+    if (ok && now.paid < amount)
+        log_warn("a voucher of %llu nano-units on a %s channel (paid %llu) can never be redeemed: given up",
+                 (unsigned long long)amount, channel_status_name(now.status), (unsigned long long)now.paid);
     err_set("%s", why);
     return ok;
 }
@@ -79,7 +86,7 @@ static bool paid_up(chain *c, const ton_addr *ch, uint64_t amount) {
 int inbox_redeem(inbox *in, chain *c, const keypair *payee) {
     chain_ack ack;
     if (!in->latest || in->last <= in->redeemed) return 0;
-    if (chain_redeem(c, payee, &in->ch.addr, in->latest, &ack) != 0 && !paid_up(c, &in->ch.addr, in->last))
+    if (chain_redeem(c, payee, &in->ch.addr, in->latest, &ack) != 0 && !settled(c, &in->ch.addr, in->last))
         return err_prefix("redeem");
     in->redeemed = in->last;
     return 1;
@@ -89,7 +96,7 @@ int inbox_settle(chain *c, const keypair *payee, const ton_addr *channel, uint64
                  size_t len, const char *who) {
     cell *v = boc_parse(boc, len);
     chain_ack ack;
-    if (!v || (chain_redeem(c, payee, channel, v, &ack) != 0 && !paid_up(c, channel, amount))) {
+    if (!v || (chain_redeem(c, payee, channel, v, &ack) != 0 && !settled(c, channel, amount))) {
         log_warn("%s: a voucher from a previous run does not redeem (kept for the next start): %s", who, err_msg());
         cell_unref(v);
         return 0;

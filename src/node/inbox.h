@@ -28,14 +28,16 @@ int inbox_take(inbox *in, chain *c, channel_kind kind, const ton_addr *me, uint6
                size_t len);
 /* Redeems the latest voucher with the payee's key if it raises the redeemed total: 1 when it
  * did, or when the ledger refused it because its channel is paid that much already (another
- * holder of the same channel, or an earlier run, redeemed as much or more); 0 when there was
+ * holder of the same channel, or an earlier run, redeemed as much or more) or is closed for
+ * good (nothing on it redeems any more: the voucher is given up, logged); 0 when there was
  * nothing to; -1 with err_msg() (the voucher stays, for the next try). */
 int inbox_redeem(inbox *in, chain *c, const keypair *payee);
 void inbox_free(inbox *in);
 
 /* A voucher kept in an accounting file by an earlier run (node/accounts.h): redeems it. 1 when
- * the channel is now paid at least amount (redeemed now, or before the crash), 0 when not (the
- * reason logged with who, e.g. "proxy"; kept for the next start). */
+ * the channel is now paid at least amount (redeemed now, or before the crash) or closed for
+ * good (given up, as above), 0 when not (the reason logged with who, e.g. "proxy"; kept for
+ * the next start). */
 int inbox_settle(chain *c, const keypair *payee, const ton_addr *channel, uint64_t amount, const uint8_t *boc,
                  size_t len, const char *who);
 

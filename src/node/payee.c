@@ -12,17 +12,25 @@
 
 #include <inttypes.h>
 #include <sodium.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-/* The proxy's payout channel to one worker payout key. */
+/* The proxy's payout channel to one worker payout key. `total` is what the worker has earned on
+ * `channel`: recorded in the accounting file before anything is signed for it, so a fee the
+ * proxy cannot pay yet (the channel cannot be funded) is owed, not lost, and goes out with the
+ * next voucher the channel can cover. */
 typedef struct payout {
     struct payout *next;
     uint8_t worker[32];
     ton_addr channel;
-    uint64_t total;     /* cumulative fee signed so far */
-    uint64_t funds;     /* deposit + stake: what the channel can pay */
+    uint64_t total;     /* cumulative fee earned on channel (>= every total signed on it) */
+    uint64_t sent;      /* the highest total this run signed on channel */
+    uint64_t funds;     /* deposit + stake, as last known */
+    uint64_t nonce;     /* with fresh: the nonce channel's address was made from */
+    bool live;          /* channel is open (or closing) on the ledger, as last known */
+    bool fresh;         /* channel is an address this run chose and has not opened yet */
+    bool signed_since;  /* a voucher went out since the ledger was last asked about channel */
     uint64_t query_id;
 } payout;
 
@@ -43,15 +51,20 @@ static int settle(void *ctx, const ton_addr *ch, uint64_t amount, const uint8_t 
 }
 
 payee *payee_open(const char *url, const char *key_path, const char *accounts_path) {
+    chain *c = chain_client_open(url);
+    return c ? payee_open_chain(c, key_path, accounts_path) : NULL;
+}
+
+payee *payee_open_chain(chain *c, const char *key_path, const char *accounts_path) {
     payee *p = calloc(1, sizeof *p);
     registry reg;
     if (!p) {
+        chain_close(c);
         err_set("out of memory");
         return NULL;
     }
-    if (keys_load(key_path, &p->key) != 0 || addr_of_wallet(p->key.public_key, &p->addr) != 0 ||
-        !(p->ledger = chain_client_open(url)))
-        goto fail;
+    p->ledger = c;
+    if (keys_load(key_path, &p->key) != 0 || addr_of_wallet(p->key.public_key, &p->addr) != 0) goto fail;
     if (chain_registry(p->ledger, &reg) != 0) {
         err_prefix("ledger");
         goto fail;
@@ -121,55 +134,80 @@ int payee_voucher(payee *p, payee_account *a, const uint8_t *boc, size_t len) {
     return p->books ? accounts_put(p->books, &a->in.ch.addr, a->in.last, boc, len) : 0;
 }
 
-/* The payout channel to worker: known, else from the accounting file (if still open on the
- * ledger), else (when open_new) a new one, recorded at once so a restart finds it. 0 with *out
- * (NULL when !open_new and there is none), or -1 with err_msg(). */
-static int find_payout(payee *p, const uint8_t worker[32], bool open_new, payout **out) {
-    payout *w;
-    ton_addr to;
+/* Chooses a new address for w's channel (a fresh nonce: the ledger never reuses an address)
+ * and records it with carry, what the worker is owed on it from the start. The old channel's
+ * row is replaced, so the owed amount moves in one write. The channel opens when a voucher
+ * must go out (cover). 0, or -1 with err_msg() (w unchanged). */
+static int renew(payee *p, payout *w, uint64_t carry) {
+    uint64_t nonce = ((uint64_t)time(NULL) << 20) ^ randombytes_uniform(1u << 20);
+    ton_addr to, ch;
+    if (addr_of_wallet(w->worker, &to) != 0 || channel_address(CHANNEL_PAYOUT, &p->addr, &to, nonce, &ch) != 0 ||
+        (p->books && accounts_payout_put(p->books, w->worker, &ch, carry) != 0))
+        return -1;
+    w->channel = ch;
+    w->nonce = nonce;
+    w->total = carry;
+    w->sent = w->funds = 0;
+    w->live = false;
+    w->fresh = true;
+    return 0;
+}
+
+/* Asks the ledger about w's channel. Open, or closing (it still pays within its funds): its
+ * funds are noted. Closed or withdrawn (the worker closed it, or the proxy's operator did):
+ * vouchers on it no longer redeem, so what the worker earned on it and was not paid moves to a
+ * new channel, and the old one's remainder is withdrawn. Not on the ledger: an address a run
+ * recorded but never opened (it crashed, or the open was refused) is replaced, the whole total
+ * owed. 0, or -1 with err_msg(). */
+static int sync(payee *p, payout *w) {
     chain_ack ack;
     channel ch;
-    bool found = false;
-    *out = NULL;
-    for (w = p->payouts; w; w = w->next)
-        if (memcmp(w->worker, worker, 32) == 0) {
-            *out = w;
-            return 0;
-        }
-    if (!(w = calloc(1, sizeof *w))) return err_set("out of memory");
-    memcpy(w->worker, worker, 32);
-    if (p->books && accounts_payout(p->books, worker, &w->channel, &w->total, &found) != 0) goto fail;
-    if (found && chain_channel(p->ledger, &w->channel, &ch, &found) != 0) goto fail;
-    if (found && ch.kind == CHANNEL_PAYOUT && ch.status == CHANNEL_OPEN) {
+    bool found;
+    if (chain_channel(p->ledger, &w->channel, &ch, &found) != 0) return err_prefix("ledger");
+    if (found && ch.kind == CHANNEL_PAYOUT && (ch.status == CHANNEL_OPEN || ch.status == CHANNEL_CLOSING)) {
+        if (amount_add(ch.deposit, ch.stake, &w->funds, "payout funds") != 0) return -1;
         if (ch.paid > w->total) w->total = ch.paid;
-        if (amount_add(ch.deposit, ch.stake, &w->funds, "payout funds") != 0) goto fail;
-    } else if (!open_new) {
-        free(w);
+        w->live = true;
+        w->fresh = false;
         return 0;
-    } else {
-        /* a fresh nonce: the ledger never reuses a channel address. The address is recorded
-         * before the channel opens, so a proxy killed in between finds it at restart (and one
-         * that never opened is replaced then). */
-        uint64_t nonce = ((uint64_t)time(NULL) << 20) ^ randombytes_uniform(1u << 20);
-        w->total = 0;
-        if (addr_of_wallet(worker, &to) != 0 ||
-            channel_address(CHANNEL_PAYOUT, &p->addr, &to, nonce, &w->channel) != 0 ||
-            (p->books && accounts_payout_put(p->books, worker, &w->channel, 0) != 0))
-            goto fail;
-        if (chain_open_channel(p->ledger, &p->key, CHANNEL_PAYOUT, &to, nonce, PAYOUT_DEPOSIT,
-                               p->prices.min_proxy_stake, &w->channel, &ack) != 0 ||
-            amount_add(PAYOUT_DEPOSIT, p->prices.min_proxy_stake, &w->funds, "payout funds") != 0) {
-            err_prefix("opening a payout channel");
-            goto fail;
-        }
     }
-    w->next = p->payouts;
-    p->payouts = w;
-    *out = w;
+    if (!found) return renew(p, w, w->total);
+    if (renew(p, w, w->total > ch.paid ? w->total - ch.paid : 0) != 0) return -1;
+    log_info("proxy: a worker's payout channel is %s; the %llu nano-units it was not paid on it move to a new "
+             "channel", channel_status_name(ch.status), (unsigned long long)w->total);
+    if (ch.status == CHANNEL_CLOSED && chain_withdraw(p->ledger, &p->key, &ch.addr, &ack) != 0)
+        log_warn("proxy: cannot withdraw a closed payout channel's remainder: %s", err_msg());
     return 0;
-fail:
-    free(w);
-    return -1;
+}
+
+/* Makes w's channel able to pay w->total: opens it when it is a new address, tops it up by at
+ * least PAYOUT_DEPOSIT when the total passes its funds. -1 with err_msg() when the ledger
+ * refuses (the proxy's wallet is short) or cannot be reached: the total stays owed, and the
+ * next try first asks the ledger about the channel (it may have been closed, or the lost
+ * answer may have been a success). */
+static int cover(payee *p, payout *w) {
+    chain_ack ack;
+    ton_addr to, ch;
+    uint64_t more, funds;
+    if (!w->live && !w->fresh && sync(p, w) != 0) return -1;
+    if (!w->live) {
+        w->fresh = false;
+        if (addr_of_wallet(w->worker, &to) != 0 ||
+            chain_open_channel(p->ledger, &p->key, CHANNEL_PAYOUT, &to, w->nonce, PAYOUT_DEPOSIT,
+                               p->prices.min_proxy_stake, &ch, &ack) != 0 ||
+            amount_add(PAYOUT_DEPOSIT, p->prices.min_proxy_stake, &w->funds, "payout funds") != 0)
+            return err_prefix("opening a payout channel");
+        w->live = true;
+    }
+    if (w->total <= w->funds) return 0;
+    more = w->total - w->funds > PAYOUT_DEPOSIT ? w->total - w->funds : PAYOUT_DEPOSIT;
+    if (amount_add(w->funds, more, &funds, "payout funds") != 0 ||
+        chain_topup(p->ledger, &p->key, &w->channel, more, &ack) != 0) {
+        w->live = false;
+        return err_prefix("topping up a payout channel");
+    }
+    w->funds = funds;
+    return 0;
 }
 
 static uint8_t *sign_payout(payee *p, payout *w, uint64_t total, size_t *len) {
@@ -180,29 +218,64 @@ static uint8_t *sign_payout(payee *p, payout *w, uint64_t total, size_t *len) {
     return boc;
 }
 
-uint8_t *payee_pay_worker(payee *p, const uint8_t worker[32], uint64_t fee, size_t *len) {
+/* Signs w's total when its channel can pay it: 0 with *boc the voucher (malloc'd, *len bytes),
+ * or with *boc NULL when there is nothing to pay or the total stays owed (why is logged; the
+ * timer tries again); -1 with err_msg(). */
+static int deliver(payee *p, payout *w, uint8_t **boc, size_t *len) {
+    *boc = NULL;
+    *len = 0;
+    if (w->total == 0) return 0;
+    if (cover(p, w) != 0) {
+        log_warn("proxy: a worker is owed a payout total of %llu nano-units, paid when its channel can be funded "
+                 "(retried): %s", (unsigned long long)w->total, err_msg());
+        return 0;
+    }
+    if (!(*boc = sign_payout(p, w, w->total, len))) return -1;
+    w->sent = w->total;
+    w->signed_since = true;
+    return 0;
+}
+
+/* The payout channel to worker: known, else the one in the accounting file (its state is asked
+ * of the ledger when it must pay: a ledger down now loses nothing), else, when create, a new
+ * address. 0 with *out (NULL when !create and the proxy never paid that worker), or -1 with
+ * err_msg(). */
+static int find_payout(payee *p, const uint8_t worker[32], bool create, payout **out) {
     payout *w;
-    chain_ack ack;
-    uint64_t total, more, funds;
-    uint8_t *boc;
-    if (find_payout(p, worker, true, &w) != 0 || amount_add(w->total, fee, &total, "payout total") != 0) return NULL;
-    if (total > w->funds) {
-        more = total - w->funds > PAYOUT_DEPOSIT ? total - w->funds : PAYOUT_DEPOSIT;
-        if (amount_add(w->funds, more, &funds, "payout funds") != 0 ||
-            chain_topup(p->ledger, &p->key, &w->channel, more, &ack) != 0) {
-            err_prefix("topping up a payout channel");
-            return NULL;
+    bool found = false;
+    *out = NULL;
+    for (w = p->payouts; w; w = w->next)
+        if (memcmp(w->worker, worker, 32) == 0) {
+            *out = w;
+            return 0;
         }
-        w->funds = funds;
+    if (!(w = calloc(1, sizeof *w))) return err_set("out of memory");
+    memcpy(w->worker, worker, 32);
+    if (p->books && accounts_payout(p->books, worker, &w->channel, &w->total, &found) != 0) goto fail;
+    if (!found && !create) {
+        free(w);
+        return 0;
     }
-    if (!(boc = sign_payout(p, w, total, len))) return NULL;
-    /* recorded before it goes: a restarted proxy must never sign a lower total */
-    if (p->books && accounts_payout_put(p->books, worker, &w->channel, total) != 0) {
-        free(boc);
-        return NULL;
-    }
+    if (!found && renew(p, w, 0) != 0) goto fail;
+    w->next = p->payouts;
+    p->payouts = w;
+    *out = w;
+    return 0;
+fail:
+    free(w);
+    return -1;
+}
+
+int payee_pay_worker(payee *p, const uint8_t worker[32], uint64_t fee, uint8_t **boc, size_t *len) {
+    payout *w;
+    uint64_t total;
+    *boc = NULL;
+    *len = 0;
+    if (find_payout(p, worker, true, &w) != 0 || amount_add(w->total, fee, &total, "payout total") != 0) return -1;
+    /* owed from here on, whatever the ledger says; and a restarted proxy never signs less */
+    if (p->books && accounts_payout_put(p->books, worker, &w->channel, total) != 0) return -1;
     w->total = total;
-    return boc;
+    return deliver(p, w, boc, len);
 }
 
 int payee_standing_payout(payee *p, const uint8_t worker[32], uint8_t **boc, size_t *len) {
@@ -210,8 +283,25 @@ int payee_standing_payout(payee *p, const uint8_t worker[32], uint8_t **boc, siz
     *boc = NULL;
     *len = 0;
     if (find_payout(p, worker, false, &w) != 0) return -1;
-    if (!w || w->total == 0) return 0;
-    return (*boc = sign_payout(p, w, w->total, len)) ? 0 : -1;
+    return w ? deliver(p, w, boc, len) : 0;
+}
+
+void payee_payouts_tick(payee *p, payee_send_fn send, void *ctx) {
+    for (payout *w = p->payouts; w; w = w->next) {
+        uint8_t *boc;
+        size_t len;
+        if (w->signed_since) {
+            w->signed_since = false;
+            if (sync(p, w) != 0) {
+                log_warn("proxy: cannot check a worker's payout channel: %s", err_msg());
+                continue;
+            }
+        }
+        if (w->sent >= w->total) continue;
+        if (deliver(p, w, &boc, &len) != 0) log_warn("proxy: cannot pay a worker: %s", err_msg());
+        else if (boc) send(ctx, w->worker, boc, len);
+        free(boc);
+    }
 }
 
 int payee_redeem(payee *p, payee_account *a) {

@@ -128,7 +128,7 @@ static void relay_free(relay *r) {
 /* Every request that ends with a worker's final passes here: the counts are logged and, with
  * payments on, the worker's receipt raises what its client may be charged. */
 static void meter(const relay *r, pworker *w, const proto_final *f) {
-    uint8_t signer[32], hash[32], *boc;
+    uint8_t signer[32], hash[32], *boc = NULL;
     uint64_t cost = 0, fee = 0;
     size_t len = 0;
     if (r->cl && w->p->pay) {
@@ -139,9 +139,11 @@ static void meter(const relay *r, pworker *w, const proto_final *f) {
             log_warn("proxy: a receipt does not verify, the request is unpaid: %s", err_msg());
     }
     if (fee) {
-        boc = payee_pay_worker(w->p->pay, w->payout_key, fee, &len);
+        /* no voucher and no error: the fee is owed (logged) and a later voucher carries it */
+        if (payee_pay_worker(w->p->pay, w->payout_key, fee, &boc, &len) != 0)
+            log_warn("proxy: cannot pay a worker: %s", err_msg());
         proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
-        if (!boc || conn_send(w->c, &v) != 0) log_warn("proxy: cannot pay a worker: %s", err_msg());
+        if (boc && conn_send(w->c, &v) != 0) log_warn("proxy: cannot send a payout voucher: %s", err_msg());
         free(boc);
     }
     log_info("proxy: done model=%s prompt_tokens=%u cached=%u completion_tokens=%u "
@@ -505,10 +507,21 @@ static void redeem(pclient *cl) {
         log_warn("proxy: cannot redeem a client's voucher (kept for the next try): %s", err_msg());
 }
 
+/* A payout voucher the timer made (an owed total now paid, a closed channel replaced) goes to
+ * every connection of the workers paid at that key. */
+static void send_payout(void *ctx, const uint8_t key[32], const uint8_t *boc, size_t len) {
+    proto_msg v = {.type = PROTO_VOUCHER, .stream = 0, .voucher = {boc, (uint32_t)len}};
+    for (pworker *w = ((proxy *)ctx)->workers; w; w = w->next)
+        if (w->registered && memcmp(w->payout_key, key, 32) == 0 && conn_send(w->c, &v) != 0)
+            log_warn("proxy: cannot send a payout voucher: %s", err_msg());
+}
+
 static void on_redeem_timer(evutil_socket_t fd, short what, void *arg) {
+    proxy *p = arg;
     (void)fd;
     (void)what;
-    for (pclient *cl = ((proxy *)arg)->clients; cl; cl = cl->next) redeem(cl);
+    for (pclient *cl = p->clients; cl; cl = cl->next) redeem(cl);
+    payee_payouts_tick(p->pay, send_payout, p);
 }
 
 static void c_close(conn *c, const char *why, void *ud) {

@@ -605,6 +605,14 @@ static void float_rows(const float_tile_fn tiles[3], uint32_t type, const uint8_
  * lane: no cross-lane reduction, and the scales load as one vector in row order. The sums are
  * the same integers as the unpacked kernels', so the outputs are bit for bit theirs. */
 
+/* How far ahead (bytes) a packed group's stream is prefetched. */
+#ifndef PACKED_AHEAD
+#define PACKED_AHEAD 16384
+#endif
+#ifndef PACKED_HINT
+#define PACKED_HINT _MM_HINT_T0
+#endif
+
 /* The 4 activation bytes at p in every 32-bit lane. */
 INLINE __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -636,7 +644,7 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *q = g->q + (size_t)b * ROWS * (size_t)qb;
         if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + 8 * ROWS * qb, _MM_HINT_T0);
+            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + PACKED_AHEAD, PACKED_HINT);
         __m512i w[8];
         if (qb == 16) {
             UNROLL
@@ -697,7 +705,7 @@ INLINE void q4_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g->q + (size_t)b * BLK;
         if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + BLK, _MM_HINT_T0);
+            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + PACKED_AHEAD, PACKED_HINT);
         __m512i S[8], M[8];
         UNROLL
         for (int t = 0; t < T; t++) S[t] = M[t] = _mm512_setzero_si512();
@@ -772,7 +780,7 @@ INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g->q + (size_t)b * BLK;
         if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + BLK, _MM_HINT_T0);
+            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + PACKED_AHEAD, PACKED_HINT);
         __m512i S[8], C[8];
         UNROLL
         for (int t = 0; t < T; t++) S[t] = C[t] = _mm512_setzero_si512();

@@ -43,6 +43,14 @@ static size_t scales_at(size_t row_size, int64_t g, int64_t nb, int64_t b, int q
     return quants_at(row_size, g, nb, qbytes) + (size_t)b * REPACK_ROWS * 2;
 }
 
+/* Moves one 4-byte chunk between the layouts, XORing each byte with flip. */
+static void chunk4(uint8_t *dst, const uint8_t *src, uint8_t flip) {
+    uint32_t v;
+    memcpy(&v, src, 4);
+    v ^= flip * 0x01010101u;
+    memcpy(dst, &v, 4);
+}
+
 /* Row i's 144-byte Q4_K super-block blk into the group's packed super-block p, or back. */
 static void q4k_pack(const uint8_t *blk, uint8_t *p, int i) {
     memcpy(p + 2 * i, blk, 2);
@@ -101,14 +109,12 @@ void repack_rows(uint32_t type, const void *src, int64_t n_in, void *dst, int64_
     const int64_t nb = n_in / 32;
     const size_t bs = (size_t)qb + 2;
     for (int64_t g = r0 / REPACK_ROWS; g < r1 / REPACK_ROWS; g++)
-        for (int64_t b = 0; b < nb; b++) {
-            uint8_t *q = (uint8_t *)dst + quants_at(rs, g, b, qb), *s = (uint8_t *)dst + scales_at(rs, g, nb, b, qb);
-            for (int i = 0; i < REPACK_ROWS; i++) {
-                const uint8_t *blk = (const uint8_t *)src + (size_t)(g * REPACK_ROWS + i) * rs + (size_t)b * bs;
-                memcpy(s + 2 * i, blk, 2);
-                for (int k = 0; k < qb / 4; k++)
-                    for (int j = 0; j < 4; j++)
-                        q[(size_t)(k * REPACK_ROWS + i) * 4 + (size_t)j] = blk[2 + 4 * k + j] ^ flip;
+        for (int i = 0; i < REPACK_ROWS; i++) {
+            const uint8_t *blk = (const uint8_t *)src + (size_t)(g * REPACK_ROWS + i) * rs;
+            for (int64_t b = 0; b < nb; b++, blk += bs) {
+                uint8_t *q = (uint8_t *)dst + quants_at(rs, g, b, qb) + (size_t)i * 4;
+                memcpy((uint8_t *)dst + scales_at(rs, g, nb, b, qb) + 2 * i, blk, 2);
+                for (int k = 0; k < qb / 4; k++) chunk4(q + (size_t)k * REPACK_ROWS * 4, blk + 2 + 4 * k, flip);
             }
         }
 }
@@ -128,12 +134,9 @@ void repack_unpack_row(uint32_t packed, const void *w, int64_t n_in, int64_t r, 
     const int64_t nb = n_in / 32;
     const size_t rs = qtype_row_size(type, (uint64_t)n_in), bs = (size_t)qb + 2;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *q = (const uint8_t *)w + quants_at(rs, g, b, qb),
-                      *s = (const uint8_t *)w + scales_at(rs, g, nb, b, qb);
+        const uint8_t *q = (const uint8_t *)w + quants_at(rs, g, b, qb) + (size_t)i * 4;
         uint8_t *blk = (uint8_t *)out + (size_t)b * bs;
-        memcpy(blk, s + 2 * i, 2);
-        for (int k = 0; k < qb / 4; k++)
-            for (int j = 0; j < 4; j++)
-                blk[2 + 4 * k + j] = q[(size_t)(k * REPACK_ROWS + i) * 4 + (size_t)j] ^ flip;
+        memcpy(blk, (const uint8_t *)w + scales_at(rs, g, nb, b, qb) + 2 * i, 2);
+        for (int k = 0; k < qb / 4; k++) chunk4(blk + 2 + 4 * k, q + (size_t)k * REPACK_ROWS * 4, flip);
     }
 }

@@ -59,6 +59,18 @@ const getJson = async (url) => {
   return r.json();
 };
 const sql = (db, q) => execFileSync('sqlite3', ['-readonly', db, q]).toString().trim();
+// The worker's payout channel, as the proxy's accounting file names it: [address, total].
+const payoutRow = (books) => {
+  const rows = sql(books, 'SELECT lower(hex(channel)), total FROM payouts').split('\n').filter(Boolean);
+  assert.equal(rows.length, 1, `payout rows: ${rows.join('; ')}`);
+  const [hex, total] = rows[0].split('|');
+  return [`0:${hex.slice(2)}`, BigInt(total)];
+};
+const walletOf = (key) => execFileSync(VEIL, ['wallet', 'show', '--key', key]).toString().match(/^raw\s+(\S+)$/m)[1];
+const gone = async (pid, who) => {
+  process.kill(pid, 'SIGKILL');
+  await until(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, `${who} is gone`);
+};
 
 async function devnet(name, extra) {
   const dir = path.join(tmp, name);
@@ -113,6 +125,17 @@ function load(d, loops) {
 }
 
 const MARKS = [['request', /proxy: request /g], ['receipt', /proxy: done /g], ['voucher', /charge voucher kept/g]];
+
+// Stops a proxy started apart from the devnet (if any), then the devnet: each must exit 0.
+async function stopAll(d, proxy) {
+  if (proxy) assert.equal((await stopVeil(proxy)).code, 0, proxy.stderr());
+  assert.equal((await stopVeil(d)).code, 0, d.stderr());
+}
+
+// The devnet ledger's whole history replays and checks (`veil chain verify`).
+function verifyLedger(d) {
+  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+}
 
 test('payments: kill -9 of the proxy at random points under load: nothing lost, nothing counted twice', async () => {
   const d = await devnet('proxy-crash', ['--workers', '2']);
@@ -176,10 +199,9 @@ test('payments: kill -9 of the proxy at random points under load: nothing lost, 
     console.log(`# ${done.answers} answers, ${done.errors} errors, paid ${ch.paid}, payouts ${signed}`);
   } finally {
     await traffic.stop();
-    if (proxy) assert.equal((await stopVeil(proxy)).code, 0, proxy.stderr());
-    assert.equal((await stopVeil(d)).code, 0, d.stderr());
+    await stopAll(d, proxy);
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
 });
 
 test('payments: a worker killed with -9 before redeeming its payout redeems it at restart', async () => {
@@ -216,8 +238,7 @@ test('payments: a worker killed with -9 before redeeming its payout redeems it a
     // redeemed from its accounting file before it connected (ready comes after)
     const ch = await getJson(chUrl);
     assert.equal(BigInt(ch.paid), fee);
-    const wallet = execFileSync(VEIL, ['wallet', 'show', '--key', path.join(d.state, 'worker.key')]).toString()
-      .match(/^raw\s+(\S+)$/m)[1];
+    const wallet = walletOf(path.join(d.state, 'worker.key'));
     assert.equal(ch.payee, wallet, 'the payout channel pays the worker\'s --wallet');
     assert.equal(BigInt((await getJson(`${d.ledger}/v1/account/${wallet}`)).balance), fee);
     assert.equal(sql(books, 'SELECT amount, redeemed FROM vouchers'), `${fee}|${fee}`);
@@ -226,7 +247,7 @@ test('payments: a worker killed with -9 before redeeming its payout redeems it a
     assert.equal((await stopVeil(w)).code, 0, w.stderr());
     assert.equal((await stopVeil(d)).code, 0, d.stderr());
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
 });
 
 test('payments: a gateway killed with -9 continues from its accounting file; the proxy refuses nothing', async () => {
@@ -237,10 +258,6 @@ test('payments: a gateway killed with -9 continues from its accounting file; the
   const args = ['client', '--proxy', d.clients, '--listen', '127.0.0.1:0', '--wait-workers', '1', ...attest(d),
     '--chain', d.ledger, '--wallet', path.join(d.state, 'client.key'), '--channel', d.channel, '--accounts', books];
   const ledgerArgs = ['chain', 'serve', '--db', path.join(d.state, 'ledger.db'), '--listen', d.ledger.replace('http://', '')];
-  const gone = async (pid, who) => {
-    process.kill(pid, 'SIGKILL');
-    await until(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, `${who} is gone`);
-  };
   const ROUNDS = 3;
   let gw = d;                // devnet's own gateway and ledger first, then ours
   let ledger = null;
@@ -303,5 +320,96 @@ test('payments: a gateway killed with -9 continues from its accounting file; the
     assert.equal((await stopVeil(d)).code, 0, d.stderr());
     if (ledger) assert.equal((await stopVeil(ledger)).code, 0, ledger.stderr());
   }
-  execFileSync(VEIL, ['chain', 'verify', '--db', path.join(d.state, 'ledger.db')]);
+  verifyLedger(d);
+});
+
+test('payments: fees earned while the proxy cannot top up a payout channel stay owed, across a restart, and are paid once it can', async () => {
+  const d = await devnet('payout-owed', ['--workers', '1']);
+  const books = path.join(d.state, 'proxy-accounts.db');
+  const key = (who) => path.join(d.state, `${who}.key`);
+  const node = ['--node', d.ledger];
+  const veil = (...args) => execFileSync(VEIL, args).toString();
+  const ask = async () => {
+    let r = null;
+    for (let i = 0; i < 50 && !r; i++) {
+      try {
+        r = await client(d).completions.create({ model: MODEL_NAME, prompt: 'Once upon', max_tokens: 4 });
+      } catch { await sleep(100); } // the gateway or the worker may not be back on the proxy yet
+    }
+    assert.ok(r, 'an answer');
+    return BigInt(r.usage.prompt_tokens + r.usage.completion_tokens);
+  };
+  let proxy = null;
+  try {
+    // one answer at devnet's prices opens the payout channel (2 coins, 1 staked)
+    let fees = 19n * await ask();
+    await until(() => /payout voucher kept/.test(d.log('worker1')), 'the worker is paid');
+    const [channel] = payoutRow(books);
+    // a fee of 0.1 coin a token, so the channel's 3 coins run out within a few answers; the
+    // proxy reads the prices at start; its wallet keeps half a coin, short of a 2-coin top-up
+    await gone(d.pid('proxy'), 'the proxy');
+    const FEE = 100000000n;
+    veil('chain', 'registry', 'params', '--price', `${FEE}`, '--worker-fee', `${FEE}`, ...node, '--key', key('owner'));
+    const wallet = walletOf(key('proxy'));
+    const balance = BigInt((await getJson(`${d.ledger}/v1/account/${wallet}`)).balance);
+    veil('chain', 'transfer', walletOf(key('owner')), `${balance - 500000000n}`, ...node, '--key', key('proxy'));
+    proxy = await restartProxy(d);
+    const OWED = /is owed a payout total of \d+/g;
+    for (let i = 0; i < 20 && count(proxy.stderr(), OWED) < 2; i++) fees += FEE * await ask();
+    assert.ok(count(proxy.stderr(), OWED) >= 2, proxy.stderr());
+    // every fee is in the accounting file, paid or not, on the one channel
+    assert.deepEqual(payoutRow(books), [channel, fees]);
+    // a restart while owed: the file carries it; the worker's registration cannot be paid yet
+    proxy.proc.kill('SIGKILL');
+    await proxy.exited;
+    proxy = await restartProxy(d);
+    await until(() => count(proxy.stderr(), OWED) > 0, 'the restarted proxy owes the worker');
+    // the wallet refilled: the proxy's timer pays everything owed, without another request
+    veil('chain', 'mint', wallet, '20000000000', ...node, '--key', key('owner'));
+    const paid = async () => BigInt((await getJson(`${d.ledger}/v1/channel/${channel}`)).paid);
+    await until(async () => await paid() >= fees, `the worker redeemed ${fees}`);
+    assert.equal(await paid(), fees, 'the payout channel paid exactly the fees of the answers');
+    fees += FEE * await ask();
+    await until(async () => await paid() >= fees, `the worker redeemed ${fees}`);
+    assert.equal(await paid(), fees);
+    assert.deepEqual(payoutRow(books), [channel, fees]);
+    assert.equal((await getJson(`${d.ledger}/v1/status`)).channels, 2, 'the client\'s channel and one payout channel');
+    console.log(`# payouts: ${fees} nano-units paid on one channel after ${count(proxy.stderr(), OWED)} owed payouts`);
+  } finally {
+    await stopAll(d, proxy);
+  }
+  verifyLedger(d);
+});
+
+test('payments: a worker that closes its payout channel under load is paid on a new one, nothing lost', async () => {
+  const d = await devnet('payout-closed', ['--workers', '1']);
+  const books = path.join(d.state, 'proxy-accounts.db');
+  const worker = path.join(d.state, 'worker.key');
+  const traffic = load(d, 2);
+  try {
+    await until(() => count(d.log('worker1'), /payout voucher kept/g) >= 3, 'the worker is paid');
+    const [old] = payoutRow(books);
+    const ch = async (a) => getJson(`${d.ledger}/v1/channel/${a}`);
+    // closed once the worker redeemed on it, with later vouchers not redeemed yet (most likely)
+    await until(async () => BigInt((await ch(old)).paid) > 0n, 'the worker redeems on its payout channel');
+    execFileSync(VEIL, ['channel', 'close-request', old, '--node', d.ledger, '--key', worker]);
+    const closedAt = traffic.done.answers;
+    await until(() => /payout channel is closed/.test(d.log('proxy')) && payoutRow(books)[0] !== old &&
+      traffic.done.answers >= closedAt + 4, 'answers paid on a new payout channel');
+    const done = await traffic.stop();
+    assert.equal(done.errors, 0, done.first);
+    const [fresh, total] = payoutRow(books);
+    const before = await ch(old);
+    assert.equal(before.status, 'withdrawn', 'the proxy took back the closed channel\'s remainder');
+    await until(async () => BigInt((await ch(fresh)).paid) >= total, `the worker redeemed ${total} on the new channel`);
+    const after = await ch(fresh);
+    assert.equal(after.payee, walletOf(worker));
+    assert.equal(after.status, 'open');
+    assert.equal(BigInt(before.paid) + BigInt(after.paid), done.fee, 'the two channels paid the fees of all answers');
+    console.log(`# ${done.answers} answers, fees ${done.fee}: ${before.paid} on the closed channel, ${after.paid} on the new`);
+  } finally {
+    await traffic.stop();
+    assert.equal((await stopVeil(d)).code, 0, d.stderr());
+  }
+  verifyLedger(d);
 });

@@ -382,17 +382,6 @@ TEST(bench_membw_measures) {
     CHECK(bench_peak_rss() > 0);
 }
 
-/* Resident memory now (not the peak), from /proc/self/statm. */
-static uint64_t rss_now(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%llu %llu", &size, &resident) != 2) resident = 0;
-        fclose(f);
-    }
-    return resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 TEST(bench_weights_stay_mapped) {
     const char *path = test_tmp_path("mem.gguf");
     if (access("/proc/self/statm", R_OK) != 0) SKIP("no /proc/self/statm");
@@ -400,7 +389,7 @@ TEST(bench_weights_stay_mapped) {
     /* Growth of the resident set while a model is loaded and has run: the mapped file (every
      * page touched), the KV cache and scratch. A copy of the 88 MB of weights would add 88 MB
      * more than the 64 MiB allowance. */
-    uint64_t before = rss_now();
+    uint64_t before = test_rss_now();
     model *m = model_load(path);
     CHECK_MSG(m != NULL, "%s", err_msg());
     if (!m) return;
@@ -409,7 +398,7 @@ TEST(bench_weights_stay_mapped) {
     model_ctx *c = model_ctx_new_threads(m, n_ctx, 2);
     float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
     CHECK(c && logits && model_forward(c, ids, n_ctx, 0, logits, false) == 0);
-    uint64_t grown = rss_now() - before, file = gguf_file_size(m->file);
+    uint64_t grown = test_rss_now() - before, file = gguf_file_size(m->file);
     uint64_t limit = file + model_seq_bytes(m, n_ctx, MODEL_KV_F32) + (64u << 20);
     CHECK_MSG(grown <= limit, "RSS grew by %llu bytes; file %llu, limit %llu",
               (unsigned long long)grown, (unsigned long long)file, (unsigned long long)limit);

@@ -163,3 +163,50 @@ TEST(attention_head_follows_backend) {
     matmul_set_backend(saved);
     cache_free(&c);
 }
+
+/* attention_heads gives each query exactly attention_head's result, on every backend: 1 to
+ * ATTN_MAX_Q queries, equal and different position counts (rising as a prompt's, falling, one
+ * much shorter than the rest, counts inside and at the end of 8-row groups and 16-row blocks),
+ * F32 and F16 caches, head sizes 64 and 128 (and 12 for the scalar path). */
+TEST(attention_heads_equal_one_at_a_time) {
+    static const int32_t hds[] = {12, 64, 128};
+    static const int32_t counts[][ATTN_MAX_Q] = {
+        {57, 57, 57, 57, 57, 57, 57, 57}, {1, 2, 3, 4, 5, 6, 7, 8}, {185, 184, 183, 182, 181, 180, 179, 178},
+        {9, 100, 16, 17, 33, 1, 192, 64}, {120, 121, 122, 123, 124, 125, 126, 127}};
+    const enum matmul_backend saved = matmul_backend();
+    testrand g = {21};
+    int bad = 0;
+    for (int be = MATMUL_SCALAR; be <= MATMUL_AVX512; be++) {
+        if (matmul_set_backend((enum matmul_backend)be) != 0) continue;
+        for (int type = ATTN_F32; type <= ATTN_F16; type++)
+            for (size_t h = 0; h < sizeof hds / sizeof *hds; h++) {
+                const int32_t hd = hds[h];
+                cache c;
+                cache_fill(&c, (enum attn_type)type, hd, &g);
+                float qs[ATTN_MAX_Q][128], outs[ATTN_MAX_Q][128], one[128];
+                float *scores = malloc(sizeof(float) * ATTN_MAX_Q * (NB * ATTN_BLOCK + 8));
+                const float *q[ATTN_MAX_Q];
+                float *out[ATTN_MAX_Q];
+                for (int i = 0; i < ATTN_MAX_Q; i++) {
+                    for (int32_t e = 0; e < hd; e++) qs[i][e] = testrand_normal(&g) * (1.0f + (float)i);
+                    q[i] = qs[i];
+                    out[i] = outs[i];
+                }
+                for (size_t ci = 0; ci < sizeof counts / sizeof *counts; ci++)
+                    for (int n_q = 1; n_q <= ATTN_MAX_Q; n_q++) {
+                        attention_heads(&c.view, hd, n_q, q, counts[ci], 0.3f, scores, out);
+                        for (int i = 0; i < n_q; i++) {
+                            attention_head(&c.view, hd, q[i], counts[ci][i], 0.3f, scores, one);
+                            if (memcmp(one, outs[i], sizeof(float) * (size_t)hd) != 0 && bad++ < 5)
+                                CHECK_MSG(0, "%s %s hd %d: %d queries, counts #%zu: query %d differs",
+                                          matmul_backend_name((enum matmul_backend)be),
+                                          type == ATTN_F16 ? "f16" : "f32", hd, n_q, ci, i);
+                        }
+                    }
+                free(scores);
+                cache_free(&c);
+            }
+    }
+    CHECK_EQ_INT(bad, 0);
+    matmul_set_backend(saved);
+}

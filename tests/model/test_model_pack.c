@@ -12,7 +12,6 @@
 #include "tensor/qtype.h"
 #include "tensor/repack.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -30,16 +29,6 @@ static model *made(const char *shape, uint32_t type, const char *file) {
     model *m = model_load(path);
     CHECK_MSG(m != NULL, "%s", err_msg());
     return m;
-}
-
-static uint64_t rss_now(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%llu %llu", &size, &resident) != 2) resident = 0;
-        fclose(f);
-    }
-    return resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Prompt logits (all rows) then 3 greedy steps' logits of m, into out (n_vocab * 23 floats). */
@@ -65,7 +54,7 @@ TEST(model_pack_logits_equal_unpacked) {
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         model *m = made(cases[ci].shape, cases[ci].type, "pack.gguf"), *v = NULL;
         if (!m) continue;
-        CHECK(model_pack(m, &v) == 0 && v != NULL);
+        CHECK(model_pack(m, 2, &v) == 0 && v != NULL);
         if (!v) {
             model_free(m);
             continue;
@@ -94,12 +83,12 @@ TEST(model_pack_not_when_disabled_or_not_avx512) {
     if (!m) return;
     const enum matmul_backend saved = matmul_backend();
     CHECK(matmul_set_backend(MATMUL_SCALAR) == 0);
-    CHECK(model_pack(m, &v) == 0 && v == NULL);
+    CHECK(model_pack(m, 2, &v) == 0 && v == NULL);
     if (matmul_backend_supported(MATMUL_AVX512)) {
         CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
         setenv("VEIL_REPACK", "0", 1);
         v = (model *)1;
-        CHECK(model_pack(m, &v) == 0 && v == NULL);
+        CHECK(model_pack(m, 2, &v) == 0 && v == NULL);
         unsetenv("VEIL_REPACK");
     }
     matmul_set_backend(saved);
@@ -109,7 +98,7 @@ TEST(model_pack_not_when_disabled_or_not_avx512) {
     m = made("test-llama", QT_F16, "f16.gguf");
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
     v = (model *)1;
-    CHECK(m && model_pack(m, &v) == 0 && v == NULL);
+    CHECK(m && model_pack(m, 2, &v) == 0 && v == NULL);
     matmul_set_backend(saved);
     model_free(m);
 }
@@ -121,9 +110,9 @@ TEST(model_pack_drops_file_pages) {
     if (!m) return;
     const enum matmul_backend saved = matmul_backend();
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
-    const uint64_t before = rss_now();
-    CHECK(model_pack(m, &v) == 0 && v != NULL);
-    const uint64_t grown = rss_now() - before;
+    const uint64_t before = test_rss_now();
+    CHECK(model_pack(m, 1, &v) == 0 && v != NULL); /* on this thread (the others: a pool of 2) */
+    const uint64_t grown = test_rss_now() - before;
     /* one copy (the packed one, huge pages rounded) and at most a slice of the file in flight;
      * keeping the file's pages would double it */
     CHECK(v && v->pack_bytes > (16u << 20));

@@ -1,6 +1,7 @@
 /* node/inbox: what a proxy (charges) and a worker (payouts) accept from the vouchers they
  * receive, over a local ledger: the payer's cumulative vouchers up to the cap are kept and
- * redeemed once; stale, over-cap, forged, other-channel and wrong-kind vouchers are refused. */
+ * redeemed once; stale, over-cap, forged, other-channel and wrong-kind vouchers are refused; a
+ * voucher on a channel closed for good is given up, not retried forever. */
 #include "test.h"
 
 #include "../ledger/ledger_testutil.h"
@@ -123,5 +124,37 @@ TEST(node_inbox_payouts_follow_topups_and_other_holders) {
     free(boc);
     inbox_free(&one);
     inbox_free(&two);
+    chain_close(c);
+}
+
+TEST(node_inbox_gives_up_a_voucher_on_a_closed_channel) {
+    keypair owner = lt_key(1), proxy = lt_key(2), worker = lt_key(4);
+    ton_addr pa = lt_addr(&proxy), wa = lt_addr(&worker), ch;
+    chain_ack ack;
+    inbox in = {0};
+    uint8_t *boc = NULL;
+    size_t len = 0;
+    channel now;
+    bool found = false;
+    chain *c = new_ledger("inbox-closed.db", &owner, &proxy);
+    if (!c) return;
+    CHECK_EQ_INT(chain_mint(c, &owner, &pa, 10 * COIN, &ack), STATE_OK);
+    CHECK_EQ_INT(chain_open_channel(c, &proxy, CHANNEL_PAYOUT, &wa, 1, COIN, COIN, &ch, &ack), STATE_OK);
+    CHECK_EQ_INT(take(&in, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 100, 1)), 0);
+    CHECK_EQ_INT(inbox_redeem(&in, c, &worker), 1);
+    CHECK_EQ_INT(take(&in, c, CHANNEL_PAYOUT, &wa, UINT64_MAX, chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 150, 2)), 0);
+    /* the payee closes the channel: the 150 voucher can never redeem; retrying it is pointless */
+    CHECK_EQ_INT(chain_request_close(c, &worker, &ch, &ack), STATE_OK);
+    CHECK_EQ_INT(inbox_redeem(&in, c, &worker), 1);
+    CHECK(in.redeemed == 150);
+    CHECK_EQ_INT(inbox_redeem(&in, c, &worker), 0);
+    CHECK_EQ_INT(chain_channel(c, &ch, &now, &found), STATE_OK);
+    CHECK(found && now.paid == 100);
+    cell *v = chain_voucher(&proxy, CHANNEL_PAYOUT, &ch, 150, 2);
+    CHECK(v && boc_serialize(v, 0, &boc, &len) == 0);
+    cell_unref(v);
+    CHECK_EQ_INT(inbox_settle(c, &worker, &ch, 150, boc, len, "test"), 1);
+    free(boc);
+    inbox_free(&in);
     chain_close(c);
 }
