@@ -704,8 +704,10 @@ INLINE void q4_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
                                            0x800c800c, 0x800d800d, 0x800e800e, 0x800f800f);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g->q + (size_t)b * BLK;
+        /* several tokens: only the next super-block, as a prefetch PACKED_AHEAD into L1 evicts
+         * the tokens' activations there (faster batches and prompts, interleaved runs) */
         if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + PACKED_AHEAD, PACKED_HINT);
+            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + (T == 1 ? PACKED_AHEAD : BLK), PACKED_HINT);
         __m512i S[8], M[8];
         UNROLL
         for (int t = 0; t < T; t++) S[t] = M[t] = _mm512_setzero_si512();
@@ -779,8 +781,8 @@ INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
     const __m512i lo4 = _mm512_set1_epi8(0x0f), hi2 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g->q + (size_t)b * BLK;
-        if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + PACKED_AHEAD, PACKED_HINT);
+        if (g->pf && PREFETCH > 0) /* as for Q4_K */
+            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + (T == 1 ? PACKED_AHEAD : BLK), PACKED_HINT);
         __m512i S[8], C[8];
         UNROLL
         for (int t = 0; t < T; t++) S[t] = C[t] = _mm512_setzero_si512();
