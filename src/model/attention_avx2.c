@@ -122,25 +122,14 @@ INLINE void row_dots8(const void *k, bool f16, int32_t hd, const int NQ, const f
     UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(part[i][j], acc[i]);
 }
 
-/* One compiled body per query count, so that each keeps its accumulators in registers. */
-#define HEADS_Q(NQ)                                                                            \
-    static void heads_##NQ(const attn_kv *kv, bool f16, int32_t hd, const float *const q[],   \
-                           const int32_t n_pos[], float scale, float *scores, float *const out[]) { \
-        if (f16) heads_q(kv, true, hd, NQ, q, n_pos, scale, scores, out, row_dots8);           \
-        else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out, row_dots8);              \
-    }
-HEADS_Q(2) HEADS_Q(3) HEADS_Q(4) HEADS_Q(5) HEADS_Q(6) HEADS_Q(7) HEADS_Q(8)
+HEADS_TABLE(heads8, row_dots8)
 
 void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                           const int32_t n_pos[], float scale, float *scores, float *const out[]) {
-    typedef void (*fn)(const attn_kv *, bool, int32_t, const float *const[], const int32_t[], float,
-                       float *, float *const[]);
-    static const fn by_count[ATTN_MAX_Q - 1] = {heads_2, heads_3, heads_4, heads_5,
-                                                heads_6, heads_7, heads_8};
     if (n_q == 1) /* one pass over V with 64 output floats in registers */
         attention_avx2_head(kv, hd, q[0], n_pos[0], scale, scores, out[0]);
     else
-        by_count[n_q - 2](kv, kv->type == ATTN_F16, hd, q, n_pos, scale, scores, out);
+        heads8[n_q - 2](kv, hd, q, n_pos, scale, scores, out);
 }
 
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n) {

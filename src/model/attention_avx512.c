@@ -42,13 +42,7 @@ INLINE void row_dots16(const void *k, bool f16, int32_t hd, const int NQ, const 
     }
 }
 
-#define HEADS_Q(NQ)                                                                                \
-    static void heads_##NQ(const attn_kv *kv, bool f16, int32_t hd, const float *const pq[],      \
-                           const int32_t n_pos[], float scale, float *scores, float *const out[]) { \
-        if (f16) heads_q(kv, true, hd, NQ, pq, n_pos, scale, scores, out, row_dots16);             \
-        else heads_q(kv, false, hd, NQ, pq, n_pos, scale, scores, out, row_dots16);                \
-    }
-HEADS_Q(2) HEADS_Q(3) HEADS_Q(4) HEADS_Q(5) HEADS_Q(6) HEADS_Q(7) HEADS_Q(8)
+HEADS_TABLE(heads16, row_dots16)
 
 void attention_avx512_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                             const int32_t n_pos[], float scale, float *scores, float *const out[]) {
@@ -56,10 +50,6 @@ void attention_avx512_heads(const attn_kv *kv, int32_t hd, int n_q, const float 
         attention_avx2_heads(kv, hd, n_q, q, n_pos, scale, scores, out);
         return;
     }
-    typedef void (*fn)(const attn_kv *, bool, int32_t, const float *const[], const int32_t[], float,
-                       float *, float *const[]);
-    static const fn by_count[ATTN_MAX_Q - 1] = {heads_2, heads_3, heads_4, heads_5,
-                                                heads_6, heads_7, heads_8};
     /* the pairs, piece by piece; an odd last query is paired with itself (its copy unused) */
     static _Thread_local float pairs[ATTN_MAX_Q / 2][2 * MAX_HD];
     const float *pq[ATTN_MAX_Q / 2];
@@ -71,7 +61,7 @@ void attention_avx512_heads(const attn_kv *kv, int32_t hd, int n_q, const float 
         }
         pq[p] = pairs[p];
     }
-    by_count[n_q - 2](kv, kv->type == ATTN_F16, hd, pq, n_pos, scale, scores, out);
+    heads16[n_q - 2](kv, hd, pq, n_pos, scale, scores, out);
 }
 
 #else /* built without AVX-512: attention.c never calls this */

@@ -203,4 +203,24 @@ INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
     for (int32_t c0 = 0; c0 < hd; c0 += 8) weighted_q(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
 }
 
+/* heads_q for one query count, F16 or F32 cache (kv->type), in a function of its own. */
+typedef void (*heads_fn)(const attn_kv *kv, int32_t hd, const float *const q[], const int32_t n_pos[],
+                         float scale, float *scores, float *const out[]);
+
+/* Defines `static const heads_fn name[ATTN_MAX_Q - 1]`: [n - 2] runs n = 2..ATTN_MAX_Q queries
+ * with row_dots, one compiled body per count so that each keeps its accumulators in
+ * registers. */
+#define HEADS_BODY(name, row_dots, NQ)                                                          \
+    static void name##_##NQ(const attn_kv *kv, int32_t hd, const float *const q[],             \
+                            const int32_t n_pos[], float scale, float *scores, float *const out[]) { \
+        if (kv->type == ATTN_F16) heads_q(kv, true, hd, NQ, q, n_pos, scale, scores, out, row_dots); \
+        else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out, row_dots);                \
+    }
+#define HEADS_TABLE(name, row_dots)                                                             \
+    HEADS_BODY(name, row_dots, 2) HEADS_BODY(name, row_dots, 3) HEADS_BODY(name, row_dots, 4)   \
+    HEADS_BODY(name, row_dots, 5) HEADS_BODY(name, row_dots, 6) HEADS_BODY(name, row_dots, 7)   \
+    HEADS_BODY(name, row_dots, 8)                                                               \
+    static const heads_fn name[ATTN_MAX_Q - 1] = {name##_2, name##_3, name##_4, name##_5,       \
+                                                  name##_6, name##_7, name##_8};
+
 #endif
