@@ -15,8 +15,8 @@
  * of those run in SECONDS / 3 (default 3 s): on a machine busy with other work, the one that
  * ran undisturbed. -c times by the calling thread's CPU time instead of the wall clock: with
  * -t 1, another way to compare kernels on a busy machine (the bandwidth figures then mean
- * little). -p packs Q4_0 and Q8_0 matrices (tensor/repack.h) as the CPU device does for the
- * AVX-512 kernels. */
+ * little). -p packs Q4_0, Q8_0, Q4_K and Q6_K matrices (tensor/repack.h) as the CPU device does
+ * for the AVX-512 kernels. */
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
@@ -165,6 +165,12 @@ static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, dou
         }
     }
     const uint32_t packed = pack ? repack_type_for(type, n_in, n_out) : 0;
+    if (packed) { /* the copies as packed (Q4_K's is a little larger) */
+        b.mat_bytes = repack_bytes(type, n_in, n_out);
+        b.n_copies = (int)(GIB / (double)b.mat_bytes) + 1;
+        free(b.w);
+        if (!(b.w = malloc(b.mat_bytes * (size_t)b.n_copies))) goto out;
+    }
     for (int c = 0; c < b.n_copies; c++) {
         if (packed) repack_rows(type, one, n_in, b.w + (size_t)c * b.mat_bytes, 0, n_out);
         else memcpy(b.w + (size_t)c * b.mat_bytes, one, b.mat_bytes);

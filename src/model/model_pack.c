@@ -1,6 +1,6 @@
-/* model_pack.h: a view of a model whose Q4_0 and Q8_0 matrices are packed (tensor/repack.h)
- * into one huge-page buffer, each matrix packed a slice of rows at a time and the slice's file
- * pages dropped from resident memory right after. */
+/* model_pack.h: a view of a model whose Q4_0, Q8_0, Q4_K and Q6_K matrices are packed
+ * (tensor/repack.h) into one huge-page buffer, each matrix packed a slice of rows at a time and
+ * the slice's file pages dropped from resident memory right after. */
 #include "model/model_pack.h"
 
 #include "base/err.h"
@@ -35,8 +35,9 @@ static int packable(model *v, model_matrix **list) {
 
 static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 
+/* Bytes of mx packed. */
 static size_t matrix_bytes(const model_matrix *mx) {
-    return qtype_row_size(mx->type, (uint64_t)mx->n_in) * (size_t)mx->n_out;
+    return repack_bytes(mx->type, mx->n_in, mx->n_out);
 }
 
 /* The packing of every packable matrix (dst[i] not NULL), in slices of SLICE_ROWS rows that the

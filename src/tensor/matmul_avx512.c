@@ -598,7 +598,7 @@ static void float_rows(const float_tile_fn tiles[3], uint32_t type, const uint8_
     }
 }
 
-/* ==== packed Q4_0 and Q8_0 (repack.h) ====
+/* ==== packed matrices (repack.h) ====
  *
  * A group's 16 rows are one stream; each 64-byte chunk of a block holds 4 quant bytes of every
  * row, so one vpdpbusd with 4 activation bytes broadcast gives each row's partial sum in its own
@@ -677,29 +677,192 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
     for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
 }
 
+/* Packed Q4_K (repack.h): per super-block, a group's d, dmin, scales and mins as vectors in row
+ * order, then 32 chunks of 4 nibble bytes per row. Each 16-value half of a sub-block is 4
+ * vpdpbusd from zero: |p| <= 16 * 15 * 127 = 30480 fits 16 bits, so S += p * sc is one vpdpwssd
+ * against the scale zero-extended to 32 bits (p's high 16 bits, its sign, meet the zero). M is
+ * one vpdpwssd per sub-block: the min as a pair of 16-bit words against the pair of the token's
+ * two 16-value sums of that sub-block. The scale vectors are made once per super-block for the
+ * T tokens. */
+INLINE void q4_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
+    enum { BLK = 2368, DMIN = 32, SC = 64, MIN = 192, Q = 320 }; /* repack.h's layout */
+    const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
+    const int8_t *xq[8];
+    const int16_t *bs[8];
+    __m512 acc[8];
+    for (int t = 0; t < T; t++) {
+        xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in;
+        bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16);
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    /* vpshufb of 16 bytes (one per row) broadcast to every 128-bit lane: row r's byte
+     * zero-extended twice, as the 16-bit words of lane r */
+    const __m512i pair = _mm512_setr_epi32(0x80008000, 0x80018001, 0x80028002, 0x80038003,
+                                           0x80048004, 0x80058005, 0x80068006, 0x80078007,
+                                           0x80088008, 0x80098009, 0x800a800a, 0x800b800b,
+                                           0x800c800c, 0x800d800d, 0x800e800e, 0x800f800f);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = g->q + (size_t)b * BLK;
+        /* several tokens: only the next super-block, as a prefetch PACKED_AHEAD into L1 evicts
+         * the tokens' activations there (faster batches and prompts, interleaved runs) */
+        if (g->pf && PREFETCH > 0)
+            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + (T == 1 ? PACKED_AHEAD : BLK), PACKED_HINT);
+        __m512i S[8], M[8];
+        UNROLL
+        for (int t = 0; t < T; t++) S[t] = M[t] = _mm512_setzero_si512();
+        UNROLL
+        for (int c = 0; c < 4; c++) {
+            const __m512i sc_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + SC + 32 * c)));
+            const __m512i sc_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + SC + 32 * c + 16)));
+            UNROLL
+            for (int h = 0; h < 2; h++) {
+                /* chunks 8c + 4h + k: values 64c + 16h + 4k.. (low nibbles) and 32 further */
+                __m512i wl[4], wh[4];
+                UNROLL
+                for (int k = 0; k < 4; k++) {
+                    const __m512i v = _mm512_loadu_si512(p + Q + 64 * (8 * c + 4 * h + k));
+                    wl[k] = _mm512_and_si512(v, lo4);
+                    wh[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+                }
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const int8_t *x = xq[t] + 256 * b + 64 * c + 16 * h;
+                    __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wl[0], bcast4(x));
+                    __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wh[0], bcast4(x + 32));
+                    UNROLL
+                    for (int k = 1; k < 4; k++) {
+                        pl = _mm512_dpbusd_epi32(pl, wl[k], bcast4(x + 4 * k));
+                        ph = _mm512_dpbusd_epi32(ph, wh[k], bcast4(x + 32 + 4 * k));
+                    }
+                    S[t] = _mm512_dpwssd_epi32(S[t], pl, sc_lo);
+                    S[t] = _mm512_dpwssd_epi32(S[t], ph, sc_hi);
+                }
+            }
+        }
+        UNROLL
+        for (int j = 0; j < 8; j++) {
+            const __m512i m = _mm512_shuffle_epi8(
+                _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(p + MIN + 16 * j))), pair);
+            UNROLL
+            for (int t = 0; t < T; t++) M[t] = _mm512_dpwssd_epi32(M[t], m, bcast4((const int8_t *)(bs[t] + 16 * b + 2 * j)));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + DMIN)));
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const float dx = in->q8_k.d[b * pad + g->t0 + t];
+            acc[t] = step(acc[t], S[t], dw, dx);
+            acc[t] = step(acc[t], _mm512_sub_epi32(_mm512_setzero_si512(), M[t]), dmin, dx);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+}
+
+/* Packed Q6_K (repack.h): per super-block, a group's d, its scales as (2k, 2k + 1) pairs per
+ * row, then the rows' ql (32 chunks) and qh (16 chunks) interleaved 4 bytes at a time. The
+ * chunks of ql bytes 64h + 4m.. and 64h + 32 + 4m.. and of qh bytes 32h + 4m.. give values
+ * 128h + 32c + 4m.. (c = 0..3) as whole 6-bit bytes q, and 4 vpdpbusd of those the sum P_s of
+ * sub-block s = 8h + 2c + m / 4. |P_s| <= 16 * 63 * 127 needs 17 bits, so it is multiplied by
+ * sc_s in 32 bits (vpmulld). S = sum_s sc_s * P_s - 32 * sum_s sc_s * bsum_s: the same integer
+ * as matmul_avx2.c's sum_s sc_s * (P_s - 32 * bsum_s); the second sum takes one vpdpwssd per
+ * scale pair against the token's pair of 16-value sums. */
+INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
+    enum { BLK = 3392, SC = 64, QL = 320, QH = 2368 }; /* repack.h's layout */
+    const int64_t nb = in->n_in / 256, pad = in->n_tok_pad;
+    const int8_t *xq[8];
+    const int16_t *bs[8];
+    __m512 acc[8];
+    for (int t = 0; t < T; t++) {
+        xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in;
+        bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16);
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), hi2 = _mm512_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = g->q + (size_t)b * BLK;
+        if (g->pf && PREFETCH > 0) /* as for Q4_K */
+            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + (T == 1 ? PACKED_AHEAD : BLK), PACKED_HINT);
+        __m512i S[8], C[8];
+        UNROLL
+        for (int t = 0; t < T; t++) S[t] = C[t] = _mm512_setzero_si512();
+        UNROLL
+        for (int h = 0; h < 2; h++)
+            UNROLL
+            for (int mh = 0; mh < 2; mh++)
+                UNROLL
+                for (int c = 0; c < 4; c++) {
+                    /* sub-block 8h + 2c + mh: word mh of each row's scale pair 4h + c */
+                    const __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + SC + 32 * (4 * h + c))));
+                    const __m512i sc = mh ? _mm512_srai_epi32(pr, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16);
+                    /* q[k]: values 128h + 32c + 16mh + 4k.. of each row; ql's low nibbles for
+                     * c = 0, 1, high ones for 2, 3; qh's bits 2c, 2c + 1 moved to bits 4, 5 */
+                    __m512i q[4];
+                    UNROLL
+                    for (int k = 0; k < 4; k++) {
+                        const int m = 4 * mh + k;
+                        const __m512i l = _mm512_loadu_si512(p + QL + 64 * (16 * h + 8 * (c & 1) + m));
+                        const __m512i hb = _mm512_loadu_si512(p + QH + 64 * (8 * h + m));
+                        const __m512i hs = c == 0 ? _mm512_slli_epi16(hb, 4) : c == 1 ? _mm512_slli_epi16(hb, 2)
+                                           : c == 2 ? hb : _mm512_srli_epi16(hb, 2);
+                        /* (l & lo4) | (hs & hi2): vpternlogd's (A & C) | B is 0xEC */
+                        q[k] = _mm512_ternarylogic_epi32(c < 2 ? l : _mm512_srli_epi16(l, 4),
+                                                         _mm512_and_si512(hs, hi2), lo4, 0xEC);
+                    }
+                    UNROLL
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *x = xq[t] + 256 * b + 128 * h + 32 * c + 16 * mh;
+                        __m512i P = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], bcast4(x));
+                        UNROLL
+                        for (int k = 1; k < 4; k++) P = _mm512_dpbusd_epi32(P, q[k], bcast4(x + 4 * k));
+                        S[t] = _mm512_add_epi32(S[t], _mm512_mullo_epi32(P, sc));
+                    }
+                }
+        UNROLL
+        for (int k = 0; k < 8; k++) {
+            const __m512i pr = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + SC + 32 * k)));
+            UNROLL
+            for (int t = 0; t < T; t++)
+                C[t] = _mm512_dpwssd_epi32(C[t], pr, bcast4((const int8_t *)(bs[t] + 16 * b + 2 * k)));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        UNROLL
+        for (int t = 0; t < T; t++)
+            acc[t] = step(acc[t], _mm512_sub_epi32(S[t], _mm512_slli_epi32(C[t], 5)), dw, in->q8_k.d[b * pad + g->t0 + t]);
+    }
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+}
+
+INLINE void q4_0p_tile(const pgroup *g, const matmul_input *in, const int T) { packed_tile(g, in, T, 16); }
+INLINE void q8_0p_tile(const pgroup *g, const matmul_input *in, const int T) { packed_tile(g, in, T, 32); }
+
 typedef void (*ptile_fn)(const pgroup *g, const matmul_input *in);
-#define PTILES(name, qb)                                                                          \
-    static void name##_1(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 1, qb); } \
-    static void name##_2(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 2, qb); } \
-    static void name##_4(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 4, qb); } \
-    static void name##_8(const pgroup *g, const matmul_input *in) { packed_tile(g, in, 8, qb); } \
+#define PTILES(name, kernel)                                                                \
+    static void name##_1(const pgroup *g, const matmul_input *in) { kernel(g, in, 1); }     \
+    static void name##_2(const pgroup *g, const matmul_input *in) { kernel(g, in, 2); }     \
+    static void name##_4(const pgroup *g, const matmul_input *in) { kernel(g, in, 4); }     \
+    static void name##_8(const pgroup *g, const matmul_input *in) { kernel(g, in, 8); }     \
     static const ptile_fn name##_tiles[4] = {name##_1, name##_2, name##_4, name##_8};
-PTILES(q4_0p, 16)
-PTILES(q8_0p, 32)
+PTILES(q4_0p, q4_0p_tile)
+PTILES(q8_0p, q8_0p_tile)
+PTILES(q4_kp, q4_kp_tile)
+PTILES(q6_kp, q6_kp_tile)
 
 /* Rows r0..r1 of a packed matrix, by the 16-row groups they touch; over each group, the tokens
  * in groups of 8, 4, 2 and 1 (the first reads the group from memory, the others from cache). */
 static void packed_rows(uint32_t type, const uint8_t *w, int64_t n_out, const matmul_input *in,
                         float *y, int64_t r0, int64_t r1) {
     const uint32_t base = repack_base(type);
-    const int qb = base == QT_Q4_0 ? 16 : 32;
-    const ptile_fn *tiles = base == QT_Q4_0 ? q4_0p_tiles : q8_0p_tiles;
-    const size_t rs = qtype_row_size(base, (uint64_t)in->n_in);
+    const ptile_fn *tiles = base == QT_Q4_0   ? q4_0p_tiles
+                            : base == QT_Q8_0 ? q8_0p_tiles
+                            : base == QT_Q4_K ? q4_kp_tiles
+                                              : q6_kp_tiles;
     for (int64_t first = r0 / ROWS * ROWS; first < r1; first += ROWS) {
         const int64_t lo = r0 > first ? r0 - first : 0, hi = r1 < first + ROWS ? r1 - first : ROWS;
-        pgroup g = {.q = w + (size_t)first * rs, .pf = true, .n_out = n_out, .y = y + first,
+        pgroup g = {.q = w + repack_bytes(type, in->n_in, first), .pf = true, .n_out = n_out, .y = y + first,
                     .keep = (__mmask16)((0xffffu >> (ROWS - hi)) & (0xffffu << lo))};
-        g.scales = g.q + (size_t)(in->n_in / 32) * ROWS * (size_t)qb;
+        /* Q4_0 and Q8_0: the group's scales after its quants (the K types' are in their blocks) */
+        if (base == QT_Q4_0 || base == QT_Q8_0) g.scales = g.q + (size_t)(in->n_in / 32) * ROWS * (base == QT_Q4_0 ? 16 : 32);
         for (g.t0 = 0; g.t0 < in->n_tok;) {
             const int64_t left = in->n_tok - g.t0;
             const int k = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;

@@ -123,8 +123,7 @@ static void dequant_q4_0(const uint8_t *b, float *y, int64_t nb) {
     }
 }
 
-/* The 6-bit scale and min of sub-block j (0..7) from a Q4_K block's 12 packed bytes. */
-static void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+void quant_q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
     if (j < 4) {
         *sc = s[j] & 63;
         *m = s[j + 4] & 63;
@@ -134,15 +133,23 @@ static void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
     }
 }
 
+void quant_q4k_scales_set(uint8_t *s, const int *sc, const int *m) {
+    for (int j = 0; j < 4; j++) {
+        s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        s[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
+        s[j + 8] = (uint8_t)((sc[j + 4] & 0xf) | (m[j + 4] & 0xf) << 4);
+    }
+}
+
 static void dequant_q4_k(const uint8_t *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, b += 144) {
         const float d = half_to_float(rd16(b)), dmin = half_to_float(rd16(b + 2));
         const uint8_t *scales = b + 4, *qs = b + 16;
         for (int c = 0; c < 4; c++, qs += 32, y += 64) {
             int sc, m;
-            q4k_scale_min(scales, 2 * c, &sc, &m);
+            quant_q4k_scale_min(scales, 2 * c, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            q4k_scale_min(scales, 2 * c + 1, &sc, &m);
+            quant_q4k_scale_min(scales, 2 * c + 1, &sc, &m);
             const float d2 = d * (float)sc, m2 = dmin * (float)m;
             for (int l = 0; l < 32; l++) {
                 y[l] = d1 * (float)(qs[l] & 0xf) - m1;
@@ -445,11 +452,7 @@ static bool quant_block_q4_k(const float *x, uint8_t *b) {
     wr16(b, quant_f32_to_f16(st.d));
     wr16(b + 2, quant_f32_to_f16(st.dmin));
     uint8_t *scales = b + 4, *qs = b + 16;
-    for (int j = 0; j < 4; j++) {
-        scales[j] = (uint8_t)(st.sc[j] | (st.sc[j + 4] >> 4) << 6);
-        scales[j + 4] = (uint8_t)(st.m[j] | (st.m[j + 4] >> 4) << 6);
-        scales[j + 8] = (uint8_t)((st.sc[j + 4] & 0xf) | (st.m[j + 4] & 0xf) << 4);
-    }
+    quant_q4k_scales_set(scales, st.sc, st.m);
     for (int c = 0; c < 4; c++)
         for (int l = 0; l < 32; l++)
             qs[32 * c + l] = (uint8_t)(st.q[64 * c + l] | st.q[64 * c + 32 + l] << 4);

@@ -33,4 +33,10 @@ void quant_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
  * scale; dst is then undefined. */
 int quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 
+/* Q4_K's 12 bytes of 6-bit sub-block scales and mins (s): the scale and min of sub-block j
+ * (0..7), and the 12 bytes that encode sc[0..8) and m[0..8) (each 0..63). The encoding uses
+ * every bit, so any 12 bytes decode to values that encode back to them. */
+void quant_q4k_scale_min(const uint8_t *s, int j, int *sc, int *m);
+void quant_q4k_scales_set(uint8_t *s, const int *sc, const int *m);
+
 #endif

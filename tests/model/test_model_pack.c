@@ -49,8 +49,9 @@ TEST(model_pack_logits_equal_unpacked) {
     const enum matmul_backend saved = matmul_backend();
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
     static const struct { const char *shape; uint32_t type; } cases[] = {
-        {"test-llama", QT_Q4_0}, {"test-qwen3", QT_Q8_0} /* tied: output packed, embeddings not */};
-    for (size_t ci = 0; ci < 2; ci++) {
+        {"test-llama", QT_Q4_0}, {"test-qwen3", QT_Q8_0} /* tied: output packed, embeddings not */,
+        {"test-llama", QT_Q4_K}, {"test-llama", QT_Q6_K}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         model *m = made(cases[ci].shape, cases[ci].type, "pack.gguf"), *v = NULL;
         if (!m) continue;
         CHECK(model_pack(m, 2, &v) == 0 && v != NULL);
@@ -92,9 +93,9 @@ TEST(model_pack_not_when_disabled_or_not_avx512) {
     }
     matmul_set_backend(saved);
     model_free(m);
-    /* nothing with a packed form (Q4_K): nothing packed */
+    /* nothing with a packed form (F16): nothing packed */
     NEED_AVX512();
-    m = made("test-llama", QT_Q4_K, "q4k.gguf");
+    m = made("test-llama", QT_F16, "f16.gguf");
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
     v = (model *)1;
     CHECK(m && model_pack(m, 2, &v) == 0 && v == NULL);
