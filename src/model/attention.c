@@ -1,5 +1,5 @@
 /* Attention kernels (attention.h): the portable reference kernel, the F16 row conversion, and
- * the run-time choice between these and the AVX2 ones (attention_avx2.c). */
+ * the run-time choice between these and the SIMD ones (attention_avx2.c, attention_avx512.c). */
 #include "model/attention.h"
 
 #include "tensor/matmul.h"
@@ -64,6 +64,10 @@ void attention_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos
 
 void attention_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                      const int32_t n_pos[], float scale, float *scores, float *const out[]) {
+    if (hd % 8 == 0 && matmul_backend() == MATMUL_AVX512) {
+        attention_avx512_heads(kv, hd, n_q, q, n_pos, scale, scores, out);
+        return;
+    }
     if (hd % 8 == 0 && use_avx2()) {
         attention_avx2_heads(kv, hd, n_q, q, n_pos, scale, scores, out);
         return;

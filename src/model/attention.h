@@ -3,7 +3,8 @@
  *
  * Two kernel sets, chosen at run time with the matrix kernels (tensor/matmul.h): when
  * matmul_backend() is a SIMD one (MATMUL_AVX2 or MATMUL_AVX512: the CPU has AVX2, FMA and
- * F16C) the AVX2 kernels of attention_avx2.c run, else the portable ones of attention.c (the
+ * F16C) the AVX2 kernels of attention_avx2.c run (several queries at once on AVX-512 by
+ * attention_avx512.c, with the same results), else the portable ones of attention.c (the
  * reference). VEIL_KERNELS=scalar and matmul_set_backend() so switch both at once.
  *
  * Cache layout, as the kernels see it: positions come in blocks of ATTN_BLOCK rows; a block
@@ -68,5 +69,9 @@ void attention_avx2_head(const attn_kv *kv, int32_t head_dim, const float *q, in
 void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                           const int32_t n_pos[], float scale, float *scores, float *const out[]);
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n);
+/* attention_avx2_heads on AVX-512 (two queries per register, the same results); only when
+ * matmul_backend() is MATMUL_AVX512. */
+void attention_avx512_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
+                            const int32_t n_pos[], float scale, float *scores, float *const out[]);
 
 #endif

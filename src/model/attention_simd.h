@@ -1,0 +1,226 @@
+/* Pieces shared by the SIMD attention kernels (attention_avx2.c, attention_avx512.c): row
+ * addressing, 8-float loads of F32/F16 cache rows, the lane reductions whose order attention.h
+ * and attention_avx2.c document, the vectorised exp and softmax, and the cache prefetch. Every
+ * kernel that includes this computes a query's result with these same operations, so the AVX2
+ * and AVX-512 kernels agree bit for bit. Include only from files compiled with AVX2, FMA and
+ * F16C (*_avx2.c, *_avx512.c) and inside their feature checks. */
+#ifndef VEIL_ATTENTION_SIMD_H
+#define VEIL_ATTENTION_SIMD_H
+
+#include "model/attention.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define INLINE static inline __attribute__((always_inline))
+/* Loops over a compile-time number of queries, unrolled so their accumulators stay in
+ * registers. */
+#define UNROLL_Q _Pragma("GCC unroll 8")
+
+INLINE __m256 load8(const void *base, bool f16, size_t e) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + e)));
+    return _mm256_loadu_ps((const float *)base + e);
+}
+
+/* Lane j of the result: the lanes of a[j] summed in the order the header gives. */
+INLINE __m256 reduce8(const __m256 a[8]) {
+    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    __m256 v = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u, v, 0x20), _mm256_permute2f128_ps(u, v, 0x31));
+}
+
+INLINE float reduce1(__m256 a) {
+    __m256 h = _mm256_hadd_ps(a, a);
+    h = _mm256_hadd_ps(h, h);
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+/* e^x per lane (Cephes expf): x clamped to [-88.376, 88], x = n ln2 + r with n = floor(x log2e +
+ * 1/2) and ln2 in two parts, e^r by a degree-7 polynomial, times 2^n built in the exponent
+ * field (n = -127 gives exponent field 0: the result is 0). */
+INLINE __m256 exp8(__m256 x) {
+    /* constants first: min and max return their second operand for NaN, so NaN stays NaN */
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
+    x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
+    __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+static inline size_t row_elem(const attn_kv *kv, int32_t hd, int32_t p) {
+    return (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off +
+           (size_t)(p % ATTN_BLOCK) * (size_t)hd;
+}
+
+/* Fetches the `rows` rows of head_dim elements at element e of base towards the cache (hint:
+ * _MM_HINT_T0 or _MM_HINT_T1). The rows of one block are one stretch of memory, but blocks lie
+ * far apart (a block holds every layer and head), so the hardware prefetcher starts cold at each;
+ * at the short contexts of batched decode that latency, not the bandwidth, is what attention
+ * costs. */
+#define PREFETCH_BLOCK(base, f16, e, rows, hd, hint)                                              \
+    do {                                                                                         \
+        const char *p_ = (const char *)(base) + (e) * ((f16) ? 2 : 4);                            \
+        const size_t n_ = (size_t)(rows) * (size_t)(hd) * ((f16) ? 2 : 4);                        \
+        for (size_t o_ = 0; o_ < n_; o_ += 64) _mm_prefetch(p_ + o_, hint);                       \
+    } while (0)
+
+/* s[p] = exp(s[p] - max) / sum over p < n_pos; s holds attention_scratch(n_pos) floats. */
+static inline void softmax(float *s, int32_t n_pos, float max) {
+    int32_t n8 = (int32_t)attention_scratch(n_pos);
+    for (int32_t p = n_pos; p < n8; p++) s[p] = -INFINITY;
+    const __m256 vmax = _mm256_set1_ps(max), iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
+    for (int32_t p = 0; p < n8; p += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), vmax));
+        /* lanes past n_pos are exactly 0 */
+        __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)(n_pos - p)), _CMP_LT_OQ);
+        e = _mm256_and_ps(e, live);
+        _mm256_storeu_ps(s + p, e);
+        sum0 = _mm256_add_pd(sum0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        sum1 = _mm256_add_pd(sum1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double d[4];
+    _mm256_storeu_pd(d, _mm256_add_pd(sum0, sum1));
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / ((d[0] + d[1]) + (d[2] + d[3]))));
+    for (int32_t p = 0; p < n8; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), inv));
+}
+
+/* ---- several queries over one cache (attention_heads) ----
+ * Each cache row is loaded once for NQ queries, which is what long prompts need: their
+ * queries re-read the same K and V rows from L2, one query at a time. Every query's arithmetic
+ * is that of attention_avx2_head, operation for operation: its dot products in the same lane order
+ * and the same reduction (reduce8 and reduce1 agree), its own softmax, its weighted sum in
+ * position order with fused multiply-adds (an 8-float slice of the output per pass instead of
+ * 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
+ * maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
+
+/* Fills part[i][j][0..8) with query i's 8 lane partial sums of dot(q[i], the K row at element
+ * e) for i < NQ: lane l the elements l, l + 8, ... of head_dim, multiplied then fused-added in
+ * increasing order (dot_lanes' order). One per instruction set. */
+typedef void (*row_dots_fn)(const void *k, bool f16, int32_t hd, int NQ, const float *const q[],
+                            size_t e, float part[][8][8], int j);
+
+/* s_i[p] for p < max_pos (every query; a query's scores past its n_pos are unused), and each
+ * query's maximum over its own positions into max[i]. */
+INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
+                     const int32_t n_pos[], int32_t max_pos, float scale, float *const s[], float max[],
+                     const row_dots_fn row_dots) {
+    __m256 vmax[ATTN_MAX_Q];
+    float part[ATTN_MAX_Q][8][8]; /* [query][row of the group][lane] */
+    UNROLL_Q for (int i = 0; i < NQ; i++) vmax[i] = _mm256_set1_ps(-INFINITY);
+    const __m256 iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
+        const size_t e0 = row_elem(kv, hd, b0);
+        const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
+        if (b0 + ATTN_BLOCK < max_pos) {
+            const int32_t next = max_pos - b0 - ATTN_BLOCK < ATTN_BLOCK ? max_pos - b0 - ATTN_BLOCK : ATTN_BLOCK;
+            PREFETCH_BLOCK(kv->k, f16, row_elem(kv, hd, b0 + ATTN_BLOCK), next, hd, _MM_HINT_T0);
+        }
+        PREFETCH_BLOCK(kv->v, f16, e0, rows, hd, _MM_HINT_T1);
+        for (int32_t r0 = 0; r0 < rows; r0 += 8) {
+            const int n = rows - r0 < 8 ? rows - r0 : 8;
+            for (int j = 0; j < n; j++) row_dots(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j);
+            const int32_t p0 = b0 + r0;
+            UNROLL_Q for (int i = 0; i < NQ; i++) {
+                const int32_t valid = n_pos[i] - p0;
+                if (n == 8) {
+                    __m256 a[8];
+                    UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(part[i][j]);
+                    const __m256 sv = _mm256_mul_ps(reduce8(a), _mm256_set1_ps(scale));
+                    _mm256_storeu_ps(s[i] + p0, sv);
+                    const __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)valid), _CMP_LT_OQ);
+                    vmax[i] = _mm256_max_ps(vmax[i], _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, live));
+                } else {
+                    for (int j = 0; j < n; j++) {
+                        const float x = reduce1(_mm256_loadu_ps(part[i][j])) * scale;
+                        s[i][p0 + j] = x;
+                        if (j < valid && x > max[i]) max[i] = x;
+                    }
+                }
+            }
+        }
+    }
+    UNROLL_Q for (int i = 0; i < NQ; i++) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, vmax[i]);
+        for (int j = 0; j < 8; j++)
+            if (lanes[j] > max[i]) max[i] = lanes[j];
+    }
+}
+
+/* acc_i += w_i[p] v_p[c0 .. c0 + 8) for p in [lo, hi), in order; with `check`, only for the
+ * queries with p < n_pos[i] (below the smallest n_pos every query takes every row). */
+INLINE void weighted_rows(const attn_kv *kv, bool f16, int32_t hd, const int NQ, float *const w[],
+                          const int32_t n_pos[], int32_t lo, int32_t hi, int32_t c0, bool check,
+                          __m256 acc[]) {
+    for (int32_t p = lo; p < hi;) {
+        const int32_t b0 = p / ATTN_BLOCK * ATTN_BLOCK, end = b0 + ATTN_BLOCK < hi ? b0 + ATTN_BLOCK : hi;
+        const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;
+        for (; p < end; p++) {
+            const __m256 v = load8(kv->v, f16, e0 + (size_t)(p - b0) * hd);
+            UNROLL_Q for (int i = 0; i < NQ; i++)
+                if (!check || p < n_pos[i]) acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(w[i] + p), v, acc[i]);
+        }
+    }
+}
+
+/* out_i[c0 .. c0 + 8) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..], rows taken once for all. */
+INLINE void weighted_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, float *const w[],
+                       const int32_t n_pos[], int32_t min_pos, int32_t max_pos, int32_t c0,
+                       float *const out[]) {
+    __m256 acc[ATTN_MAX_Q];
+    UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_setzero_ps();
+    weighted_rows(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);
+    weighted_rows(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);
+    UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(out[i] + c0, acc[i]);
+}
+
+INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
+                    const int32_t n_pos[], float scale, float *scores, float *const out[],
+                    const row_dots_fn row_dots) {
+    int32_t max_pos = 0, min_pos = n_pos[0];
+    UNROLL_Q for (int i = 0; i < NQ; i++) {
+        if (n_pos[i] > max_pos) max_pos = n_pos[i];
+        if (n_pos[i] < min_pos) min_pos = n_pos[i];
+    }
+    const size_t stride = attention_scratch(max_pos);
+    float *s[ATTN_MAX_Q], max[ATTN_MAX_Q];
+    UNROLL_Q for (int i = 0; i < NQ; i++) {
+        s[i] = scores + (size_t)i * stride;
+        max[i] = -INFINITY;
+    }
+    scores_q(kv, f16, hd, NQ, q, n_pos, max_pos, scale, s, max, row_dots);
+    UNROLL_Q for (int i = 0; i < NQ; i++) softmax(s[i], n_pos[i], max[i]);
+    for (int32_t c0 = 0; c0 < hd; c0 += 8) weighted_q(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
+}
+
+/* heads_q for one query count, F16 or F32 cache (kv->type), in a function of its own. */
+typedef void (*heads_fn)(const attn_kv *kv, int32_t hd, const float *const q[], const int32_t n_pos[],
+                         float scale, float *scores, float *const out[]);
+
+/* Defines `static const heads_fn name[ATTN_MAX_Q - 1]`: [n - 2] runs n = 2..ATTN_MAX_Q queries
+ * with row_dots, one compiled body per count so that each keeps its accumulators in
+ * registers. */
+#define HEADS_BODY(name, row_dots, NQ)                                                          \
+    static void name##_##NQ(const attn_kv *kv, int32_t hd, const float *const q[],             \
+                            const int32_t n_pos[], float scale, float *scores, float *const out[]) { \
+        if (kv->type == ATTN_F16) heads_q(kv, true, hd, NQ, q, n_pos, scale, scores, out, row_dots); \
+        else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out, row_dots);                \
+    }
+#define HEADS_TABLE(name, row_dots)                                                             \
+    HEADS_BODY(name, row_dots, 2) HEADS_BODY(name, row_dots, 3) HEADS_BODY(name, row_dots, 4)   \
+    HEADS_BODY(name, row_dots, 5) HEADS_BODY(name, row_dots, 6) HEADS_BODY(name, row_dots, 7)   \
+    HEADS_BODY(name, row_dots, 8)                                                               \
+    static const heads_fn name[ATTN_MAX_Q - 1] = {name##_2, name##_3, name##_4, name##_5,       \
+                                                  name##_6, name##_7, name##_8};
+
+#endif
