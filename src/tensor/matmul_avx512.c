@@ -620,9 +620,9 @@ INLINE __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* A packed group: its first quant byte, its scales, and where its outputs go (rows in keep). */
+/* A packed group: its first byte, and where its outputs go (rows in keep). */
 typedef struct pgroup {
-    const uint8_t *q, *scales;
+    const uint8_t *q;
     bool pf;
     int64_t t0, n_out;
     float *y;
@@ -642,9 +642,11 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
     }
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *q = g->q + (size_t)b * ROWS * (size_t)qb;
-        if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < ROWS * qb; l += 64) _mm_prefetch((const char *)q + l + PACKED_AHEAD, PACKED_HINT);
+        /* block pairs: both blocks' scales (64 bytes), then their quants */
+        const uint8_t *pair = g->q + (size_t)(b / 2) * (64 + 2 * ROWS * (size_t)qb);
+        const uint8_t *scales = pair + 32 * (b & 1), *q = pair + 64 + (size_t)(b & 1) * ROWS * (size_t)qb;
+        if (g->pf && PREFETCH > 0 && !(b & 1))
+            for (int l = 0; l < 64 + 2 * ROWS * qb; l += 64) _mm_prefetch((const char *)pair + l + PACKED_AHEAD, PACKED_HINT);
         __m512i w[8];
         if (qb == 16) {
             UNROLL
@@ -657,7 +659,7 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
             UNROLL
             for (int k = 0; k < 8; k++) w[k] = _mm512_loadu_si512(q + 64 * k);
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g->scales + 32 * b)));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
         UNROLL
         for (int t = 0; t < T; t++) {
             const int8_t *x = xq[t] + 32 * b;
@@ -861,8 +863,6 @@ static void packed_rows(uint32_t type, const uint8_t *w, int64_t n_out, const ma
         const int64_t lo = r0 > first ? r0 - first : 0, hi = r1 < first + ROWS ? r1 - first : ROWS;
         pgroup g = {.q = w + repack_bytes(type, in->n_in, first), .pf = true, .n_out = n_out, .y = y + first,
                     .keep = (__mmask16)((0xffffu >> (ROWS - hi)) & (0xffffu << lo))};
-        /* Q4_0 and Q8_0: the group's scales after its quants (the K types' are in their blocks) */
-        if (base == QT_Q4_0 || base == QT_Q8_0) g.scales = g.q + (size_t)(in->n_in / 32) * ROWS * (base == QT_Q4_0 ? 16 : 32);
         for (g.t0 = 0; g.t0 < in->n_tok;) {
             const int64_t left = in->n_tok - g.t0;
             const int k = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;

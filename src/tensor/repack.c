@@ -37,10 +37,12 @@ size_t repack_bytes(uint32_t type, int64_t n_in, int64_t n_out) {
 
 /* Offsets of block b's quants and scales in group g, for nb blocks per row. */
 static size_t quants_at(size_t row_size, int64_t g, int64_t b, int qbytes) {
-    return (size_t)g * REPACK_ROWS * row_size + (size_t)b * REPACK_ROWS * (size_t)qbytes;
+    const size_t pair = 64 + 2 * REPACK_ROWS * (size_t)qbytes;
+    return (size_t)g * REPACK_ROWS * row_size + (size_t)(b / 2) * pair + 64 + (size_t)(b % 2) * REPACK_ROWS * (size_t)qbytes;
 }
-static size_t scales_at(size_t row_size, int64_t g, int64_t nb, int64_t b, int qbytes) {
-    return quants_at(row_size, g, nb, qbytes) + (size_t)b * REPACK_ROWS * 2;
+static size_t scales_at(size_t row_size, int64_t g, int64_t b, int qbytes) {
+    const size_t pair = 64 + 2 * REPACK_ROWS * (size_t)qbytes;
+    return (size_t)g * REPACK_ROWS * row_size + (size_t)(b / 2) * pair + (size_t)(b % 2) * 32;
 }
 
 /* Moves one 4-byte chunk between the layouts, XORing each byte with flip. */
@@ -113,7 +115,7 @@ void repack_rows(uint32_t type, const void *src, int64_t n_in, void *dst, int64_
             const uint8_t *blk = (const uint8_t *)src + (size_t)(g * REPACK_ROWS + i) * rs;
             for (int64_t b = 0; b < nb; b++, blk += bs) {
                 uint8_t *q = (uint8_t *)dst + quants_at(rs, g, b, qb) + (size_t)i * 4;
-                memcpy((uint8_t *)dst + scales_at(rs, g, nb, b, qb) + 2 * i, blk, 2);
+                memcpy((uint8_t *)dst + scales_at(rs, g, b, qb) + 2 * i, blk, 2);
                 for (int k = 0; k < qb / 4; k++) chunk4(q + (size_t)k * REPACK_ROWS * 4, blk + 2 + 4 * k, flip);
             }
         }
@@ -136,7 +138,7 @@ void repack_unpack_row(uint32_t packed, const void *w, int64_t n_in, int64_t r, 
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *q = (const uint8_t *)w + quants_at(rs, g, b, qb) + (size_t)i * 4;
         uint8_t *blk = (uint8_t *)out + (size_t)b * bs;
-        memcpy(blk, (const uint8_t *)w + scales_at(rs, g, nb, b, qb) + 2 * i, 2);
+        memcpy(blk, (const uint8_t *)w + scales_at(rs, g, b, qb) + 2 * i, 2);
         for (int k = 0; k < qb / 4; k++) chunk4(blk + 2 + 4 * k, q + (size_t)k * REPACK_ROWS * 4, flip);
     }
 }
