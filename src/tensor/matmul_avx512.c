@@ -679,6 +679,17 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
     for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
 }
 
+/* The T tokens' Q8_K activations (quants and 16-value sums) from g->t0 on, and zeroed
+ * accumulators: the start of a packed K-type tile. */
+INLINE void q8k_tokens(const pgroup *g, const matmul_input *in, const int T, const int8_t *xq[],
+                       const int16_t *bs[], __m512 acc[]) {
+    for (int t = 0; t < T; t++) {
+        xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in;
+        bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16);
+        acc[t] = _mm512_setzero_ps();
+    }
+}
+
 /* Packed Q4_K (repack.h): per super-block, a group's d, dmin, scales and mins as vectors in row
  * order, then 32 chunks of 4 nibble bytes per row. Each 16-value half of a sub-block is 4
  * vpdpbusd from zero: |p| <= 16 * 15 * 127 = 30480 fits 16 bits, so S += p * sc is one vpdpwssd
@@ -692,11 +703,7 @@ INLINE void q4_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
     const int8_t *xq[8];
     const int16_t *bs[8];
     __m512 acc[8];
-    for (int t = 0; t < T; t++) {
-        xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in;
-        bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16);
-        acc[t] = _mm512_setzero_ps();
-    }
+    q8k_tokens(g, in, T, xq, bs, acc);
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
     /* vpshufb of 16 bytes (one per row) broadcast to every 128-bit lane: row r's byte
      * zero-extended twice, as the 16-bit words of lane r */
@@ -775,11 +782,7 @@ INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
     const int8_t *xq[8];
     const int16_t *bs[8];
     __m512 acc[8];
-    for (int t = 0; t < T; t++) {
-        xq[t] = in->q8_k.qs + (g->t0 + t) * in->n_in;
-        bs[t] = in->q8_k.bsums + (g->t0 + t) * (in->n_in / 16);
-        acc[t] = _mm512_setzero_ps();
-    }
+    q8k_tokens(g, in, T, xq, bs, acc);
     const __m512i lo4 = _mm512_set1_epi8(0x0f), hi2 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g->q + (size_t)b * BLK;
