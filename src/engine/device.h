@@ -28,7 +28,7 @@ bool device_is_gpu(const device *d);
 /* "cpu (8 threads)", "cuda:0 (NVIDIA H200, 139.8 GiB)". */
 const char *device_describe(const device *d);
 /* The model the device computes with: on the CPU, its packed copy when device_open made one
- * (model_pack.h: Q4_0, Q8_0, Q4_K and Q6_K matrices for the AVX-512 kernels), else the
+ * (model_pack.h: Q4_0, Q8_0, Q4_K, Q6_K, F16 and BF16 matrices for the AVX-512 kernels), else the
  * model given. */
 const model *device_model(const device *d);
 

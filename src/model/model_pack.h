@@ -12,8 +12,8 @@
 #include "model/model.h"
 
 /* Sets *out to a model that shares m's file, hyperparameters and vectors and has its Q4_0,
- * Q8_0, Q4_K and Q6_K matrices (the layers' and the output's; not the embeddings, which are
- * looked up by row) packed, on n_threads threads (<= 0: one per CPU), or to NULL when there is
+ * Q8_0, Q4_K, Q6_K, F16 and BF16 matrices (the layers' and the output's; not the embeddings,
+ * which are looked up by row) packed, on n_threads threads (<= 0: one per CPU), or to NULL when there is
  * nothing to pack: the matrix kernels are not AVX-512, the environment has VEIL_REPACK=0, or
  * no matrix has a packed form. m must outlive *out; free it with model_free. Returns 0, or -1
  * with err_msg() set (out of memory). */

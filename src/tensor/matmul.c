@@ -154,7 +154,7 @@ void matmul_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input
     const unsigned form = form_for(in->backend, type);
     if (repack_is_packed(type)) {
         /* only the AVX-512 kernels read packed matrices */
-        if (in->backend == MATMUL_AVX512 && (in->ready & form) &&
+        if (in->backend == MATMUL_AVX512 && (!form || (in->ready & form)) &&
             repack_type_for(repack_base(type), in->n_in, n_out) == type)
             matmul_avx512_rows(type, w, n_out, in, y, row_begin, row_end);
         else

@@ -16,7 +16,7 @@
  *                  backend with faster kernels for Q8_0, Q4_0, Q4_K and Q6_K (any number of
  *                  tokens; 16 rows at once, VNNI byte dot products) and for F32, F16 and BF16
  *                  with 2 or more tokens. Its outputs are bit for bit those of AVX2.
- * Packed matrices (tensor/repack.h: Q4_0, Q8_0, Q4_K, Q6_K rows interleaved in groups of 16) are
+ * Packed matrices (tensor/repack.h: Q4_0, Q8_0, Q4_K, Q6_K, F16, BF16 rows interleaved in groups of 16) are
  * computed by MATMUL_AVX512 only, with the outputs of their unpacked originals bit for bit; on
  * other backends their outputs are NaN.
  * Within one backend, a token's outputs do not depend on the batch it is computed in (n_tok,

@@ -841,6 +841,59 @@ INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
 INLINE void q4_0p_tile(const pgroup *g, const matmul_input *in, const int T) { packed_tile(g, in, T, 16); }
 INLINE void q8_0p_tile(const pgroup *g, const matmul_input *in, const int T) { packed_tile(g, in, T, 32); }
 
+/* Packed F16 and BF16 (repack.h): a 32-byte load is a row pair's 8 values, converted to one
+ * 512-bit vector (row 2j in the low half, 2j + 1 in the high), against the token's 8 floats in
+ * both halves: each half does what the AVX2 lane set does for one row (matmul_avx2.c: element i
+ * fused-multiply-added into lane i % 8, then k += k+4, k += k+2, lane 0 + lane 1), so the
+ * outputs are the AVX2 kernels' bit for bit. Up to 2 tokens per pass: 16 accumulators. */
+INLINE __m512 pair_load(const uint8_t *p, bool bf16) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (!bf16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Lane 0 of each 256-bit half: that half's 8 lanes summed in matmul_avx2.c's hsum8 order. */
+INLINE __m512 fold_halves(__m512 v) {
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1))); /* k += k+4 */
+    v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));      /* k += k+2 */
+    return _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));   /* 0 + 1 */
+}
+
+INLINE void fpacked_tile(const pgroup *g, const matmul_input *in, const int T, const bool bf16) {
+    const int64_t n_in = in->n_in;
+    const float *x[2];
+    __m512 acc[8][2];
+    for (int t = 0; t < T; t++) {
+        x[t] = in->x + (g->t0 + t) * n_in;
+        UNROLL
+        for (int j = 0; j < 8; j++) acc[j][t] = _mm512_setzero_ps();
+    }
+    for (int64_t c = 0; c < n_in; c += 8) {
+        const uint8_t *p = g->q + (size_t)c * ROWS * 2;
+        if (g->pf && PREFETCH > 0)
+            for (int l = 0; l < ROWS * 16; l += 64) _mm_prefetch((const char *)p + l + PACKED_AHEAD, PACKED_HINT);
+        __m512 xv[2];
+        for (int t = 0; t < T; t++) xv[t] = _mm512_broadcast_f32x8(_mm256_loadu_ps(x[t] + c));
+        UNROLL
+        for (int j = 0; j < 8; j++) {
+            const __m512 w = pair_load(p + 32 * j, bf16);
+            for (int t = 0; t < T; t++) acc[j][t] = _mm512_fmadd_ps(w, xv[t], acc[j][t]);
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        float out[ROWS], lanes[16];
+        for (int j = 0; j < 8; j++) {
+            _mm512_storeu_ps(lanes, fold_halves(acc[j][t]));
+            out[2 * j] = lanes[0];
+            out[2 * j + 1] = lanes[8];
+        }
+        _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, _mm512_loadu_ps(out));
+    }
+}
+
+INLINE void f16p_tile(const pgroup *g, const matmul_input *in, const int T) { fpacked_tile(g, in, T, false); }
+INLINE void bf16p_tile(const pgroup *g, const matmul_input *in, const int T) { fpacked_tile(g, in, T, true); }
+
 typedef void (*ptile_fn)(const pgroup *g, const matmul_input *in);
 #define PTILES(name, kernel)                                                                \
     static void name##_1(const pgroup *g, const matmul_input *in) { kernel(g, in, 1); }     \
@@ -852,6 +905,13 @@ PTILES(q4_0p, q4_0p_tile)
 PTILES(q8_0p, q8_0p_tile)
 PTILES(q4_kp, q4_kp_tile)
 PTILES(q6_kp, q6_kp_tile)
+/* float tiles take at most 2 tokens (packed_rows never picks [2] or [3] for them) */
+#define FPTILES(name, kernel)                                                               \
+    static void name##_1(const pgroup *g, const matmul_input *in) { kernel(g, in, 1); }     \
+    static void name##_2(const pgroup *g, const matmul_input *in) { kernel(g, in, 2); }     \
+    static const ptile_fn name##_tiles[4] = {name##_1, name##_2, name##_2, name##_2};
+FPTILES(f16p, f16p_tile)
+FPTILES(bf16p, bf16p_tile)
 
 /* Rows r0..r1 of a packed matrix, by the 16-row groups they touch; over each group, the tokens
  * in groups of 8, 4, 2 and 1 (the first reads the group from memory, the others from cache). */
@@ -861,14 +921,18 @@ static void packed_rows(uint32_t type, const uint8_t *w, int64_t n_out, const ma
     const ptile_fn *tiles = base == QT_Q4_0   ? q4_0p_tiles
                             : base == QT_Q8_0 ? q8_0p_tiles
                             : base == QT_Q4_K ? q4_kp_tiles
-                                              : q6_kp_tiles;
+                            : base == QT_Q6_K ? q6_kp_tiles
+                            : base == QT_F16  ? f16p_tiles
+                                              : bf16p_tiles;
+    const int most = base == QT_F16 || base == QT_BF16 ? 1 : 3; /* largest k: 2 or 8 tokens */
     for (int64_t first = r0 / ROWS * ROWS; first < r1; first += ROWS) {
         const int64_t lo = r0 > first ? r0 - first : 0, hi = r1 < first + ROWS ? r1 - first : ROWS;
         pgroup g = {.q = w + repack_bytes(type, in->n_in, first), .pf = true, .n_out = n_out, .y = y + first,
                     .keep = (__mmask16)((0xffffu >> (ROWS - hi)) & (0xffffu << lo))};
         for (g.t0 = 0; g.t0 < in->n_tok;) {
             const int64_t left = in->n_tok - g.t0;
-            const int k = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+            int k = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+            if (k > most) k = most;
             tiles[k](&g, in);
             g.pf = false;
             g.t0 += 1 << k;

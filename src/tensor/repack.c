@@ -1,5 +1,5 @@
-/* Packing of Q4_0, Q8_0, Q4_K and Q6_K matrices into 16-row groups (see repack.h for the
- * layouts). Q4_0 and Q8_0 are a half-precision scale then `qbytes` quant bytes per 32-value
+/* Packing of Q4_0, Q8_0, Q4_K, Q6_K, F16 and BF16 matrices into 16-row groups (see repack.h for
+ * the layouts). Q4_0 and Q8_0 are a half-precision scale then `qbytes` quant bytes per 32-value
  * block; they differ only in qbytes and in Q8_0's quants being stored offset by 128. The K
  * types' packed super-blocks are laid out each their own way. */
 #include "tensor/repack.h"
@@ -23,6 +23,7 @@ static int quant_bytes(uint32_t type, uint8_t *flip) {
 uint32_t repack_type_for(uint32_t type, int64_t n_in, int64_t n_out) {
     uint8_t flip;
     if (n_in <= 0 || n_out <= 0 || n_out % REPACK_ROWS != 0) return 0;
+    if (type == QT_F16 || type == QT_BF16) return n_in % 8 == 0 ? REPACK_FLAG | type : 0;
     if (type == QT_Q4_K || type == QT_Q6_K) return n_in % 256 == 0 ? REPACK_FLAG | type : 0;
     if (!quant_bytes(type, &flip) || n_in % 64 != 0) return 0;
     return REPACK_FLAG | type;
@@ -93,8 +94,20 @@ static void q6k_unpack(const uint8_t *p, int i, uint8_t *blk) {
     for (int k = 0; k < 16; k++) memcpy(blk + 128 + 4 * k, p + Q6K_QH + (size_t)(k * REPACK_ROWS + i) * 4, 4);
 }
 
+/* Offset of row r's 8 values from element c (a multiple of 8) in a packed F16/BF16 matrix. */
+static size_t half_at(int64_t n_in, int64_t r, int64_t c) {
+    return (size_t)(r / REPACK_ROWS) * REPACK_ROWS * (size_t)n_in * 2 + (size_t)c * REPACK_ROWS * 2 +
+           (size_t)(r % REPACK_ROWS) * 16;
+}
+
 void repack_rows(uint32_t type, const void *src, int64_t n_in, void *dst, int64_t r0, int64_t r1) {
     const size_t rs = qtype_row_size(type, (uint64_t)n_in);
+    if (type == QT_F16 || type == QT_BF16) {
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = 0; c < n_in; c += 8)
+                memcpy((uint8_t *)dst + half_at(n_in, r, c), (const uint8_t *)src + (size_t)r * rs + 2 * (size_t)c, 16);
+        return;
+    }
     if (type == QT_Q4_K || type == QT_Q6_K) {
         const size_t sb = type == QT_Q4_K ? 144 : 210, pb = type == QT_Q4_K ? Q4K_PACKED : Q6K_PACKED;
         for (int64_t r = r0; r < r1; r++)
@@ -124,6 +137,11 @@ void repack_rows(uint32_t type, const void *src, int64_t n_in, void *dst, int64_
 void repack_unpack_row(uint32_t packed, const void *w, int64_t n_in, int64_t r, void *out) {
     const uint32_t type = repack_base(packed);
     const int64_t g = r / REPACK_ROWS, i = r % REPACK_ROWS;
+    if (type == QT_F16 || type == QT_BF16) {
+        for (int64_t c = 0; c < n_in; c += 8)
+            memcpy((uint8_t *)out + 2 * (size_t)c, (const uint8_t *)w + half_at(n_in, r, c), 16);
+        return;
+    }
     if (type == QT_Q4_K || type == QT_Q6_K) {
         const uint8_t *p = (const uint8_t *)w + repack_bytes(type, n_in, g * REPACK_ROWS);
         for (int64_t b = 0; b < n_in / 256; b++)

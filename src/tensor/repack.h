@@ -6,7 +6,8 @@
  * consecutive rows is one stretch: for each block, the 16 rows' bytes interleaved 4 at a time,
  * so that one VNNI instruction with a broadcast 4-byte activation gives every row's partial sum
  * in its own lane, and one sequential stream feeds a whole group. The values, and so the
- * products (matmul.h's recurrence), are exactly those of the original matrix.
+ * products (matmul.h's recurrence), are exactly those of the original matrix. F16 and BF16
+ * rows are interleaved 8 values at a time instead (one row pair per 512-bit vector).
  *
  * Layout of group g (rows 16g..16g+15) of a matrix with nb blocks per row, at byte
  * repack_bytes(type, n_in, 16g):
@@ -36,6 +37,10 @@
  *         320  ql, 32 chunks of 64 (chunk k: bytes 4k..4k+3 of each row's 128)
  *        2368  qh, 16 chunks of 64 (chunk k: bytes 4k..4k+3 of each row's 64)
  *         32 bytes more than the 16 rows' 3360, to keep 64-byte alignment.
+ *   F16, BF16: n_in / 8 chunks of 256 bytes: chunk c holds values 8c..8c+7 of row 0 (16
+ *         bytes), then of row 1, ... row 15, so one 32-byte load brings a row pair's 8 values,
+ *         a 512-bit vector after conversion (rows 2j and 2j + 1 in its halves). The rows' own
+ *         size. Needs n_in % 8 == 0.
  * Packed types are numbered REPACK_FLAG | (the GGUF type); they never appear in files, and only
  * the AVX-512 backend computes with them (matmul.h). */
 #ifndef VEIL_REPACK_H
@@ -53,8 +58,9 @@ static inline bool repack_is_packed(uint32_t type) { return (type & REPACK_FLAG)
 static inline uint32_t repack_base(uint32_t type) { return type & ~REPACK_FLAG; }
 
 /* The packed type for an n_out x n_in matrix of `type`, or 0 when it has none: types other than
- * Q4_0, Q8_0, Q4_K and Q6_K, n_out not a multiple of 16, or (Q4_0, Q8_0) an odd number of blocks
- * per row (which would leave groups unaligned to 64 bytes). */
+ * Q4_0, Q8_0, Q4_K, Q6_K, F16 and BF16, n_out not a multiple of 16, n_in not a multiple of 8
+ * (F16, BF16), or (Q4_0, Q8_0) an odd number of blocks per row (which would leave groups
+ * unaligned to 64 bytes). */
 uint32_t repack_type_for(uint32_t type, int64_t n_in, int64_t n_out);
 
 /* Bytes of the packed form of rows [0, n_out) of an n_in-column matrix of `type` (a base type

@@ -93,9 +93,9 @@ TEST(model_pack_not_when_disabled_or_not_avx512) {
     }
     matmul_set_backend(saved);
     model_free(m);
-    /* nothing with a packed form (F16): nothing packed */
+    /* nothing with a packed form (F32): nothing packed */
     NEED_AVX512();
-    m = made("test-llama", QT_F16, "f16.gguf");
+    m = made("test-llama", QT_F32, "f32.gguf");
     CHECK(matmul_set_backend(MATMUL_AVX512) == 0);
     v = (model *)1;
     CHECK(m && model_pack(m, 2, &v) == 0 && v == NULL);

@@ -15,11 +15,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-static const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q6_K};
+static const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q6_K, QT_F16, QT_BF16};
 #define N_TYPES (int)(sizeof types / sizeof types[0])
 
 /* Raw random blocks: every quant byte value (Q4_K: every 6-bit scale and min too; Q6_K: every
- * 8-bit scale), scales of varied size and sign (finite halves: d, and Q4_K's dmin). */
+ * 8-bit scale), scales of varied size and sign (finite halves: d, and Q4_K's dmin); F16 and
+ * BF16: every element a random finite value (its "block" is one element). */
 static uint8_t *raw_matrix(uint32_t type, int64_t n_in, int64_t n_out, uint64_t seed) {
     const size_t rs = qtype_row_size(type, (uint64_t)n_in), bs = qtype_get(type)->type_size;
     const int halves = type == QT_Q4_K ? 2 : 1, at = type == QT_Q6_K ? 208 : 0;
@@ -28,7 +29,8 @@ static uint8_t *raw_matrix(uint32_t type, int64_t n_in, int64_t n_out, uint64_t 
     for (size_t i = 0; i < rs * (size_t)n_out; i++) w[i] = (uint8_t)testrand_u64(&r);
     for (size_t blk = 0; blk < rs * (size_t)n_out / bs; blk++)
         for (int h = 0; h < halves; h++) {
-            const uint16_t d = quant_f32_to_f16(testrand_normal(&r) * 0.01f);
+            const float v = testrand_normal(&r) * 0.01f;
+            const uint16_t d = type == QT_BF16 ? quant_f32_to_bf16(v) : quant_f32_to_f16(v);
             memcpy(w + blk * bs + at + 2 * h, &d, 2);
         }
     return w;
@@ -54,7 +56,10 @@ TEST(repack_type_for_only_fitting_matrices) {
     CHECK_EQ_INT((int)repack_type_for(QT_Q4_K, 1024, 24), 0);
     CHECK_EQ_INT((int)repack_type_for(QT_Q6_K, 1024, 16), (int)(REPACK_FLAG | QT_Q6_K));
     CHECK_EQ_INT((int)repack_type_for(QT_Q6_K, 1000, 16), 0);
-    CHECK_EQ_INT((int)repack_type_for(QT_F16, 1024, 16), 0);
+    CHECK_EQ_INT((int)repack_type_for(QT_F16, 1024, 16), (int)(REPACK_FLAG | QT_F16));
+    CHECK_EQ_INT((int)repack_type_for(QT_BF16, 1000, 32), (int)(REPACK_FLAG | QT_BF16));
+    CHECK_EQ_INT((int)repack_type_for(QT_F16, 1003, 16), 0);
+    CHECK_EQ_INT((int)repack_type_for(QT_F32, 1024, 16), 0);
     /* Q4_0 and Q8_0 keep the rows' size; a group's super-block grows by 32 bytes of padding in
      * Q6_K, by 64 bytes (scales and mins as bytes) in Q4_K */
     CHECK(repack_bytes(QT_Q6_K, 512, 32) == 2 * 2 * (16 * 210 + 32));
