@@ -17,7 +17,7 @@
 struct device {
     const model *m;
     model *packed;    /* the CPU's packed copy of m (model_pack.h); NULL: none */
-    const model *cpu; /* what the CPU computes with: packed, else m */
+    const model *cpu; /* what the device computes with: on the CPU packed if it could, else m */
     int n_threads;
     cuda_model *cuda; /* NULL: the CPU */
     int gpu;          /* its index */
@@ -81,7 +81,7 @@ void device_close(device *d) {
 
 bool device_is_gpu(const device *d) { return d->cuda != NULL; }
 const char *device_describe(const device *d) { return d->desc; }
-const model *device_model(const device *d) { return d->cuda ? d->m : d->cpu; }
+const model *device_model(const device *d) { return d->cpu; }
 
 int32_t device_prompt_batch(const device *d) { return d->cuda ? GPU_PROMPT_BATCH : 64; }
 

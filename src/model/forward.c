@@ -505,12 +505,13 @@ static void att_unit(const att_job *j, int64_t u, float *scores) {
             q[n_q] = r->q + at;
             out[n_q] = r->att + at;
             n_pos[n_q++] = j->batch[t].pos + 1;
-            if (n_q == ATTN_MAX_Q || (i == n_tok - 1 && h == (kh + 1) * group - 1)) {
+            if (n_q == ATTN_MAX_Q) {
                 attention_heads(&kv, hd, n_q, q, n_pos, scale, scores, out);
                 n_q = 0;
             }
         }
     }
+    if (n_q) attention_heads(&kv, hd, n_q, q, n_pos, scale, scores, out);
 }
 
 /* Thread ith's units: its run of att_plan's split, then (workshare.h) units left in others'. */

@@ -12,7 +12,6 @@
 #include "tensor/threadpool.h"
 
 #include <stdatomic.h>
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,12 +39,11 @@ static size_t matrix_bytes(const model_matrix *mx) {
     return repack_bytes(mx->type, mx->n_in, mx->n_out);
 }
 
-/* The packing of every packable matrix (dst[i] not NULL), in slices of SLICE_ROWS rows that the
- * threads take in turn. */
+/* The packing of the matrices list[i] (NULL: one without a packed form) into dst[i], in slices of
+ * SLICE_ROWS rows that the threads take in turn. */
 typedef struct pack_job {
     model_matrix **list;
     uint8_t **dst;
-    int n;
     int64_t slices;
     _Atomic int64_t next;
 } pack_job;
@@ -56,7 +54,7 @@ static void pack_slices(void *arg, int ith, int nth) {
     for (int64_t k; (k = atomic_fetch_add(&j->next, 1)) < j->slices;) {
         int i = 0;
         for (;; i++) { /* slice k's matrix */
-            if (!j->dst[i]) continue;
+            if (!j->list[i]) continue;
             const int64_t here = (j->list[i]->n_out + SLICE_ROWS - 1) / SLICE_ROWS;
             if (k < here) break;
             k -= here;
@@ -89,9 +87,10 @@ int model_pack(const model *m, int n_threads, model **out) {
     if (!v->layers || !list || !dsts) goto oom;
     memcpy(v->layers, m->layers, (size_t)m->hp.n_layer * sizeof *v->layers);
     const int n = packable(v, list);
-    for (int i = 0; i < n; i++)
-        if (repack_type_for(list[i]->type, list[i]->n_in, list[i]->n_out))
-            v->pack_bytes += round64(matrix_bytes(list[i]));
+    for (int i = 0; i < n; i++) {
+        if (!repack_type_for(list[i]->type, list[i]->n_in, list[i]->n_out)) list[i] = NULL;
+        else v->pack_bytes += round64(matrix_bytes(list[i]));
+    }
     if (!v->pack_bytes) {
         model_free(v);
         free(list);
@@ -99,22 +98,20 @@ int model_pack(const model *m, int n_threads, model **out) {
         return 0;
     }
     if (!(v->pack = hugemem_alloc(v->pack_bytes))) goto fail;
-    pack_job job = {.list = list, .dst = dsts, .n = n};
+    pack_job job = {.list = list, .dst = dsts};
     uint8_t *dst = v->pack;
     for (int i = 0; i < n; i++) {
-        model_matrix *mx = list[i];
-        job.dst[i] = NULL;
-        if (!repack_type_for(mx->type, mx->n_in, mx->n_out)) continue;
+        if (!list[i]) continue;
         job.dst[i] = dst;
-        dst += round64(matrix_bytes(mx));
-        job.slices += (mx->n_out + SLICE_ROWS - 1) / SLICE_ROWS;
+        dst += round64(matrix_bytes(list[i]));
+        job.slices += (list[i]->n_out + SLICE_ROWS - 1) / SLICE_ROWS;
     }
     tpool *pool = n_threads == 1 ? NULL : tpool_new(n_threads);
     if (pool) tpool_run(pool, pack_slices, &job);
     else pack_slices(&job, 0, 1); /* one thread, or no pool to be had: the same work here */
     tpool_free(pool);
     for (int i = 0; i < n; i++)
-        if (job.dst[i]) {
+        if (list[i]) {
             list[i]->type = repack_type_for(list[i]->type, list[i]->n_in, list[i]->n_out);
             list[i]->data = job.dst[i];
         }

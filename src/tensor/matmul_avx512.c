@@ -160,6 +160,14 @@ typedef struct group {
     __mmask16 keep;
 } group;
 
+/* For block b of the group's rows (blk_bytes at byte off of each row), on the first token pass
+ * (g->pf): the rows' bytes PREFETCH ahead, a cache line at a time, and the next group's slice. */
+INLINE void prefetch_block(const group *g, size_t off, size_t blk_bytes, int64_t b) {
+    if (!g->pf) return;
+    for (size_t o = 0; o < blk_bytes; o += 64) prefetch_rows(g->rows, off + o);
+    prefetch_next(g->next, blk_bytes, b);
+}
+
 /* ==== Q4_0 and Q8_0 weights x Q8_0 activations ==== */
 
 /* The recurrence's step for T tokens and one block of Q8_0 activations (token t's scale and sum
@@ -184,10 +192,7 @@ INLINE void q4_0_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(18 * b);
-        if (g->pf) {
-            prefetch_rows(g->rows, off);
-            prefetch_next(g->next, 18, b);
-        }
+        prefetch_block(g, off, 18, b);
         /* values 0-15 and 16-31 of each token's activation block in every 128-bit lane */
         __m512i xlo[4], xhi[4], p[4][4];
         UNROLL
@@ -222,10 +227,7 @@ INLINE void q8_0_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(34 * b);
-        if (g->pf) {
-            prefetch_rows(g->rows, off);
-            prefetch_next(g->next, 34, b);
-        }
+        prefetch_block(g, off, 34, b);
         __m512i x[4], p[4][4];
         UNROLL
         for (int t = 0; t < T; t++)
@@ -314,12 +316,7 @@ INLINE void q4_k_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(144 * b);
-        if (g->pf) {
-            prefetch_rows(rows, off);
-            prefetch_rows(rows, off + 64);
-            prefetch_rows(rows, off + 128);
-            prefetch_next(g->next, 144, b);
-        }
+        prefetch_block(g, off, 144, b);
         __m512i x[4][4], xsum4[4];
         UNROLL
         for (int t = 0; t < T; t++) {
@@ -432,13 +429,7 @@ INLINE void q6_k_tile(const group *g, const matmul_input *in, const int T) {
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(210 * b);
-        if (g->pf) {
-            prefetch_rows(rows, off);
-            prefetch_rows(rows, off + 64);
-            prefetch_rows(rows, off + 128);
-            prefetch_rows(rows, off + 192);
-            prefetch_next(g->next, 210, b);
-        }
+        prefetch_block(g, off, 210, b);
         const int8_t *xq[4];
         const int16_t *bs[4];
         UNROLL
@@ -629,6 +620,20 @@ typedef struct pgroup {
     __mmask16 keep;
 } pgroup;
 
+/* The `bytes` from p on, `ahead` bytes further on, towards the cache (PACKED_HINT). */
+INLINE void prefetch_packed(const uint8_t *p, int bytes, size_t ahead) {
+#if PREFETCH > 0
+    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)p + l + ahead, PACKED_HINT);
+#else
+    (void)p, (void)bytes, (void)ahead;
+#endif
+}
+
+/* The T tokens' outputs of a packed group (row order: lane r is row r), the rows in keep. */
+INLINE void store_packed(const pgroup *g, const __m512 acc[], const int T) {
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+}
+
 /* T tokens over one packed group. qb: quant bytes per row and block (Q4_0 16, Q8_0 32), so that
  * w[k] below always multiplies activation bytes 4k..4k+3 of the block. */
 INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, const int qb) {
@@ -645,8 +650,7 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
         /* block pairs: both blocks' scales (64 bytes), then their quants */
         const uint8_t *pair = g->q + (size_t)(b / 2) * (64 + 2 * ROWS * (size_t)qb);
         const uint8_t *scales = pair + 32 * (b & 1), *q = pair + 64 + (size_t)(b & 1) * ROWS * (size_t)qb;
-        if (g->pf && PREFETCH > 0 && !(b & 1))
-            for (int l = 0; l < 64 + 2 * ROWS * qb; l += 64) _mm_prefetch((const char *)pair + l + PACKED_AHEAD, PACKED_HINT);
+        if (g->pf && !(b & 1)) prefetch_packed(pair, 64 + 2 * ROWS * qb, PACKED_AHEAD);
         __m512i w[8];
         if (qb == 16) {
             UNROLL
@@ -676,7 +680,7 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
             acc[t] = step(acc[t], S, dw, in->q8_0.d[e]);
         }
     }
-    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+    store_packed(g, acc, T);
 }
 
 /* The T tokens' Q8_K activations (quants and 16-value sums) from g->t0 on, and zeroed
@@ -715,8 +719,7 @@ INLINE void q4_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
         const uint8_t *p = g->q + (size_t)b * BLK;
         /* several tokens: only the next super-block, as a prefetch PACKED_AHEAD into L1 evicts
          * the tokens' activations there (faster batches and prompts, interleaved runs) */
-        if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + (T == 1 ? PACKED_AHEAD : BLK), PACKED_HINT);
+        if (g->pf) prefetch_packed(p, BLK, T == 1 ? PACKED_AHEAD : BLK);
         __m512i S[8], M[8];
         UNROLL
         for (int t = 0; t < T; t++) S[t] = M[t] = _mm512_setzero_si512();
@@ -765,7 +768,7 @@ INLINE void q4_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
             acc[t] = step(acc[t], _mm512_sub_epi32(_mm512_setzero_si512(), M[t]), dmin, dx);
         }
     }
-    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+    store_packed(g, acc, T);
 }
 
 /* Packed Q6_K (repack.h): per super-block, a group's d, its scales as (2k, 2k + 1) pairs per
@@ -786,8 +789,7 @@ INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
     const __m512i lo4 = _mm512_set1_epi8(0x0f), hi2 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p = g->q + (size_t)b * BLK;
-        if (g->pf && PREFETCH > 0) /* as for Q4_K */
-            for (int l = 0; l < BLK; l += 64) _mm_prefetch((const char *)p + l + (T == 1 ? PACKED_AHEAD : BLK), PACKED_HINT);
+        if (g->pf) prefetch_packed(p, BLK, T == 1 ? PACKED_AHEAD : BLK); /* as for Q4_K */
         __m512i S[8], C[8];
         UNROLL
         for (int t = 0; t < T; t++) S[t] = C[t] = _mm512_setzero_si512();
@@ -835,7 +837,7 @@ INLINE void q6_kp_tile(const pgroup *g, const matmul_input *in, const int T) {
         for (int t = 0; t < T; t++)
             acc[t] = step(acc[t], _mm512_sub_epi32(S[t], _mm512_slli_epi32(C[t], 5)), dw, in->q8_k.d[b * pad + g->t0 + t]);
     }
-    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(g->y + (g->t0 + t) * g->n_out, g->keep, acc[t]);
+    store_packed(g, acc, T);
 }
 
 INLINE void q4_0p_tile(const pgroup *g, const matmul_input *in, const int T) { packed_tile(g, in, T, 16); }
@@ -870,8 +872,7 @@ INLINE void fpacked_tile(const pgroup *g, const matmul_input *in, const int T, c
     }
     for (int64_t c = 0; c < n_in; c += 8) {
         const uint8_t *p = g->q + (size_t)c * ROWS * 2;
-        if (g->pf && PREFETCH > 0)
-            for (int l = 0; l < ROWS * 16; l += 64) _mm_prefetch((const char *)p + l + PACKED_AHEAD, PACKED_HINT);
+        if (g->pf) prefetch_packed(p, ROWS * 16, PACKED_AHEAD);
         __m512 xv[2];
         for (int t = 0; t < T; t++) xv[t] = _mm512_broadcast_f32x8(_mm256_loadu_ps(x[t] + c));
         UNROLL
