@@ -54,7 +54,7 @@ ifneq ($(filter x86_64 i%86,$(shell uname -m)),)
 %_avx512.o: ARCH_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 endif
 
-.PHONY: all test demo deps clean fuzz bench-kernels FORCE
+.PHONY: all test demo deps clean fuzz bench-kernels bench-attention FORCE
 # keep intermediate objects (the fuzz objects are made by a chain of pattern rules)
 .SECONDARY:
 all: build/veil
@@ -123,8 +123,15 @@ build/bench-kernels: $(call obj,rel,bench/kernels.c $(filter src/tensor/% src/ba
 
 bench-kernels: build/bench-kernels
 
+# Attention micro-benchmark (bench/README.md, "Decode attention").
+build/bench-attention: $(call obj,rel,bench/attention.c src/model/attention.c src/model/attention_avx2.c src/model/attention_avx512.c $(filter src/tensor/% src/base/%,$(LIB_SRC)))
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+bench-attention: build/bench-attention
+
 test: deps
-	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz
+	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz build/bench-kernels build/bench-attention
 	@bash scripts/test.sh
 
 demo: deps

@@ -24,8 +24,20 @@ INLINE __m256 dot_lanes(const float *q, const void *base, bool f16, size_t e, in
     return acc;
 }
 
+/* dot_lanes of the 8 consecutive rows from element e, their chains interleaved: one row's
+ * fused adds depend on each other, 8 rows' do not. */
+INLINE void dot_lanes8(const float *q, const void *base, bool f16, size_t e, int32_t hd, __m256 d[8]) {
+    const __m256 q0 = _mm256_loadu_ps(q);
+    UNROLL_Q for (int j = 0; j < 8; j++) d[j] = _mm256_mul_ps(q0, load8(base, f16, e + (size_t)j * hd));
+    for (int32_t i = 8; i < hd; i += 8) {
+        const __m256 qi = _mm256_loadu_ps(q + i);
+        UNROLL_Q for (int j = 0; j < 8; j++)
+            d[j] = _mm256_fmadd_ps(qi, load8(base, f16, e + (size_t)j * hd + (size_t)i), d[j]);
+    }
+}
+
 /* s[p] = scale * dot(q, k_p) for p < n_pos; returns the largest. While one block of K is
- * read, the next block of K and this block of V (for weighted_sum) are prefetched. */
+ * read, K blocks ahead and this block of V (for weighted_sum) are prefetched (prefetch_kv). */
 INLINE float scores(const attn_kv *kv, bool f16, int32_t hd, const float *q, int32_t n_pos,
                     float scale, float *s) {
     const __m256 vscale = _mm256_set1_ps(scale);
@@ -34,14 +46,10 @@ INLINE float scores(const attn_kv *kv, bool f16, int32_t hd, const float *q, int
     for (int32_t b0 = 0; b0 < n_pos; b0 += ATTN_BLOCK) {
         size_t e0 = row_elem(kv, hd, b0);
         int32_t rows = n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK, r = 0;
-        if (b0 + ATTN_BLOCK < n_pos) {
-            const int32_t next = n_pos - b0 - ATTN_BLOCK < ATTN_BLOCK ? n_pos - b0 - ATTN_BLOCK : ATTN_BLOCK;
-            PREFETCH_BLOCK(kv->k, f16, row_elem(kv, hd, b0 + ATTN_BLOCK), next, hd, _MM_HINT_T0);
-        }
-        PREFETCH_BLOCK(kv->v, f16, e0, rows, hd, _MM_HINT_T1);
+        prefetch_kv(kv, f16, hd, b0, n_pos);
         for (; r + 8 <= rows; r += 8) {
             __m256 d[8];
-            for (int j = 0; j < 8; j++) d[j] = dot_lanes(q, kv->k, f16, e0 + (size_t)(r + j) * hd, hd);
+            dot_lanes8(q, kv->k, f16, e0 + (size_t)r * hd, hd, d);
             __m256 sv = _mm256_mul_ps(reduce8(d), vscale);
             _mm256_storeu_ps(s + b0 + r, sv);
             vmax = _mm256_max_ps(vmax, sv);
@@ -63,18 +71,18 @@ INLINE float scores(const attn_kv *kv, bool f16, int32_t hd, const float *q, int
 INLINE void weighted_slice(const attn_kv *kv, bool f16, int32_t hd, const float *w,
                            int32_t n_pos, int32_t c0, const int n_acc, float *out) {
     __m256 acc[8];
-    for (int j = 0; j < n_acc; j++) acc[j] = _mm256_setzero_ps();
+    UNROLL_Q for (int j = 0; j < n_acc; j++) acc[j] = _mm256_setzero_ps();
     for (int32_t b0 = 0; b0 < n_pos; b0 += ATTN_BLOCK) {
         size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;
         int32_t rows = n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK;
         for (int32_t r = 0; r < rows; r++) {
             __m256 wv = _mm256_broadcast_ss(w + b0 + r);
             size_t e = e0 + (size_t)r * hd;
-            for (int j = 0; j < n_acc; j++)
+            UNROLL_Q for (int j = 0; j < n_acc; j++)
                 acc[j] = _mm256_fmadd_ps(wv, load8(kv->v, f16, e + 8 * (size_t)j), acc[j]);
         }
     }
-    for (int j = 0; j < n_acc; j++) _mm256_storeu_ps(out + c0 + 8 * j, acc[j]);
+    UNROLL_Q for (int j = 0; j < n_acc; j++) _mm256_storeu_ps(out + c0 + 8 * j, acc[j]);
 }
 
 INLINE void weighted_sum(const attn_kv *kv, bool f16, int32_t hd, const float *w, int32_t n_pos,

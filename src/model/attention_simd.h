@@ -73,6 +73,23 @@ static inline size_t row_elem(const attn_kv *kv, int32_t hd, int32_t p) {
         for (size_t o_ = 0; o_ < n_; o_ += 64) _mm_prefetch(p_ + o_, hint);                       \
     } while (0)
 
+/* K blocks prefetched ahead of the one being read. */
+#define ATTN_AHEAD 4
+
+/* While the K rows of block b0 (positions b0 .. b0 + ATTN_BLOCK) are read: the K block
+ * ATTN_AHEAD blocks on into L1 (at b0 = 0, every block up to it: the first ones are needed at
+ * once), and b0's V rows into L2 for the weighted sum that follows. */
+INLINE void prefetch_kv(const attn_kv *kv, bool f16, int32_t hd, int32_t b0, int32_t n_pos) {
+    for (int32_t k = b0 == 0 ? 0 : ATTN_AHEAD; k <= ATTN_AHEAD; k++) {
+        const int32_t p = b0 + k * ATTN_BLOCK;
+        if (p >= n_pos) break;
+        const int32_t rows = n_pos - p < ATTN_BLOCK ? n_pos - p : ATTN_BLOCK;
+        PREFETCH_BLOCK(kv->k, f16, row_elem(kv, hd, p), rows, hd, _MM_HINT_T0);
+    }
+    PREFETCH_BLOCK(kv->v, f16, row_elem(kv, hd, b0), n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK, hd,
+                   _MM_HINT_T1);
+}
+
 /* s[p] = exp(s[p] - max) / sum over p < n_pos; s holds attention_scratch(n_pos) floats. */
 static inline void softmax(float *s, int32_t n_pos, float max) {
     int32_t n8 = (int32_t)attention_scratch(n_pos);
@@ -121,11 +138,7 @@ INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, cons
     for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
         const size_t e0 = row_elem(kv, hd, b0);
         const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
-        if (b0 + ATTN_BLOCK < max_pos) {
-            const int32_t next = max_pos - b0 - ATTN_BLOCK < ATTN_BLOCK ? max_pos - b0 - ATTN_BLOCK : ATTN_BLOCK;
-            PREFETCH_BLOCK(kv->k, f16, row_elem(kv, hd, b0 + ATTN_BLOCK), next, hd, _MM_HINT_T0);
-        }
-        PREFETCH_BLOCK(kv->v, f16, e0, rows, hd, _MM_HINT_T1);
+        prefetch_kv(kv, f16, hd, b0, max_pos);
         for (int32_t r0 = 0; r0 < rows; r0 += 8) {
             const int n = rows - r0 < 8 ? rows - r0 : 8;
             for (int j = 0; j < n; j++) row_dots(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j);
