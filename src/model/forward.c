@@ -345,6 +345,34 @@ static const matmul_input *thread_input(model_runner *r, int ith, const float *x
 /* What a product step does with the rows an item computed, besides storing them. */
 typedef enum { MM_PLAIN, MM_SWIGLU, MM_RESIDUAL } mm_mode;
 
+/* The items of a step: chunks[i] of them in w[i], for the *n_parts matrices whose rows are
+ * items (SwiGLU: only w[0]'s, each item covering the same rows of w[1]); returns the total. */
+static int64_t mm_items(const model_matrix *const w[], int n_mats, mm_mode mode, int64_t chunks[3],
+                        int *n_parts) {
+    *n_parts = mode == MM_SWIGLU ? 1 : n_mats;
+    int64_t total = 0;
+    for (int i = 0; i < *n_parts; i++) total += chunks[i] = (w[i]->n_out + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    return total;
+}
+
+/* Bytes of a thread's first item that mm_warm fetches: about what the kernels' own prefetch
+ * runs ahead (tensor/matmul_avx512.c, PACKED_AHEAD). */
+#define WARM_BYTES 16384
+
+/* Thread ith's first item of an mm_step to come: the start of its rows into L2, issued just
+ * before the barrier (or the attention step) that precedes the step, so that the product's
+ * first cache lines arrive while the thread would otherwise wait. A product streams its rows
+ * with prefetches ahead of itself, but nothing is ahead of its start. */
+static void mm_warm(model_runner *r, const model_matrix *const w[], int n_mats, mm_mode mode, int ith) {
+    int64_t chunks[3];
+    int n_parts, i = 0;
+    int64_t c = workshare_first(r->share, ith, mm_items(w, n_mats, mode, chunks, &n_parts));
+    while (i < n_parts && c >= chunks[i]) c -= chunks[i++];
+    if (i == n_parts) return; /* no item for this thread */
+    for (int k = i; k < (mode == MM_SWIGLU ? 2 : i + 1); k++)
+        matmul_prefetch(w[k]->type, w[k]->data, w[k]->n_in, w[k]->n_out, c * CHUNK_ROWS, WARM_BYTES);
+}
+
 /* Thread ith's part of a step of up to three products with the same input, in items of
  * CHUNK_ROWS rows of w[0], then of w[1], ... (r->share hands them out). MM_SWIGLU: w[0], w[1]
  * are gate and up; an item is the same rows of both, and y0 = silu(y0) * y1 on them, so the
@@ -353,10 +381,9 @@ typedef enum { MM_PLAIN, MM_SWIGLU, MM_RESIDUAL } mm_mode;
 static void mm_step(model_runner *r, const matmul_input *in, int64_t n_tok,
                     const model_matrix *const w[], float *const y[], int n_mats, mm_mode mode,
                     int ith) {
-    const int n_parts = mode == MM_SWIGLU ? 1 : n_mats;
-    int64_t chunks[3], total = 0;
-    for (int i = 0; i < n_parts; i++) total += chunks[i] = (w[i]->n_out + CHUNK_ROWS - 1) / CHUNK_ROWS;
-    workshare_begin(r->share, ith, total);
+    int64_t chunks[3];
+    int n_parts;
+    workshare_begin(r->share, ith, mm_items(w, n_mats, mode, chunks, &n_parts));
     for (int64_t c; (c = workshare_next(r->share, ith)) >= 0;) {
         int i = 0;
         while (c >= chunks[i]) c -= chunks[i++];
@@ -576,31 +603,43 @@ static void layer_step(model_runner *r, int il, const model_token *batch, int32_
     const int64_t d = hp->n_embd;
     float *xn = r->xn + (size_t)ith * (size_t)r->max_batch * (size_t)d;
     const bool t0 = ith == 0;
+    const model_matrix *const qkv[3] = {&l->wq, &l->wk, &l->wv};
+    const model_matrix *const wo = &l->wo;
+    const model_matrix *const gate_up[2] = {&l->w_gate, &l->w_up};
+    const model_matrix *const down = &l->w_down;
+    if (il == 0) mm_warm(r, qkv, 3, MM_PLAIN, ith);
     rmsnorm_rows(xn, r->x, l->attn_norm, n, d, hp->rms_eps);
     if (t0) prof_mark(r, PROF_NORM);
-    const model_matrix *const qkv[3] = {&l->wq, &l->wk, &l->wv};
     float *const qkv_out[3] = {r->q, r->k, r->v};
     mm_step(r, thread_input(r, ith, xn, n, qkv, 3), n, qkv, qkv_out, 3, MM_PLAIN, ith);
+    mm_warm(r, &wo, 1, MM_RESIDUAL, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_QKV);
     const att_job aj = {r, l, batch, il};
     att_share(&aj, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_ATTENTION);
-    const model_matrix *const wo = &l->wo;
     mm_step(r, thread_input(r, ith, r->att, n, &wo, 1), n, &wo, &r->proj, 1, MM_RESIDUAL, ith);
+    mm_warm(r, gate_up, 2, MM_SWIGLU, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_ATTN_OUT);
 
     rmsnorm_rows(xn, r->x, l->ffn_norm, n, d, hp->rms_eps);
     if (t0) prof_mark(r, PROF_NORM);
-    const model_matrix *const gate_up[2] = {&l->w_gate, &l->w_up};
     float *const gate_up_out[2] = {r->gate, r->up};
     mm_step(r, thread_input(r, ith, xn, n, gate_up, 2), n, gate_up, gate_up_out, 2, MM_SWIGLU, ith);
+    mm_warm(r, &down, 1, MM_RESIDUAL, ith);
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_FFN_GATE_UP);
-    const model_matrix *const down = &l->w_down;
     mm_step(r, thread_input(r, ith, r->gate, n, &down, 1), n, &down, &r->proj, 1, MM_RESIDUAL, ith);
+    if (il + 1 < hp->n_layer) {
+        const model_layer *nl = &r->m->layers[il + 1];
+        const model_matrix *const next[3] = {&nl->wq, &nl->wk, &nl->wv};
+        mm_warm(r, next, 3, MM_PLAIN, ith);
+    } else {
+        const model_matrix *const out = &r->m->output; /* the classifier's step (mm) */
+        mm_warm(r, &out, 1, MM_PLAIN, ith);
+    }
     tpool_barrier(r->pool);
     if (t0) prof_mark(r, PROF_FFN_DOWN);
 }

@@ -149,6 +149,17 @@ static void fill_nan(float *y, int64_t n_out, int64_t n_tok, int64_t row_begin, 
         for (int64_t r = row_begin; r < row_end; r++) y[t * n_out + r] = NAN;
 }
 
+void matmul_prefetch(uint32_t type, const void *w, int64_t n_in, int64_t n_out, int64_t row,
+                     size_t bytes) {
+    const bool packed = repack_is_packed(type);
+    const size_t rb = packed ? 0 : qtype_row_size(type, (uint64_t)n_in);
+    const size_t at = packed ? repack_bytes(type, n_in, row) : rb * (size_t)row;
+    const size_t end = packed ? repack_bytes(type, n_in, n_out) : rb * (size_t)n_out;
+    if (at >= end) return;
+    if (bytes > end - at) bytes = end - at;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)w + at + o, 0, 2);
+}
+
 void matmul_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in, float *y,
                  int64_t row_begin, int64_t row_end) {
     const unsigned form = form_for(in->backend, type);

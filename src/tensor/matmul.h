@@ -71,6 +71,12 @@ void matmul_input_prepare(matmul_input *in, uint32_t type);
 void matmul_rows(uint32_t type, const void *w, int64_t n_out, const matmul_input *in, float *y,
                  int64_t row_begin, int64_t row_end);
 
+/* Starts bringing the first `bytes` of W's rows from `row` on (a multiple of 16) into the L2
+ * cache, stopping at W's end (n_out rows): a product about to start on those rows then does
+ * not wait for its first cache lines. Only a hint: it changes no result. */
+void matmul_prefetch(uint32_t type, const void *w, int64_t n_in, int64_t n_out, int64_t row,
+                     size_t bytes);
+
 /* ---- convenience: float activations given directly ---- */
 
 /* matmul_rows for X (n_tok rows of n_in floats) on the current backend. A backend that

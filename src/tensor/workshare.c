@@ -46,8 +46,10 @@ void workshare_begin_range(workshare *w, int ith, int64_t begin, int64_t end) {
     atomic_store_explicit(&w->slots[ith].range, pack((uint64_t)begin, (uint64_t)end), memory_order_relaxed);
 }
 
+int64_t workshare_first(const workshare *w, int ith, int64_t n) { return n * ith / w->n; }
+
 void workshare_begin(workshare *w, int ith, int64_t n) {
-    workshare_begin_range(w, ith, n * ith / w->n, n * (ith + 1) / w->n);
+    workshare_begin_range(w, ith, workshare_first(w, ith, n), workshare_first(w, ith + 1, n));
 }
 
 int64_t workshare_next(workshare *w, int ith) {

@@ -22,6 +22,8 @@ workshare *workshare_new(int n_threads);
 void workshare_free(workshare *w);
 /* Thread ith's share of a step of n items (0 <= n < 2^31): [n ith / nth, n (ith + 1) / nth). */
 void workshare_begin(workshare *w, int ith, int64_t n);
+/* The first item of thread ith's share of n items (what workshare_begin hands it first). */
+int64_t workshare_first(const workshare *w, int ith, int64_t n);
 /* The same with a share of the caller's choosing, [begin, end) (items of unequal cost split
  * by cost): the threads' shares must not overlap, and their union is the step's items. */
 void workshare_begin_range(workshare *w, int ith, int64_t begin, int64_t end);

@@ -69,3 +69,23 @@ TEST(workshare_hands_out_every_item_once) {
         workshare_free(a.w);
     }
 }
+
+/* workshare_first names the item workshare_begin hands a thread first (what the forward pass
+ * prefetches ahead of a step), whenever the thread's share is not empty. */
+TEST(workshare_first_is_first_handed_out) {
+    for (int nth = 1; nth <= 5; nth++) {
+        workshare *w = workshare_new(nth);
+        CHECK(w != NULL);
+        if (!w) continue;
+        for (int64_t n = 0; n <= 13; n++)
+            for (int ith = 0; ith < nth; ith++) {
+                for (int j = 0; j < nth; j++) workshare_begin(w, j, n);
+                const int64_t first = workshare_first(w, ith, n), end = workshare_first(w, ith + 1, n);
+                if (first == end) continue; /* an empty share: the thread would take others' items */
+                const int64_t got = workshare_next(w, ith);
+                CHECK_MSG(got == first, "%d threads, %d items, thread %d: first %lld, handed %lld", nth,
+                          (int)n, ith, (long long)first, (long long)got);
+            }
+        workshare_free(w);
+    }
+}
