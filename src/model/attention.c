@@ -49,14 +49,9 @@ void attention_scalar_head(const attn_kv *kv, int32_t hd, const float *q, int32_
     }
 }
 
-/* The SIMD matmul backends (AVX2, AVX-512) run on CPUs that have AVX2, FMA and F16C. */
-static bool use_avx2(void) {
-    return matmul_backend() != MATMUL_SCALAR && matmul_backend_supported(MATMUL_AVX2);
-}
-
 void attention_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos, float scale,
                     float *scores, float *out) {
-    if (hd % 8 == 0 && use_avx2())
+    if (hd % 8 == 0 && matmul_simd())
         attention_avx2_head(kv, hd, q, n_pos, scale, scores, out);
     else
         attention_scalar_head(kv, hd, q, n_pos, scale, scores, out);
@@ -68,7 +63,7 @@ void attention_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const 
         attention_avx512_heads(kv, hd, n_q, q, n_pos, scale, scores, out);
         return;
     }
-    if (hd % 8 == 0 && use_avx2()) {
+    if (hd % 8 == 0 && matmul_simd()) {
         attention_avx2_heads(kv, hd, n_q, q, n_pos, scale, scores, out);
         return;
     }
@@ -78,7 +73,7 @@ void attention_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const 
 void attention_store(void *dst, enum attn_type type, const float *src, int32_t n) {
     if (type == ATTN_F32) {
         memcpy(dst, src, (size_t)n * sizeof *src);
-    } else if (use_avx2()) {
+    } else if (matmul_simd()) {
         attention_avx2_to_f16(dst, src, n);
     } else {
         uint16_t *h = dst;

@@ -26,6 +26,7 @@
 #include "base/hugemem.h"
 #include "model/attention.h"
 #include "tensor/matmul.h"
+#include "tensor/swiglu.h"
 #include "tensor/threadpool.h"
 #include "tensor/workshare.h"
 
@@ -392,10 +393,7 @@ static void mm_step(model_runner *r, const matmul_input *in, int64_t n_tok,
         matmul_rows(w[i]->type, w[i]->data, n_out, in, y[i], r0, r1);
         if (mode == MM_SWIGLU) {
             matmul_rows(w[1]->type, w[1]->data, n_out, in, y[1], r0, r1);
-            for (int64_t t = 0; t < n_tok; t++) {
-                float *g = y[0] + t * n_out, *u = y[1] + t * n_out;
-                for (int64_t k = r0; k < r1; k++) g[k] = g[k] / (1.0f + expf(-g[k])) * u[k];
-            }
+            for (int64_t t = 0; t < n_tok; t++) swiglu(y[0] + t * n_out + r0, y[1] + t * n_out + r0, r1 - r0);
         } else if (mode == MM_RESIDUAL) {
             for (int64_t t = 0; t < n_tok; t++)
                 for (int64_t k = r0; k < r1; k++) r->x[t * n_out + k] += y[0][t * n_out + k];

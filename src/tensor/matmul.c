@@ -44,6 +44,8 @@ int matmul_set_backend(enum matmul_backend b) {
     return 0;
 }
 
+bool matmul_simd(void) { return matmul_backend() != MATMUL_SCALAR && matmul_backend_supported(MATMUL_AVX2); }
+
 enum matmul_backend matmul_backend(void) {
     int b = atomic_load_explicit(&current_backend, memory_order_relaxed);
     if (b < 0) {

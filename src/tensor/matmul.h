@@ -43,6 +43,9 @@ enum matmul_backend { MATMUL_SCALAR = 0, MATMUL_AVX2 = 1, MATMUL_AVX512 = 2 };
 int matmul_set_backend(enum matmul_backend b);
 enum matmul_backend matmul_backend(void);
 bool matmul_backend_supported(enum matmul_backend b);
+/* The backend is a SIMD one (MATMUL_AVX2 or MATMUL_AVX512): the CPU has AVX2, FMA and F16C, so
+ * the other *_avx2.c kernels (attention, SwiGLU) may run too. */
+bool matmul_simd(void);
 /* "scalar", "avx2", "avx512"; "?" for an unknown value. */
 const char *matmul_backend_name(enum matmul_backend b);
 
