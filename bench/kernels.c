@@ -1,10 +1,12 @@
 /* Kernel micro-benchmark: how fast the matrix products of src/tensor/matmul run, against the
  * machine's memory read bandwidth measured the same way (the same threads, the same pool).
  *
- *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [TYPE...]
+ *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d]
+ *                       [-S OUTxIN]... [TYPE...]
  *
  * For each weight type and shape (n_out x n_in = 4096x4096 and 11008x4096; with -d those of
- * d1024-l16's layers, 1024x1024, 2816x1024 and 1024x2816) it reports
+ * d1024-l16's layers, 1024x1024, 2816x1024 and 1024x2816; with -S the shapes given, e.g.
+ * tinyllama-1.1b's -S 2048x2048 -S 5632x2048 -S 2048x5632) it reports
  *   - decode: one token, GB/s of weights streamed (the bound is the read bandwidth);
  *   - batch8: 8 tokens, and how many times one token's throughput that is (x);
  *   - prefill: 64 tokens, GFLOP/s (2 * n_out * n_in * 64 per product).
@@ -203,6 +205,8 @@ int main(int argc, char **argv) {
     uint32_t types[16];
     int n_types = 0;
     bool pack = false, small = false;
+    int64_t given[8][2];
+    int n_given = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
             threads = atoi(argv[++i]);
@@ -212,6 +216,17 @@ int main(int argc, char **argv) {
             small = true;
         } else if (strcmp(argv[i], "-p") == 0) {
             pack = true;
+        } else if (strcmp(argv[i], "-S") == 0 && i + 1 < argc) {
+            long long o, n;
+            char end;
+            if (n_given == 8 || sscanf(argv[++i], "%lldx%lld%c", &o, &n, &end) != 2 || o < 16 || n < 256 ||
+                o > 1 << 20 || n > 1 << 20 || n % 256) {
+                fprintf(stderr, "-S %s: want OUTxIN, OUT >= 16, IN a multiple of 256 (at most 8 shapes)\n",
+                        argv[i]);
+                return 2;
+            }
+            given[n_given][0] = o;
+            given[n_given++][1] = n;
         } else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
             seconds = atof(argv[++i]);
         } else if (strcmp(argv[i], "-b") == 0 && i + 1 < argc) {
@@ -227,7 +242,7 @@ int main(int argc, char **argv) {
                    n_types < 16) {
             types[n_types++] = (uint32_t)qtype_from_name(argv[i]);
         } else {
-            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [TYPE...]\n",
+            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [-S OUTxIN]... [TYPE...]\n",
                     argv[0]);
             return 2;
         }
@@ -243,8 +258,8 @@ int main(int argc, char **argv) {
            matmul_backend_name(matmul_backend()), threads, bw);
     static const int64_t big[][2] = {{4096, 4096}, {11008, 4096}},
                          d1024[][2] = {{1024, 1024}, {2816, 1024}, {1024, 2816}};
-    const int64_t(*shapes)[2] = small ? d1024 : big;
-    const int n_shapes = small ? 3 : 2;
+    const int64_t(*shapes)[2] = n_given ? (const int64_t(*)[2])given : small ? d1024 : big;
+    const int n_shapes = n_given ? n_given : small ? 3 : 2;
     int rc = 0;
     for (int t = 0; t < n_types; t++)
         for (int s = 0; s < n_shapes; s++)
