@@ -16,22 +16,17 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include "model/attention_simd.h"
 
-/* Lane partial sums of dot(q, row at element e): lane j holds elements j, j + 8, ... */
-INLINE __m256 dot_lanes(const float *q, const void *base, bool f16, size_t e, int32_t hd) {
-    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), load8(base, f16, e));
-    for (int32_t i = 8; i < hd; i += 8)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(base, f16, e + (size_t)i), acc);
-    return acc;
-}
-
-/* dot_lanes of the 8 consecutive rows from element e, their chains interleaved: one row's
- * fused adds depend on each other, 8 rows' do not. */
-INLINE void dot_lanes8(const float *q, const void *base, bool f16, size_t e, int32_t hd, __m256 d[8]) {
+/* Lane partial sums of dot(q, row) for the R consecutive rows from element e (R a constant):
+ * lane j of d[r] holds elements j, j + 8, ... of row r, multiplied then fused-added in
+ * increasing order. The rows' chains of dependent adds are interleaved, so 8 rows take about
+ * the time of one. */
+INLINE void dot_lanes(const float *q, const void *base, bool f16, size_t e, int32_t hd, const int R,
+                      __m256 d[]) {
     const __m256 q0 = _mm256_loadu_ps(q);
-    UNROLL_Q for (int j = 0; j < 8; j++) d[j] = _mm256_mul_ps(q0, load8(base, f16, e + (size_t)j * hd));
+    UNROLL_Q for (int j = 0; j < R; j++) d[j] = _mm256_mul_ps(q0, load8(base, f16, e + (size_t)j * hd));
     for (int32_t i = 8; i < hd; i += 8) {
         const __m256 qi = _mm256_loadu_ps(q + i);
-        UNROLL_Q for (int j = 0; j < 8; j++)
+        UNROLL_Q for (int j = 0; j < R; j++)
             d[j] = _mm256_fmadd_ps(qi, load8(base, f16, e + (size_t)j * hd + (size_t)i), d[j]);
     }
 }
@@ -49,13 +44,15 @@ INLINE float scores(const attn_kv *kv, bool f16, int32_t hd, const float *q, int
         prefetch_kv(kv, f16, hd, b0, n_pos);
         for (; r + 8 <= rows; r += 8) {
             __m256 d[8];
-            dot_lanes8(q, kv->k, f16, e0 + (size_t)r * hd, hd, d);
+            dot_lanes(q, kv->k, f16, e0 + (size_t)r * hd, hd, 8, d);
             __m256 sv = _mm256_mul_ps(reduce8(d), vscale);
             _mm256_storeu_ps(s + b0 + r, sv);
             vmax = _mm256_max_ps(vmax, sv);
         }
         for (; r < rows; r++) {
-            float x = reduce1(dot_lanes(q, kv->k, f16, e0 + (size_t)r * hd, hd)) * scale;
+            __m256 d;
+            dot_lanes(q, kv->k, f16, e0 + (size_t)r * hd, hd, 1, &d);
+            float x = reduce1(d) * scale;
             s[b0 + r] = x;
             if (x > max) max = x;
         }
