@@ -1,7 +1,7 @@
 /* Kernel micro-benchmark: how fast the matrix products of src/tensor/matmul run, against the
  * machine's memory read bandwidth measured the same way (the same threads, the same pool).
  *
- *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d]
+ *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [-H]
  *                       [-S OUTxIN]... [TYPE...]
  *
  * For each weight type and shape (n_out x n_in = 4096x4096 and 11008x4096; with -d those of
@@ -18,7 +18,9 @@
  * ran undisturbed. -c times by the calling thread's CPU time instead of the wall clock: with
  * -t 1, another way to compare kernels on a busy machine (the bandwidth figures then mean
  * little). -p packs Q4_0, Q8_0, Q4_K and Q6_K matrices (tensor/repack.h) as the CPU device does
- * for the AVX-512 kernels. */
+ * for the AVX-512 kernels. -H ("hot") keeps one copy, so a matrix that fits the caches is read
+ * from them: the kernels' arithmetic alone, steadier than the memory-bound figures on a busy
+ * host. */
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
@@ -35,6 +37,7 @@
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 static clockid_t clock_id = CLOCK_MONOTONIC;
+static bool hot; /* -H: one copy of the weights, read from cache after the first product */
 
 static double now(void) {
     struct timespec ts;
@@ -149,7 +152,7 @@ static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, dou
     float *f = malloc(sizeof(float) * (size_t)n_in);
     uint8_t *one = malloc(row * (size_t)n_out);
     b.mat_bytes = row * (size_t)n_out;
-    b.n_copies = (int)(GIB / (double)b.mat_bytes) + 1;
+    b.n_copies = hot ? 1 : (int)(GIB / (double)b.mat_bytes) + 1;
     b.w = malloc(b.mat_bytes * (size_t)b.n_copies);
     b.x = malloc(sizeof(float) * (size_t)(n_in * 64));
     b.y = malloc(sizeof(float) * (size_t)(n_out * 64));
@@ -169,7 +172,7 @@ static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, dou
     const uint32_t packed = pack ? repack_type_for(type, n_in, n_out) : 0;
     if (packed) { /* the copies as packed (Q4_K's is a little larger) */
         b.mat_bytes = repack_bytes(type, n_in, n_out);
-        b.n_copies = (int)(GIB / (double)b.mat_bytes) + 1;
+        b.n_copies = hot ? 1 : (int)(GIB / (double)b.mat_bytes) + 1;
         free(b.w);
         if (!(b.w = malloc(b.mat_bytes * (size_t)b.n_copies))) goto out;
     }
@@ -212,6 +215,8 @@ int main(int argc, char **argv) {
             threads = atoi(argv[++i]);
         } else if (strcmp(argv[i], "-c") == 0) {
             clock_id = CLOCK_THREAD_CPUTIME_ID;
+        } else if (strcmp(argv[i], "-H") == 0) {
+            hot = true;
         } else if (strcmp(argv[i], "-d") == 0) {
             small = true;
         } else if (strcmp(argv[i], "-p") == 0) {
@@ -242,7 +247,7 @@ int main(int argc, char **argv) {
                    n_types < 16) {
             types[n_types++] = (uint32_t)qtype_from_name(argv[i]);
         } else {
-            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [-S OUTxIN]... [TYPE...]\n",
+            fprintf(stderr, "usage: %s [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [-H] [-S OUTxIN]... [TYPE...]\n",
                     argv[0]);
             return 2;
         }

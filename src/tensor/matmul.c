@@ -94,7 +94,8 @@ static size_t layout(struct matmul_input *in, uint8_t *base) {
         const size_t nb = n_in / MATMUL_Q8_0_BLOCK;
         CARVE(in->q8_0.qs, n_tok * n_in);
         CARVE(in->q8_0.d, nb * pad * sizeof(float));
-        CARVE(in->q8_0.sum, nb * pad * sizeof(int32_t));
+        CARVE(in->q8_0.nsum8, nb * pad * sizeof(int32_t));
+        CARVE(in->q8_0.nsum128, nb * pad * sizeof(int32_t));
     }
     if (n_in % MATMUL_Q8_K_BLOCK == 0) {
         const size_t nb = n_in / MATMUL_Q8_K_BLOCK;
@@ -112,7 +113,8 @@ static void input_setup(struct matmul_input *in, const float *x, int64_t n_in, i
     in->x = x;
     in->n_in = n_in > 0 ? n_in : 0;
     in->n_tok = n_tok > 0 ? n_tok : 0;
-    in->n_tok_pad = (in->n_tok + MATMUL_TOK_GROUP - 1) / MATMUL_TOK_GROUP * MATMUL_TOK_GROUP;
+    in->n_tok_pad = in->n_tok <= 1 ? in->n_tok
+                                   : (in->n_tok + MATMUL_TOK_GROUP - 1) / MATMUL_TOK_GROUP * MATMUL_TOK_GROUP;
     in->backend = b;
 }
 

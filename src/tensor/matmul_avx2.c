@@ -149,14 +149,16 @@ void matmul_avx2_quantize(matmul_input *in, unsigned form) {
     for (int64_t t = 0; t < pad; t++)
         for (int64_t b = 0; b < nb; b++) {
             float *d = &q->d[b * pad + t];
-            int32_t sum, *sump = k ? &sum : &q->sum[b * pad + t];
-            if (t >= in->n_tok) { /* padding */
+            int32_t sum = 0;
+            if (t >= in->n_tok) /* padding */
                 *d = 0;
-                *sump = 0;
-                continue;
+            else
+                quant_block(in->x + t * n_in + b * bs, bs, q->qs + t * n_in + b * bs, d,
+                            k ? q->bsums + t * (n_in / 16) + b * (bs / 16) : NULL, &sum);
+            if (!k) {
+                q->nsum8[b * pad + t] = -8 * sum;
+                q->nsum128[b * pad + t] = -128 * sum;
             }
-            quant_block(in->x + t * n_in + b * bs, bs, q->qs + t * n_in + b * bs, d,
-                        k ? q->bsums + t * (n_in / 16) + b * (bs / 16) : NULL, sump);
         }
 }
 
@@ -497,7 +499,7 @@ INLINE void q8_0_pairs(const uint8_t *const rows[8], const matmul_input *in, int
         }
         __m256i S = q4 ? reduce8_16(s) : reduce8(s);
         const int64_t e = b * pad + t0;
-        if (q4) S = _mm256_sub_epi32(S, _mm256_slli_epi32(tok_lanes(in->q8_0.sum + e, T), 3));
+        if (q4) S = _mm256_add_epi32(S, tok_lanes(in->q8_0.nsum8 + e, T));
         const __m256 dx = _mm256_castsi256_ps(tok_lanes(in->q8_0.d + e, T));
         acc = kq_step(acc, S, row_lanes(row_halves(rows, (size_t)(bb * b), R), T), dx);
     }

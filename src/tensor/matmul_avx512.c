@@ -170,13 +170,14 @@ INLINE void prefetch_block(const group *g, size_t off, size_t blk_bytes, int64_t
 
 /* ==== Q4_0 and Q8_0 weights x Q8_0 activations ==== */
 
-/* The recurrence's step for T tokens and one block of Q8_0 activations (token t's scale and sum
- * at index e + t): S = (the sums in p[t]) - offset * (the activation block's sum). */
+/* The recurrence's step for T tokens and one block of Q8_0 activations (token t's scale and
+ * -offset times its sum at index e + t, nsum in->q8_0's nsum8 or nsum128): S = (the sums in
+ * p[t]) - offset * (the activation block's sum). */
 INLINE void q8_0_steps(__m512 acc[4], __m512i p[4][4], __m512 dw, const matmul_input *in,
-                       int64_t e, int offset, const int T) {
+                       int64_t e, const int32_t *nsum, const int T) {
     UNROLL
     for (int t = 0; t < T; t++) {
-        const __m512i S = _mm512_sub_epi32(reduce4x4(p[t]), _mm512_set1_epi32(offset * in->q8_0.sum[e + t]));
+        const __m512i S = _mm512_add_epi32(reduce4x4(p[t]), _mm512_set1_epi32(nsum[e + t]));
         acc[t] = step(acc[t], S, dw, in->q8_0.d[e + t]);
     }
 }
@@ -210,7 +211,7 @@ INLINE void q4_0_tile(const group *g, const matmul_input *in, const int T) {
                 p[t][j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), n_lo, xlo[t]),
                                               n_hi, xhi[t]);
         }
-        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, 8, T);
+        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, in->q8_0.nsum8, T);
     }
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
@@ -241,7 +242,7 @@ INLINE void q8_0_tile(const group *g, const matmul_input *in, const int T) {
                 p[t][j] = fold2x8(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wa, x[t]),
                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), wb, x[t]));
         }
-        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, 128, T);
+        q8_0_steps(acc, p, row_scales(g->rows, off), in, b * pad + g->t0, in->q8_0.nsum128, T);
     }
     for (int t = 0; t < T; t++) store_rows(acc[t], g->y + (g->t0 + t) * g->n_out, g->keep);
 }
@@ -638,7 +639,8 @@ INLINE void store_packed(const pgroup *g, const __m512 acc[], const int T) {
  * w[k] below always multiplies activation bytes 4k..4k+3 of the block. */
 INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, const int qb) {
     const int64_t nb = in->n_in / 32, pad = in->n_tok_pad;
-    const int offset = qb == 16 ? 8 : 128;
+    const int32_t *nsum = qb == 16 ? in->q8_0.nsum8 : in->q8_0.nsum128; /* S -= (8 or 128) * sum x */
+    const int C = T >= 4 ? 1 : 4 / T;
     const int8_t *xq[8];
     __m512 acc[8];
     for (int t = 0; t < T; t++) {
@@ -664,20 +666,27 @@ INLINE void packed_tile(const pgroup *g, const matmul_input *in, const int T, co
             for (int k = 0; k < 8; k++) w[k] = _mm512_loadu_si512(q + 64 * k);
         }
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
+        /* k outermost, so that each token's chain of vpdpbusd has the other tokens' between its
+         * links; C chains per token keep at least 4 in flight (integer sums: any order is exact) */
+        __m512i p[8][4];
         UNROLL
         for (int t = 0; t < T; t++) {
-            const int8_t *x = xq[t] + 32 * b;
-            __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast4(x));
-            __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], bcast4(x + 4));
+            p[t][0] = _mm512_set1_epi32(nsum[b * pad + g->t0 + t]); /* the offsets, taken back */
             UNROLL
-            for (int k = 2; k < 8; k += 2) {
-                p0 = _mm512_dpbusd_epi32(p0, w[k], bcast4(x + 4 * k));
-                p1 = _mm512_dpbusd_epi32(p1, w[k + 1], bcast4(x + 4 * k + 4));
-            }
-            const int64_t e = b * pad + g->t0 + t;
-            const __m512i S = _mm512_sub_epi32(_mm512_add_epi32(p0, p1),
-                                               _mm512_set1_epi32(offset * in->q8_0.sum[e]));
-            acc[t] = step(acc[t], S, dw, in->q8_0.d[e]);
+            for (int c = 1; c < C; c++) p[t][c] = _mm512_setzero_si512();
+        }
+        UNROLL
+        for (int k = 0; k < 8; k++) {
+            UNROLL
+            for (int t = 0; t < T; t++)
+                p[t][k % C] = _mm512_dpbusd_epi32(p[t][k % C], w[k], bcast4(xq[t] + 32 * b + 4 * k));
+        }
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            __m512i S = p[t][0];
+            UNROLL
+            for (int c = 1; c < C; c++) S = _mm512_add_epi32(S, p[t][c]);
+            acc[t] = step(acc[t], S, dw, in->q8_0.d[b * pad + g->t0 + t]);
         }
     }
     store_packed(g, acc, T);

@@ -112,7 +112,7 @@ TEST(matmul_avx2_act_quant_exact) {
                 for (int64_t b = 0; b < n_in / bs; b++) {
                     const int64_t e = b * in->n_tok_pad + t;
                     if (t >= n_tok) { /* padding */
-                        bad += q->d[e] != 0 || (!kk && q->sum[e] != 0);
+                        bad += q->d[e] != 0 || (!kk && (q->nsum8[e] != 0 || q->nsum128[e] != 0));
                         continue;
                     }
                     int8_t rq[256];
@@ -123,7 +123,7 @@ TEST(matmul_avx2_act_quant_exact) {
                     const int8_t *gq = q->qs + t * n_in + b * bs;
                     bool ok = memcmp(rq, gq, (size_t)bs) == 0 && same_float(rd, q->d[e]) &&
                               (kk ? memcmp(rbs, q->bsums + t * (n_in / 16) + b * 16, sizeof rbs) == 0
-                                  : rsum == q->sum[e]);
+                                  : q->nsum8[e] == -8 * rsum && q->nsum128[e] == -128 * rsum);
                     if (!ok && bad < 5)
                         CHECK_MSG(0, "%s token %lld block %lld: d %g vs %g",
                                   kk ? "Q8_K" : "Q8_0", (long long)t, (long long)b, q->d[e], rd);
