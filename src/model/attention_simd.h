@@ -96,8 +96,8 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
  * queries re-read the same K and V rows from L2, one query at a time. Every query's arithmetic
  * is that of attention_avx2_head, operation for operation: its dot products in the same lane order
  * and the same reduction (reduce8 and reduce1 agree), its own softmax, its weighted sum in
- * position order with fused multiply-adds (an 8-float slice of the output per pass instead of
- * 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
+ * position order with fused multiply-adds (a slice of 8 or 16 floats of the output per pass
+ * instead of 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
  * maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
 
 /* Fills part[i][j][0..8) with query i's 8 lane partial sums of dot(q[i], the K row at element
@@ -150,32 +150,45 @@ INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, cons
     }
 }
 
-/* acc_i += w_i[p] v_p[c0 .. c0 + 8) for p in [lo, hi), in order; with `check`, only for the
- * queries with p < n_pos[i] (below the smallest n_pos every query takes every row). */
-INLINE void weighted_rows(const attn_kv *kv, bool f16, int32_t hd, const int NQ, float *const w[],
-                          const int32_t n_pos[], int32_t lo, int32_t hi, int32_t c0, bool check,
-                          __m256 acc[]) {
-    for (int32_t p = lo; p < hi;) {
-        const int32_t b0 = p / ATTN_BLOCK * ATTN_BLOCK, end = b0 + ATTN_BLOCK < hi ? b0 + ATTN_BLOCK : hi;
-        const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;
-        for (; p < end; p++) {
-            const __m256 v = load8(kv->v, f16, e0 + (size_t)(p - b0) * hd);
-            UNROLL_Q for (int i = 0; i < NQ; i++)
-                if (!check || p < n_pos[i]) acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(w[i] + p), v, acc[i]);
-        }
+/* Defines weighted_q##W: out_i[c0 .. c0 + W) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..], rows
+ * taken once for all queries, for an output slice of W floats in vector type VT (LOAD: W
+ * elements of a V row as floats). Each element is the same chain of fused multiply-adds in
+ * position order whatever W, so every width gives the same bits. Below the smallest n_pos every
+ * query takes every row; from there on (`check`) only the queries with p < n_pos[i]. */
+#define WEIGHTED_Q(W, VT, LOAD, FMA, SET1, ZERO, STORE)                                           \
+    INLINE void weighted_rows##W(const attn_kv *kv, bool f16, int32_t hd, const int NQ,          \
+                                 float *const w[], const int32_t n_pos[], int32_t lo, int32_t hi, \
+                                 int32_t c0, bool check, VT acc[]) {                             \
+        for (int32_t p = lo; p < hi;) {                                                          \
+            const int32_t b0 = p / ATTN_BLOCK * ATTN_BLOCK,                                      \
+                          end = b0 + ATTN_BLOCK < hi ? b0 + ATTN_BLOCK : hi;                     \
+            const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;                                 \
+            for (; p < end; p++) {                                                               \
+                const VT v = LOAD(kv->v, f16, e0 + (size_t)(p - b0) * hd);                       \
+                UNROLL_Q for (int i = 0; i < NQ; i++)                                            \
+                    if (!check || p < n_pos[i]) acc[i] = FMA(SET1(w[i][p]), v, acc[i]);          \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+    INLINE void weighted_q##W(const attn_kv *kv, bool f16, int32_t hd, const int NQ,             \
+                              float *const w[], const int32_t n_pos[], int32_t min_pos,          \
+                              int32_t max_pos, int32_t c0, float *const out[]) {                 \
+        VT acc[ATTN_MAX_Q];                                                                      \
+        UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = ZERO();                                   \
+        weighted_rows##W(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);                 \
+        weighted_rows##W(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);            \
+        UNROLL_Q for (int i = 0; i < NQ; i++) STORE(out[i] + c0, acc[i]);                        \
     }
-}
 
-/* out_i[c0 .. c0 + 8) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..], rows taken once for all. */
-INLINE void weighted_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, float *const w[],
-                       const int32_t n_pos[], int32_t min_pos, int32_t max_pos, int32_t c0,
-                       float *const out[]) {
-    __m256 acc[ATTN_MAX_Q];
-    UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_setzero_ps();
-    weighted_rows(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);
-    weighted_rows(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);
-    UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(out[i] + c0, acc[i]);
+WEIGHTED_Q(8, __m256, load8, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps)
+#ifdef __AVX512F__
+INLINE __m512 load16(const void *base, bool f16, size_t e) {
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + e)));
+    return _mm512_loadu_ps((const float *)base + e);
 }
+/* on AVX-512 (attention_avx512.c), slices of 16: half the instructions */
+WEIGHTED_Q(16, __m512, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
+#endif
 
 INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
                     const int32_t n_pos[], float scale, float *scores, float *const out[],
@@ -193,7 +206,11 @@ INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
     }
     scores_q(kv, f16, hd, NQ, q, n_pos, max_pos, scale, s, max, row_dots);
     UNROLL_Q for (int i = 0; i < NQ; i++) softmax(s[i], n_pos[i], max[i]);
-    for (int32_t c0 = 0; c0 < hd; c0 += 8) weighted_q(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
+    int32_t c0 = 0;
+#ifdef __AVX512F__
+    for (; c0 + 16 <= hd; c0 += 16) weighted_q16(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
+#endif
+    for (; c0 < hd; c0 += 8) weighted_q8(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
 }
 
 /* heads_q for one query count, F16 or F32 cache (kv->type), in a function of its own. */
