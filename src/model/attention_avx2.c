@@ -113,18 +113,21 @@ void attention_avx2_head(const attn_kv *kv, int32_t hd, const float *q, int32_t 
         head(kv, false, hd, q, n_pos, scale, s, out);
 }
 
-/* The 8-lane partial sums of each query's dot product with one K row: the row's 8-float pieces
- * loaded once for all queries. */
+/* The 8-lane partial sums of each query's dot product with R K rows, one row at a time (NQ
+ * accumulators already fill the registers): each row's 8-float pieces loaded once for all
+ * queries. */
 INLINE void row_dots8(const void *k, bool f16, int32_t hd, const int NQ, const float *const q[],
-                      size_t e, float part[][8][8], int j) {
-    __m256 acc[ATTN_MAX_Q];
-    const __m256 k0 = load8(k, f16, e);
-    UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_mul_ps(_mm256_loadu_ps(q[i]), k0);
-    for (int32_t c = 8; c < hd; c += 8) {
-        const __m256 kc = load8(k, f16, e + (size_t)c);
-        UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(q[i] + c), kc, acc[i]);
+                      size_t e, float part[][8][8], int j, const int R) {
+    for (int r = 0; r < R; r++, e += (size_t)hd) {
+        __m256 acc[ATTN_MAX_Q];
+        const __m256 k0 = load8(k, f16, e);
+        UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_mul_ps(_mm256_loadu_ps(q[i]), k0);
+        for (int32_t c = 8; c < hd; c += 8) {
+            const __m256 kc = load8(k, f16, e + (size_t)c);
+            UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(q[i] + c), kc, acc[i]);
+        }
+        UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(part[i][j + r], acc[i]);
     }
-    UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(part[i][j], acc[i]);
 }
 
 HEADS_TABLE(heads8, row_dots8)

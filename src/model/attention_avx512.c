@@ -25,20 +25,27 @@ INLINE __m512 load8x2(const void *base, bool f16, size_t e) {
 }
 
 /* row_dots_fn over query pairs: pq[j] holds queries 2j and 2j + 1 interleaved by 8-float
- * pieces (piece c of the first, then piece c of the second; see attention_avx512_heads). */
+ * pieces (piece c of the first, then piece c of the second; see attention_avx512_heads). Two
+ * rows at a time: twice the independent chains of fused adds, each query piece loaded once. */
 INLINE void row_dots16(const void *k, bool f16, int32_t hd, const int NQ, const float *const pq[],
-                       size_t e, float part[][8][8], int j) {
+                       size_t e, float part[][8][8], int j, const int R) {
     const int NP = (NQ + 1) / 2;
-    __m512 acc[ATTN_MAX_Q / 2];
-    const __m512 k0 = load8x2(k, f16, e);
-    UNROLL_Q for (int p = 0; p < NP; p++) acc[p] = _mm512_mul_ps(_mm512_loadu_ps(pq[p]), k0);
-    for (int32_t c = 8; c < hd; c += 8) {
-        const __m512 kc = load8x2(k, f16, e + (size_t)c);
-        UNROLL_Q for (int p = 0; p < NP; p++) acc[p] = _mm512_fmadd_ps(_mm512_loadu_ps(pq[p] + 2 * c), kc, acc[p]);
+    __m512 acc[2][ATTN_MAX_Q / 2];
+    UNROLL_Q for (int r = 0; r < R; r++) {
+        const __m512 k0 = load8x2(k, f16, e + (size_t)r * (size_t)hd);
+        UNROLL_Q for (int p = 0; p < NP; p++) acc[r][p] = _mm512_mul_ps(_mm512_loadu_ps(pq[p]), k0);
     }
-    UNROLL_Q for (int p = 0; p < NP; p++) {
-        _mm256_storeu_ps(part[2 * p][j], _mm512_castps512_ps256(acc[p]));
-        if (2 * p + 1 < NQ) _mm256_storeu_ps(part[2 * p + 1][j], _mm512_extractf32x8_ps(acc[p], 1));
+    for (int32_t c = 8; c < hd; c += 8) {
+        __m512 kc[2];
+        UNROLL_Q for (int r = 0; r < R; r++) kc[r] = load8x2(k, f16, e + (size_t)r * (size_t)hd + (size_t)c);
+        UNROLL_Q for (int p = 0; p < NP; p++) {
+            const __m512 qp = _mm512_loadu_ps(pq[p] + 2 * c);
+            UNROLL_Q for (int r = 0; r < R; r++) acc[r][p] = _mm512_fmadd_ps(qp, kc[r], acc[r][p]);
+        }
+    }
+    UNROLL_Q for (int r = 0; r < R; r++) UNROLL_Q for (int p = 0; p < NP; p++) {
+        _mm256_storeu_ps(part[2 * p][j + r], _mm512_castps512_ps256(acc[r][p]));
+        if (2 * p + 1 < NQ) _mm256_storeu_ps(part[2 * p + 1][j + r], _mm512_extractf32x8_ps(acc[r][p], 1));
     }
 }
 

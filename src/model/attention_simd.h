@@ -96,15 +96,16 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
  * queries re-read the same K and V rows from L2, one query at a time. Every query's arithmetic
  * is that of attention_avx2_head, operation for operation: its dot products in the same lane order
  * and the same reduction (reduce8 and reduce1 agree), its own softmax, its weighted sum in
- * position order with fused multiply-adds (a slice of 8 or 16 floats of the output per pass
+ * position order with fused multiply-adds (a slice of 8, 16 or 32 floats of the output per pass
  * instead of 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
  * maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
 
-/* Fills part[i][j][0..8) with query i's 8 lane partial sums of dot(q[i], the K row at element
- * e) for i < NQ: lane l the elements l, l + 8, ... of head_dim, multiplied then fused-added in
- * increasing order (dot_lanes' order). One per instruction set. */
+/* Fills part[i][j + r][0..8) with query i's 8 lane partial sums of dot(q[i], the K row at
+ * element e + r * hd) for i < NQ and r < R (1 or 2 consecutive rows): lane l the elements l,
+ * l + 8, ... of head_dim, multiplied then fused-added in increasing order (dot_lanes' order).
+ * One per instruction set. */
 typedef void (*row_dots_fn)(const void *k, bool f16, int32_t hd, int NQ, const float *const q[],
-                            size_t e, float part[][8][8], int j);
+                            size_t e, float part[][8][8], int j, int R);
 
 /* s_i[p] for p < max_pos (every query; a query's scores past its n_pos are unused), and each
  * query's maximum over its own positions into max[i]. */
@@ -121,7 +122,9 @@ INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, cons
         prefetch_kv(kv, f16, hd, b0, max_pos);
         for (int32_t r0 = 0; r0 < rows; r0 += 8) {
             const int n = rows - r0 < 8 ? rows - r0 : 8;
-            for (int j = 0; j < n; j++) row_dots(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j);
+            int j = 0;
+            for (; j + 2 <= n; j += 2) row_dots(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j, 2);
+            for (; j < n; j++) row_dots(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j, 1);
             const int32_t p0 = b0 + r0;
             UNROLL_Q for (int i = 0; i < NQ; i++) {
                 const int32_t valid = n_pos[i] - p0;
@@ -150,44 +153,53 @@ INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, cons
     }
 }
 
-/* Defines weighted_q##W: out_i[c0 .. c0 + W) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..], rows
- * taken once for all queries, for an output slice of W floats in vector type VT (LOAD: W
- * elements of a V row as floats). Each element is the same chain of fused multiply-adds in
- * position order whatever W, so every width gives the same bits. Below the smallest n_pos every
- * query takes every row; from there on (`check`) only the queries with p < n_pos[i]. */
-#define WEIGHTED_Q(W, VT, LOAD, FMA, SET1, ZERO, STORE)                                           \
-    INLINE void weighted_rows##W(const attn_kv *kv, bool f16, int32_t hd, const int NQ,          \
+/* Defines weighted_q##N: out_i[c0 .. c0 + NV * W) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..],
+ * rows taken once for all queries, for an output slice of NV vectors of type VT, W floats each
+ * (LOAD: W elements of a V row as floats). Each element is the same chain of fused multiply-adds
+ * in position order whatever the slice, so every width gives the same bits; wider slices read
+ * each V row in fewer passes and keep more independent chains in flight. Below the smallest
+ * n_pos every query takes every row; from there on (`check`) only the queries with p < n_pos[i]. */
+#define WEIGHTED_Q(N, VT, W, NV, LOAD, FMA, SET1, ZERO, STORE)                                    \
+    INLINE void weighted_rows##N(const attn_kv *kv, bool f16, int32_t hd, const int NQ,          \
                                  float *const w[], const int32_t n_pos[], int32_t lo, int32_t hi, \
-                                 int32_t c0, bool check, VT acc[]) {                             \
+                                 int32_t c0, bool check, VT acc[][ATTN_MAX_Q]) {                 \
         for (int32_t p = lo; p < hi;) {                                                          \
             const int32_t b0 = p / ATTN_BLOCK * ATTN_BLOCK,                                      \
                           end = b0 + ATTN_BLOCK < hi ? b0 + ATTN_BLOCK : hi;                     \
             const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;                                 \
             for (; p < end; p++) {                                                               \
-                const VT v = LOAD(kv->v, f16, e0 + (size_t)(p - b0) * hd);                       \
-                UNROLL_Q for (int i = 0; i < NQ; i++)                                            \
-                    if (!check || p < n_pos[i]) acc[i] = FMA(SET1(w[i][p]), v, acc[i]);          \
+                VT v[NV];                                                                        \
+                for (int u = 0; u < NV; u++)                                                     \
+                    v[u] = LOAD(kv->v, f16, e0 + (size_t)(p - b0) * hd + (size_t)(u * W));      \
+                UNROLL_Q for (int i = 0; i < NQ; i++) {                                          \
+                    if (check && p >= n_pos[i]) continue;                                        \
+                    const VT wi = SET1(w[i][p]);                                                 \
+                    for (int u = 0; u < NV; u++) acc[u][i] = FMA(wi, v[u], acc[u][i]);           \
+                }                                                                                \
             }                                                                                    \
         }                                                                                        \
     }                                                                                            \
-    INLINE void weighted_q##W(const attn_kv *kv, bool f16, int32_t hd, const int NQ,             \
+    INLINE void weighted_q##N(const attn_kv *kv, bool f16, int32_t hd, const int NQ,             \
                               float *const w[], const int32_t n_pos[], int32_t min_pos,          \
                               int32_t max_pos, int32_t c0, float *const out[]) {                 \
-        VT acc[ATTN_MAX_Q];                                                                      \
-        UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = ZERO();                                   \
-        weighted_rows##W(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);                 \
-        weighted_rows##W(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);            \
-        UNROLL_Q for (int i = 0; i < NQ; i++) STORE(out[i] + c0, acc[i]);                        \
+        VT acc[NV][ATTN_MAX_Q];                                                                  \
+        for (int u = 0; u < NV; u++) UNROLL_Q for (int i = 0; i < NQ; i++) acc[u][i] = ZERO();   \
+        weighted_rows##N(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);                 \
+        weighted_rows##N(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);            \
+        for (int u = 0; u < NV; u++)                                                             \
+            UNROLL_Q for (int i = 0; i < NQ; i++) STORE(out[i] + c0 + u * W, acc[u][i]);         \
     }
 
-WEIGHTED_Q(8, __m256, load8, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps)
+WEIGHTED_Q(8, __m256, 8, 1, load8, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps)
 #ifdef __AVX512F__
 INLINE __m512 load16(const void *base, bool f16, size_t e) {
     if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + e)));
     return _mm512_loadu_ps((const float *)base + e);
 }
-/* on AVX-512 (attention_avx512.c), slices of 16: half the instructions */
-WEIGHTED_Q(16, __m512, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
+/* on AVX-512 (attention_avx512.c): slices of 32 (two vectors per query, 16 accumulators for 8
+ * queries), then 16 */
+WEIGHTED_Q(32, __m512, 16, 2, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
+WEIGHTED_Q(16, __m512, 16, 1, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
 #endif
 
 INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
@@ -208,6 +220,7 @@ INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
     UNROLL_Q for (int i = 0; i < NQ; i++) softmax(s[i], n_pos[i], max[i]);
     int32_t c0 = 0;
 #ifdef __AVX512F__
+    for (; c0 + 32 <= hd; c0 += 32) weighted_q32(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
     for (; c0 + 16 <= hd; c0 += 16) weighted_q16(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
 #endif
     for (; c0 < hd; c0 += 8) weighted_q8(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);

@@ -167,10 +167,10 @@ TEST(attention_head_follows_backend) {
 /* attention_heads gives each query exactly attention_head's result, on every backend: 1 to
  * ATTN_MAX_Q queries, equal and different position counts (rising as a prompt's, falling, one
  * much shorter than the rest, counts inside and at the end of 8-row groups and 16-row blocks),
- * F32 and F16 caches, head sizes 24 (slices of 16 and 8 on AVX-512), 64 and 128 (and 12 for the
- * scalar path). */
+ * F32 and F16 caches, head sizes 24 and 56 (slices of 32, 16 and 8 on AVX-512), 64 and 128 (and
+ * 12 for the scalar path). */
 TEST(attention_heads_equal_one_at_a_time) {
-    static const int32_t hds[] = {12, 24, 64, 128};
+    static const int32_t hds[] = {12, 24, 56, 64, 128};
     static const int32_t counts[][ATTN_MAX_Q] = {
         {57, 57, 57, 57, 57, 57, 57, 57}, {1, 2, 3, 4, 5, 6, 7, 8}, {185, 184, 183, 182, 181, 180, 179, 178},
         {9, 100, 16, 17, 33, 1, 192, 64}, {120, 121, 122, 123, 124, 125, 126, 127}};
