@@ -374,6 +374,22 @@ static void mm_warm(model_runner *r, const model_matrix *const w[], int n_mats, 
         matmul_prefetch(w[k]->type, w[k]->data, w[k]->n_in, w[k]->n_out, c * CHUNK_ROWS, WARM_BYTES);
 }
 
+/* x[k] += y[k] for k < n, 8 at a time in whatever vector instructions the target has (a plain
+ * loop stayed scalar at -O2: 3.5 % of a 512-token prompt's time), then the rest one by one.
+ * The same sums as the plain loop. */
+static void add_into(float *restrict x, const float *restrict y, int64_t n) {
+    typedef float f32x8 __attribute__((vector_size(32)));
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        f32x8 a, b;
+        memcpy(&a, x + k, sizeof a);
+        memcpy(&b, y + k, sizeof b);
+        a += b;
+        memcpy(x + k, &a, sizeof a);
+    }
+    for (; k < n; k++) x[k] += y[k];
+}
+
 /* Thread ith's part of a step of up to three products with the same input, in items of
  * CHUNK_ROWS rows of w[0], then of w[1], ... (r->share hands them out). MM_SWIGLU: w[0], w[1]
  * are gate and up; an item is the same rows of both, and y0 = silu(y0) * y1 on them, so the
@@ -395,8 +411,7 @@ static void mm_step(model_runner *r, const matmul_input *in, int64_t n_tok,
             matmul_rows(w[1]->type, w[1]->data, n_out, in, y[1], r0, r1);
             for (int64_t t = 0; t < n_tok; t++) swiglu(y[0] + t * n_out + r0, y[1] + t * n_out + r0, r1 - r0);
         } else if (mode == MM_RESIDUAL) {
-            for (int64_t t = 0; t < n_tok; t++)
-                for (int64_t k = r0; k < r1; k++) r->x[t * n_out + k] += y[0][t * n_out + k];
+            for (int64_t t = 0; t < n_tok; t++) add_into(r->x + t * n_out + r0, y[0] + t * n_out + r0, r1 - r0);
         }
     }
 }
