@@ -54,7 +54,7 @@ ifneq ($(filter x86_64 i%86,$(shell uname -m)),)
 %_avx512.o: ARCH_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 endif
 
-.PHONY: all test demo deps clean fuzz bench-kernels bench-attention FORCE
+.PHONY: all test demo deps clean fuzz bench-kernels bench-attention bench-peak FORCE
 # keep intermediate objects (the fuzz objects are made by a chain of pattern rules)
 .SECONDARY:
 all: build/veil
@@ -130,8 +130,15 @@ build/bench-attention: $(call obj,rel,bench/attention.c src/model/attention.c sr
 
 bench-attention: build/bench-attention
 
+# One core's arithmetic ceiling (bench/README.md, "Activations in L1 ...").
+build/bench-peak: $(call obj,rel,bench/peak.c bench/peak_avx512.c src/tensor/cpu.c)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+bench-peak: build/bench-peak
+
 test: deps
-	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz build/bench-kernels build/bench-attention
+	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz build/bench-kernels build/bench-attention build/bench-peak
 	@bash scripts/test.sh
 
 demo: deps
