@@ -13,7 +13,9 @@
  * Products run as the forward pass runs them: the input prepared once on the calling thread
  * (matmul_input_init + matmul_input_prepare), rows split across the pool in groups of 16. The
  * weights are copied enough times to fill ~1 GiB and the copies used in turn, so every product
- * reads its weights from memory, not from cache. Each figure is the fastest single product
+ * reads its weights from memory, not from cache; on huge pages where the kernel offers them, as
+ * the CPU device's packed weights are (4 KiB pages made a one-thread tinyllama-1.1b decode
+ * 20-40 % slower). Each figure is the fastest single product
  * of those run in SECONDS / 3 (default 3 s): on a machine busy with other work, the one that
  * ran undisturbed. -c times by the calling thread's CPU time instead of the wall clock: with
  * -t 1, another way to compare kernels on a busy machine (the bandwidth figures then mean
@@ -21,6 +23,7 @@
  * for the AVX-512 kernels. -H ("hot") keeps one copy, so a matrix that fits the caches is read
  * from them: the kernels' arithmetic alone, steadier than the memory-bound figures on a busy
  * host. */
+#include "base/hugemem.h"
 #include "tensor/matmul.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
@@ -153,7 +156,7 @@ static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, dou
     uint8_t *one = malloc(row * (size_t)n_out);
     b.mat_bytes = row * (size_t)n_out;
     b.n_copies = hot ? 1 : (int)(GIB / (double)b.mat_bytes) + 1;
-    b.w = malloc(b.mat_bytes * (size_t)b.n_copies);
+    b.w = hugemem_alloc(b.mat_bytes * (size_t)b.n_copies);
     b.x = malloc(sizeof(float) * (size_t)(n_in * 64));
     b.y = malloc(sizeof(float) * (size_t)(n_out * 64));
     b.scratch_size = matmul_input_size(n_in, 64);
@@ -171,10 +174,11 @@ static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, dou
     }
     const uint32_t packed = pack ? repack_type_for(type, n_in, n_out) : 0;
     if (packed) { /* the copies as packed (Q4_K's is a little larger) */
+        const size_t unpacked = b.mat_bytes * (size_t)b.n_copies;
         b.mat_bytes = repack_bytes(type, n_in, n_out);
         b.n_copies = hot ? 1 : (int)(GIB / (double)b.mat_bytes) + 1;
-        free(b.w);
-        if (!(b.w = malloc(b.mat_bytes * (size_t)b.n_copies))) goto out;
+        hugemem_free(b.w, unpacked);
+        if (!(b.w = hugemem_alloc(b.mat_bytes * (size_t)b.n_copies))) goto out;
     }
     for (int c = 0; c < b.n_copies; c++) {
         if (packed) repack_rows(type, one, n_in, b.w + (size_t)c * b.mat_bytes, 0, n_out);
@@ -195,7 +199,7 @@ static int run_type(tpool *pool, uint32_t type, int64_t n_out, int64_t n_in, dou
 out:
     free(f);
     free(one);
-    free(b.w);
+    hugemem_free(b.w, b.mat_bytes * (size_t)b.n_copies);
     free(b.x);
     free(b.y);
     free(b.scratch);
