@@ -112,7 +112,8 @@ typedef void (*row_dots_fn)(const void *k, bool f16, int32_t hd, int NQ, const f
  * are fetched as decode's kernel does (prefetch_kv): for one token's query heads, whose cache
  * comes from memory. Without, for a prompt's tokens: their group re-reads the rows the
  * previous group of the same head has just read, and the 8 prefetches per row cost more than
- * they bring (d1024-l16 pp 512, interleaved rounds: attention 0.195-0.203 -> 0.177-0.184 ms/token). */
+ * they bring (d1024-l16 pp 512, interleaved rounds: attention 0.195-0.203 -> 0.177-0.184
+ * ms/token). */
 INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
                      const int32_t n_pos[], int32_t max_pos, bool prefetch, float scale, float *const s[],
                      float max[], const row_dots_fn row_dots) {
