@@ -113,24 +113,66 @@ void attention_avx2_head(const attn_kv *kv, int32_t hd, const float *q, int32_t 
         head(kv, false, hd, q, n_pos, scale, s, out);
 }
 
-/* The 8-lane partial sums of each query's dot product with R K rows, one row at a time (NQ
- * accumulators already fill the registers): each row's 8-float pieces loaded once for all
- * queries. */
+/* Fills part[i][j][0..8) with query i's 8 lane partial sums of dot(q[i], the K row at element
+ * e) for i < NQ (lane l the elements l, l + 8, ... of head_dim, multiplied then fused-added in
+ * increasing order: dot_lanes' order): the row's 8-float pieces loaded once for all queries. */
 INLINE void row_dots8(const void *k, bool f16, int32_t hd, const int NQ, const float *const q[],
-                      size_t e, float part[][8][8], int j, const int R) {
-    for (int r = 0; r < R; r++, e += (size_t)hd) {
-        __m256 acc[ATTN_MAX_Q];
-        const __m256 k0 = load8(k, f16, e);
-        UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_mul_ps(_mm256_loadu_ps(q[i]), k0);
-        for (int32_t c = 8; c < hd; c += 8) {
-            const __m256 kc = load8(k, f16, e + (size_t)c);
-            UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(q[i] + c), kc, acc[i]);
+                      size_t e, float part[][8][8], int j) {
+    __m256 acc[ATTN_MAX_Q];
+    const __m256 k0 = load8(k, f16, e);
+    UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_mul_ps(_mm256_loadu_ps(q[i]), k0);
+    for (int32_t c = 8; c < hd; c += 8) {
+        const __m256 kc = load8(k, f16, e + (size_t)c);
+        UNROLL_Q for (int i = 0; i < NQ; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(q[i] + c), kc, acc[i]);
+    }
+    UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(part[i][j], acc[i]);
+}
+
+/* scores_fn (attention_simd.h) on AVX2: each row's 8-lane partial sums through part[], reduced 8
+ * rows at a time by reduce8 (a short group's rows one by one by reduce1, which agrees). */
+INLINE void scores8(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
+                    const int32_t n_pos[], int32_t max_pos, bool prefetch, float scale, float *const s[],
+                    float max[]) {
+    __m256 vmax[ATTN_MAX_Q];
+    float part[ATTN_MAX_Q][8][8]; /* [query][row of the group][lane] */
+    UNROLL_Q for (int i = 0; i < NQ; i++) vmax[i] = _mm256_set1_ps(-INFINITY);
+    const __m256 iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
+        const size_t e0 = row_elem(kv, hd, b0);
+        const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
+        if (prefetch) prefetch_kv(kv, f16, hd, b0, max_pos);
+        for (int32_t r0 = 0; r0 < rows; r0 += 8) {
+            const int n = rows - r0 < 8 ? rows - r0 : 8;
+            for (int j = 0; j < n; j++) row_dots8(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j);
+            const int32_t p0 = b0 + r0;
+            UNROLL_Q for (int i = 0; i < NQ; i++) {
+                const int32_t valid = n_pos[i] - p0;
+                if (n == 8) {
+                    __m256 a[8];
+                    UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(part[i][j]);
+                    const __m256 sv = _mm256_mul_ps(reduce8(a), _mm256_set1_ps(scale));
+                    _mm256_storeu_ps(s[i] + p0, sv);
+                    const __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)valid), _CMP_LT_OQ);
+                    vmax[i] = _mm256_max_ps(vmax[i], _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, live));
+                } else {
+                    for (int j = 0; j < n; j++) {
+                        const float x = reduce1(_mm256_loadu_ps(part[i][j])) * scale;
+                        s[i][p0 + j] = x;
+                        if (j < valid && x > max[i]) max[i] = x;
+                    }
+                }
+            }
         }
-        UNROLL_Q for (int i = 0; i < NQ; i++) _mm256_storeu_ps(part[i][j + r], acc[i]);
+    }
+    UNROLL_Q for (int i = 0; i < NQ; i++) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, vmax[i]);
+        for (int j = 0; j < 8; j++)
+            if (lanes[j] > max[i]) max[i] = lanes[j];
     }
 }
 
-HEADS_TABLE(heads8, row_dots8)
+HEADS_TABLE(heads8, scores8)
 
 void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                           const int32_t n_pos[], float scale, float *scores, float *const out[]) {

@@ -5,8 +5,9 @@
  * Two queries share each 512-bit register: query 2j in the low 8 lanes, 2j + 1 in the high 8,
  * and a K row's 8-float piece in both halves, so each lane does exactly what the AVX2 lane does
  * (attention_simd.h: the same products and fused adds in the same order) with half the
- * instructions. Everything after the dot products (reductions, softmax, the weighted sum) is
- * the shared code of attention_simd.h, so the results are the AVX2 kernels' bit for bit. */
+ * instructions; the reduction of the lanes follows reduce8's tree in registers (scores16).
+ * The softmax and the weighted sum are the shared code of attention_simd.h, so the results are
+ * the AVX2 kernels' bit for bit. */
 #include "model/attention.h"
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX2__) && defined(__FMA__) && \
@@ -24,32 +25,75 @@ INLINE __m512 load8x2(const void *base, bool f16, size_t e) {
     return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)base + e));
 }
 
-/* row_dots_fn over query pairs: pq[j] holds queries 2j and 2j + 1 interleaved by 8-float
- * pieces (piece c of the first, then piece c of the second; see attention_avx512_heads). Two
- * rows at a time: twice the independent chains of fused adds, each query piece loaded once. */
-INLINE void row_dots16(const void *k, bool f16, int32_t hd, const int NQ, const float *const pq[],
-                       size_t e, float part[][8][8], int j, const int R) {
+/* _mm256_hadd_ps in each 256-bit half: per 128-bit lane [x0 + x1, x2 + x3, y0 + y1, y2 + y3]. */
+INLINE __m512 hadd2(__m512 x, __m512 y) {
+    return _mm512_add_ps(_mm512_shuffle_ps(x, y, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(x, y, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* scores_fn over query pairs: pq[j] holds queries 2j and 2j + 1 interleaved by 8-float pieces
+ * (piece c of the first, then piece c of the second; see attention_avx512_heads). For each 8
+ * rows and query pair, the rows' 8-lane partial sums stay in 8 registers (both queries' in the
+ * two halves) and reduce8's tree runs on them in place: hadd2 is its hadd per half, and the
+ * last step's halves are gathered by two permutes. The same operations on the same values as
+ * scores8 with reduce8 (a short group's missing rows repeat its last row and are not stored),
+ * so the scores, and each query's maximum, are bit for bit scores8's (attention_avx2.c). */
+INLINE void scores16(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const pq[],
+                     const int32_t n_pos[], int32_t max_pos, bool prefetch, float scale,
+                     float *const s[], float max[]) {
     const int NP = (NQ + 1) / 2;
-    __m512 acc[2][ATTN_MAX_Q / 2];
-    UNROLL_Q for (int r = 0; r < R; r++) {
-        const __m512 k0 = load8x2(k, f16, e + (size_t)r * (size_t)hd);
-        UNROLL_Q for (int p = 0; p < NP; p++) acc[r][p] = _mm512_mul_ps(_mm512_loadu_ps(pq[p]), k0);
-    }
-    for (int32_t c = 8; c < hd; c += 8) {
-        __m512 kc[2];
-        UNROLL_Q for (int r = 0; r < R; r++) kc[r] = load8x2(k, f16, e + (size_t)r * (size_t)hd + (size_t)c);
-        UNROLL_Q for (int p = 0; p < NP; p++) {
-            const __m512 qp = _mm512_loadu_ps(pq[p] + 2 * c);
-            UNROLL_Q for (int r = 0; r < R; r++) acc[r][p] = _mm512_fmadd_ps(qp, kc[r], acc[r][p]);
+    __m512 vmax[ATTN_MAX_Q / 2];
+    UNROLL_Q for (int p = 0; p < NP; p++) vmax[p] = _mm512_set1_ps(-INFINITY);
+    /* the halves [U.lo, V.lo] and [U.hi, V.hi] of each query (128-bit lanes 0, 2 and 1, 3) */
+    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
+        const size_t e0 = row_elem(kv, hd, b0);
+        const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
+        if (prefetch) prefetch_kv(kv, f16, hd, b0, max_pos);
+        for (int32_t r0 = 0; r0 < rows; r0 += 8) {
+            const int n = rows - r0 < 8 ? rows - r0 : 8;
+            size_t e[8];
+            for (int j = 0; j < 8; j++) e[j] = e0 + (size_t)(r0 + (j < n ? j : n - 1)) * (size_t)hd;
+            const int32_t p0 = b0 + r0;
+            UNROLL_Q for (int p = 0; p < NP; p++) {
+                __m512 a[8];
+                const __m512 q0 = _mm512_loadu_ps(pq[p]);
+                UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm512_mul_ps(q0, load8x2(kv->k, f16, e[j]));
+                for (int32_t c = 8; c < hd; c += 8) {
+                    const __m512 qc = _mm512_loadu_ps(pq[p] + 2 * c);
+                    UNROLL_Q for (int j = 0; j < 8; j++)
+                        a[j] = _mm512_fmadd_ps(qc, load8x2(kv->k, f16, e[j] + (size_t)c), a[j]);
+                }
+                const __m512 u = hadd2(hadd2(a[0], a[1]), hadd2(a[2], a[3]));
+                const __m512 v = hadd2(hadd2(a[4], a[5]), hadd2(a[6], a[7]));
+                const __m512 sv = _mm512_mul_ps(_mm512_add_ps(_mm512_permutex2var_ps(u, lo, v),
+                                                              _mm512_permutex2var_ps(u, hi, v)),
+                                                vscale);
+                const int i0 = 2 * p, i1 = 2 * p + 1 < NQ ? 2 * p + 1 : 2 * p;
+                const __mmask8 stored = (__mmask8)((1u << n) - 1);
+                _mm256_mask_storeu_ps(s[i0] + p0, stored, _mm512_castps512_ps256(sv));
+                if (i1 != i0) _mm256_mask_storeu_ps(s[i1] + p0, stored, _mm512_extractf32x8_ps(sv, 1));
+                /* the rows before each query's n_pos take part in its maximum */
+                const int32_t v0 = n_pos[i0] - p0, v1 = n_pos[i1] - p0;
+                const int l0 = v0 < n ? (v0 > 0 ? v0 : 0) : n, l1 = v1 < n ? (v1 > 0 ? v1 : 0) : n;
+                const __mmask16 live = (__mmask16)(((1u << l0) - 1) | ((1u << l1) - 1) << 8);
+                vmax[p] = _mm512_mask_max_ps(vmax[p], live, vmax[p], sv);
+            }
         }
     }
-    UNROLL_Q for (int r = 0; r < R; r++) UNROLL_Q for (int p = 0; p < NP; p++) {
-        _mm256_storeu_ps(part[2 * p][j + r], _mm512_castps512_ps256(acc[r][p]));
-        if (2 * p + 1 < NQ) _mm256_storeu_ps(part[2 * p + 1][j + r], _mm512_extractf32x8_ps(acc[r][p], 1));
+    UNROLL_Q for (int p = 0; p < NP; p++) {
+        float lanes[16];
+        _mm512_storeu_ps(lanes, vmax[p]);
+        for (int j = 0; j < 16; j++) {
+            const int i = j < 8 ? 2 * p : 2 * p + 1;
+            if (i < NQ && lanes[j] > max[i]) max[i] = lanes[j];
+        }
     }
 }
 
-HEADS_TABLE(heads16, row_dots16)
+HEADS_TABLE(heads16, scores16)
 
 void attention_avx512_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                             const int32_t n_pos[], float scale, float *scores, float *const out[]) {

@@ -100,64 +100,6 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
  * instead of 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
  * maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
 
-/* Fills part[i][j + r][0..8) with query i's 8 lane partial sums of dot(q[i], the K row at
- * element e + r * hd) for i < NQ and r < R (1 or 2 consecutive rows): lane l the elements l,
- * l + 8, ... of head_dim, multiplied then fused-added in increasing order (dot_lanes' order).
- * One per instruction set. */
-typedef void (*row_dots_fn)(const void *k, bool f16, int32_t hd, int NQ, const float *const q[],
-                            size_t e, float part[][8][8], int j, int R);
-
-/* s_i[p] for p < max_pos (every query; a query's scores past its n_pos are unused), and each
- * query's maximum over its own positions into max[i]. With `prefetch`, the cache rows ahead
- * are fetched as decode's kernel does (prefetch_kv): for one token's query heads, whose cache
- * comes from memory. Without, for a prompt's tokens: their group re-reads the rows the
- * previous group of the same head has just read, and the 8 prefetches per row cost more than
- * they bring (d1024-l16 pp 512, interleaved rounds: attention 0.195-0.203 -> 0.177-0.184
- * ms/token). */
-INLINE void scores_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
-                     const int32_t n_pos[], int32_t max_pos, bool prefetch, float scale, float *const s[],
-                     float max[], const row_dots_fn row_dots) {
-    __m256 vmax[ATTN_MAX_Q];
-    float part[ATTN_MAX_Q][8][8]; /* [query][row of the group][lane] */
-    UNROLL_Q for (int i = 0; i < NQ; i++) vmax[i] = _mm256_set1_ps(-INFINITY);
-    const __m256 iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-    for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
-        const size_t e0 = row_elem(kv, hd, b0);
-        const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
-        if (prefetch) prefetch_kv(kv, f16, hd, b0, max_pos);
-        for (int32_t r0 = 0; r0 < rows; r0 += 8) {
-            const int n = rows - r0 < 8 ? rows - r0 : 8;
-            int j = 0;
-            for (; j + 2 <= n; j += 2) row_dots(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j, 2);
-            for (; j < n; j++) row_dots(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j, 1);
-            const int32_t p0 = b0 + r0;
-            UNROLL_Q for (int i = 0; i < NQ; i++) {
-                const int32_t valid = n_pos[i] - p0;
-                if (n == 8) {
-                    __m256 a[8];
-                    UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(part[i][j]);
-                    const __m256 sv = _mm256_mul_ps(reduce8(a), _mm256_set1_ps(scale));
-                    _mm256_storeu_ps(s[i] + p0, sv);
-                    const __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)valid), _CMP_LT_OQ);
-                    vmax[i] = _mm256_max_ps(vmax[i], _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, live));
-                } else {
-                    for (int j = 0; j < n; j++) {
-                        const float x = reduce1(_mm256_loadu_ps(part[i][j])) * scale;
-                        s[i][p0 + j] = x;
-                        if (j < valid && x > max[i]) max[i] = x;
-                    }
-                }
-            }
-        }
-    }
-    UNROLL_Q for (int i = 0; i < NQ; i++) {
-        float lanes[8];
-        _mm256_storeu_ps(lanes, vmax[i]);
-        for (int j = 0; j < 8; j++)
-            if (lanes[j] > max[i]) max[i] = lanes[j];
-    }
-}
-
 /* Defines weighted_q##N: out_i[c0 .. c0 + NV * W) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..],
  * rows taken once for all queries, for an output slice of NV vectors of type VT, W floats each
  * (LOAD: W elements of a V row as floats). Each element is the same chain of fused multiply-adds
@@ -207,9 +149,21 @@ WEIGHTED_Q(32, __m512, 16, 2, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_se
 WEIGHTED_Q(16, __m512, 16, 1, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
 #endif
 
+/* The score pass of one instruction set (scores8, scores16): s_i[p] for p < max_pos (every
+ * query; a query's scores past its n_pos are unused), each the lanes of dot_lanes' order
+ * reduced as reduce8 does and times scale, and each query's maximum over its own positions into
+ * max[i]. With `prefetch`, the cache rows ahead are fetched as decode's kernel does
+ * (prefetch_kv): for one token's query heads, whose cache comes from memory. Without, for a
+ * prompt's tokens: their group re-reads the rows the previous group of the same head has just
+ * read, and the 8 prefetches per row cost more than they bring (d1024-l16 pp 512, interleaved
+ * rounds: attention 0.195-0.203 -> 0.177-0.184 ms/token). */
+typedef void (*scores_fn)(const attn_kv *kv, bool f16, int32_t hd, int NQ, const float *const q[],
+                          const int32_t n_pos[], int32_t max_pos, bool prefetch, float scale,
+                          float *const s[], float max[]);
+
 INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const float *const q[],
                     const int32_t n_pos[], float scale, float *scores, float *const out[],
-                    const row_dots_fn row_dots) {
+                    const scores_fn score_pass) {
     int32_t max_pos = 0, min_pos = n_pos[0];
     UNROLL_Q for (int i = 0; i < NQ; i++) {
         if (n_pos[i] > max_pos) max_pos = n_pos[i];
@@ -221,7 +175,7 @@ INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
         s[i] = scores + (size_t)i * stride;
         max[i] = -INFINITY;
     }
-    scores_q(kv, f16, hd, NQ, q, n_pos, max_pos, min_pos == max_pos, scale, s, max, row_dots);
+    score_pass(kv, f16, hd, NQ, q, n_pos, max_pos, min_pos == max_pos, scale, s, max);
     UNROLL_Q for (int i = 0; i < NQ; i++) softmax(s[i], n_pos[i], max[i]);
     int32_t c0 = 0;
 #ifdef __AVX512F__
@@ -236,18 +190,18 @@ typedef void (*heads_fn)(const attn_kv *kv, int32_t hd, const float *const q[], 
                          float scale, float *scores, float *const out[]);
 
 /* Defines `static const heads_fn name[ATTN_MAX_Q - 1]`: [n - 2] runs n = 2..ATTN_MAX_Q queries
- * with row_dots, one compiled body per count so that each keeps its accumulators in
- * registers. */
-#define HEADS_BODY(name, row_dots, NQ)                                                          \
+ * with the score pass `pass` (a scores_fn), one compiled body per count so that each keeps its
+ * accumulators in registers. */
+#define HEADS_BODY(name, pass, NQ)                                                              \
     static void name##_##NQ(const attn_kv *kv, int32_t hd, const float *const q[],             \
                             const int32_t n_pos[], float scale, float *scores, float *const out[]) { \
-        if (kv->type == ATTN_F16) heads_q(kv, true, hd, NQ, q, n_pos, scale, scores, out, row_dots); \
-        else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out, row_dots);                \
+        if (kv->type == ATTN_F16) heads_q(kv, true, hd, NQ, q, n_pos, scale, scores, out, pass); \
+        else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out, pass);                    \
     }
-#define HEADS_TABLE(name, row_dots)                                                             \
-    HEADS_BODY(name, row_dots, 2) HEADS_BODY(name, row_dots, 3) HEADS_BODY(name, row_dots, 4)   \
-    HEADS_BODY(name, row_dots, 5) HEADS_BODY(name, row_dots, 6) HEADS_BODY(name, row_dots, 7)   \
-    HEADS_BODY(name, row_dots, 8)                                                               \
+#define HEADS_TABLE(name, pass)                                                                 \
+    HEADS_BODY(name, pass, 2) HEADS_BODY(name, pass, 3) HEADS_BODY(name, pass, 4)               \
+    HEADS_BODY(name, pass, 5) HEADS_BODY(name, pass, 6) HEADS_BODY(name, pass, 7)               \
+    HEADS_BODY(name, pass, 8)                                                                   \
     static const heads_fn name[ATTN_MAX_Q - 1] = {name##_2, name##_3, name##_4, name##_5,       \
                                                   name##_6, name##_7, name##_8};
 
