@@ -137,29 +137,26 @@ INLINE void scores8(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
     float part[ATTN_MAX_Q][8][8]; /* [query][row of the group][lane] */
     UNROLL_Q for (int i = 0; i < NQ; i++) vmax[i] = _mm256_set1_ps(-INFINITY);
     const __m256 iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-    for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
-        const size_t e0 = row_elem(kv, hd, b0);
-        const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
-        if (prefetch) prefetch_kv(kv, f16, hd, b0, max_pos);
-        for (int32_t r0 = 0; r0 < rows; r0 += 8) {
-            const int n = rows - r0 < 8 ? rows - r0 : 8;
-            for (int j = 0; j < n; j++) row_dots8(kv->k, f16, hd, NQ, q, e0 + (size_t)(r0 + j) * hd, part, j);
-            const int32_t p0 = b0 + r0;
-            UNROLL_Q for (int i = 0; i < NQ; i++) {
-                const int32_t valid = n_pos[i] - p0;
-                if (n == 8) {
-                    __m256 a[8];
-                    UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(part[i][j]);
-                    const __m256 sv = _mm256_mul_ps(reduce8(a), _mm256_set1_ps(scale));
-                    _mm256_storeu_ps(s[i] + p0, sv);
-                    const __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)valid), _CMP_LT_OQ);
-                    vmax[i] = _mm256_max_ps(vmax[i], _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, live));
-                } else {
-                    for (int j = 0; j < n; j++) {
-                        const float x = reduce1(_mm256_loadu_ps(part[i][j])) * scale;
-                        s[i][p0 + j] = x;
-                        if (j < valid && x > max[i]) max[i] = x;
-                    }
+    /* groups of 8 rows, never across a block (ATTN_BLOCK is a multiple of 8) */
+    for (int32_t p0 = 0; p0 < max_pos; p0 += 8) {
+        if (prefetch && p0 % ATTN_BLOCK == 0) prefetch_kv(kv, f16, hd, p0, max_pos);
+        const size_t e0 = row_elem(kv, hd, p0);
+        const int n = max_pos - p0 < 8 ? max_pos - p0 : 8;
+        for (int j = 0; j < n; j++) row_dots8(kv->k, f16, hd, NQ, q, e0 + (size_t)j * hd, part, j);
+        UNROLL_Q for (int i = 0; i < NQ; i++) {
+            const int32_t valid = n_pos[i] - p0;
+            if (n == 8) {
+                __m256 a[8];
+                UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(part[i][j]);
+                const __m256 sv = _mm256_mul_ps(reduce8(a), _mm256_set1_ps(scale));
+                _mm256_storeu_ps(s[i] + p0, sv);
+                const __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)valid), _CMP_LT_OQ);
+                vmax[i] = _mm256_max_ps(vmax[i], _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, live));
+            } else {
+                for (int j = 0; j < n; j++) {
+                    const float x = reduce1(_mm256_loadu_ps(part[i][j])) * scale;
+                    s[i][p0 + j] = x;
+                    if (j < valid && x > max[i]) max[i] = x;
                 }
             }
         }

@@ -48,39 +48,36 @@ INLINE void scores16(const attn_kv *kv, bool f16, int32_t hd, const int NQ, cons
     const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
     const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
     const __m512 vscale = _mm512_set1_ps(scale);
-    for (int32_t b0 = 0; b0 < max_pos; b0 += ATTN_BLOCK) {
-        const size_t e0 = row_elem(kv, hd, b0);
-        const int32_t rows = max_pos - b0 < ATTN_BLOCK ? max_pos - b0 : ATTN_BLOCK;
-        if (prefetch) prefetch_kv(kv, f16, hd, b0, max_pos);
-        for (int32_t r0 = 0; r0 < rows; r0 += 8) {
-            const int n = rows - r0 < 8 ? rows - r0 : 8;
-            size_t e[8];
-            for (int j = 0; j < 8; j++) e[j] = e0 + (size_t)(r0 + (j < n ? j : n - 1)) * (size_t)hd;
-            const int32_t p0 = b0 + r0;
-            UNROLL_Q for (int p = 0; p < NP; p++) {
-                __m512 a[8];
-                const __m512 q0 = _mm512_loadu_ps(pq[p]);
-                UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm512_mul_ps(q0, load8x2(kv->k, f16, e[j]));
-                for (int32_t c = 8; c < hd; c += 8) {
-                    const __m512 qc = _mm512_loadu_ps(pq[p] + 2 * c);
-                    UNROLL_Q for (int j = 0; j < 8; j++)
-                        a[j] = _mm512_fmadd_ps(qc, load8x2(kv->k, f16, e[j] + (size_t)c), a[j]);
-                }
-                const __m512 u = hadd2(hadd2(a[0], a[1]), hadd2(a[2], a[3]));
-                const __m512 v = hadd2(hadd2(a[4], a[5]), hadd2(a[6], a[7]));
-                const __m512 sv = _mm512_mul_ps(_mm512_add_ps(_mm512_permutex2var_ps(u, lo, v),
-                                                              _mm512_permutex2var_ps(u, hi, v)),
-                                                vscale);
-                const int i0 = 2 * p, i1 = 2 * p + 1 < NQ ? 2 * p + 1 : 2 * p;
-                const __mmask8 stored = (__mmask8)((1u << n) - 1);
-                _mm256_mask_storeu_ps(s[i0] + p0, stored, _mm512_castps512_ps256(sv));
-                if (i1 != i0) _mm256_mask_storeu_ps(s[i1] + p0, stored, _mm512_extractf32x8_ps(sv, 1));
-                /* the rows before each query's n_pos take part in its maximum */
-                const int32_t v0 = n_pos[i0] - p0, v1 = n_pos[i1] - p0;
-                const int l0 = v0 < n ? (v0 > 0 ? v0 : 0) : n, l1 = v1 < n ? (v1 > 0 ? v1 : 0) : n;
-                const __mmask16 live = (__mmask16)(((1u << l0) - 1) | ((1u << l1) - 1) << 8);
-                vmax[p] = _mm512_mask_max_ps(vmax[p], live, vmax[p], sv);
+    /* groups of 8 rows, never across a block (ATTN_BLOCK is a multiple of 8) */
+    for (int32_t p0 = 0; p0 < max_pos; p0 += 8) {
+        if (prefetch && p0 % ATTN_BLOCK == 0) prefetch_kv(kv, f16, hd, p0, max_pos);
+        const size_t e0 = row_elem(kv, hd, p0);
+        const int n = max_pos - p0 < 8 ? max_pos - p0 : 8;
+        size_t e[8];
+        for (int j = 0; j < 8; j++) e[j] = e0 + (size_t)(j < n ? j : n - 1) * (size_t)hd;
+        UNROLL_Q for (int p = 0; p < NP; p++) {
+            __m512 a[8];
+            const __m512 q0 = _mm512_loadu_ps(pq[p]);
+            UNROLL_Q for (int j = 0; j < 8; j++) a[j] = _mm512_mul_ps(q0, load8x2(kv->k, f16, e[j]));
+            for (int32_t c = 8; c < hd; c += 8) {
+                const __m512 qc = _mm512_loadu_ps(pq[p] + 2 * c);
+                UNROLL_Q for (int j = 0; j < 8; j++)
+                    a[j] = _mm512_fmadd_ps(qc, load8x2(kv->k, f16, e[j] + (size_t)c), a[j]);
             }
+            const __m512 u = hadd2(hadd2(a[0], a[1]), hadd2(a[2], a[3]));
+            const __m512 v = hadd2(hadd2(a[4], a[5]), hadd2(a[6], a[7]));
+            const __m512 sv = _mm512_mul_ps(_mm512_add_ps(_mm512_permutex2var_ps(u, lo, v),
+                                                          _mm512_permutex2var_ps(u, hi, v)),
+                                            vscale);
+            const int i0 = 2 * p, i1 = 2 * p + 1 < NQ ? 2 * p + 1 : 2 * p;
+            const __mmask8 stored = (__mmask8)((1u << n) - 1);
+            _mm256_mask_storeu_ps(s[i0] + p0, stored, _mm512_castps512_ps256(sv));
+            if (i1 != i0) _mm256_mask_storeu_ps(s[i1] + p0, stored, _mm512_extractf32x8_ps(sv, 1));
+            /* the rows before each query's n_pos take part in its maximum */
+            const int32_t v0 = n_pos[i0] - p0, v1 = n_pos[i1] - p0;
+            const int l0 = v0 < n ? (v0 > 0 ? v0 : 0) : n, l1 = v1 < n ? (v1 > 0 ? v1 : 0) : n;
+            const __mmask16 live = (__mmask16)(((1u << l0) - 1) | ((1u << l1) - 1) << 8);
+            vmax[p] = _mm512_mask_max_ps(vmax[p], live, vmax[p], sv);
         }
     }
     UNROLL_Q for (int p = 0; p < NP; p++) {
