@@ -70,13 +70,30 @@ INLINE void prefetch_kv(const attn_kv *kv, bool f16, int32_t hd, int32_t b0, int
                    _MM_HINT_T1);
 }
 
-/* s[p] = exp(s[p] - max) / sum over p < n_pos; s holds attention_scratch(n_pos) floats. */
+/* s[p] = exp(s[p] - max) / sum over p < n_pos; s holds attention_scratch(n_pos) floats. The
+ * sum in double: lanes 0-3 of each 8 floats into sum0, lanes 4-7 into sum1, in order. Built
+ * for AVX-512, 16 floats at a time first, with the same operations per lane and the same
+ * order of additions into sum0 and sum1 (lanes 0-3 and 4-7 of one vector of 8 doubles), so
+ * the results are the 8-lane loop's bit for bit. */
 static inline void softmax(float *s, int32_t n_pos, float max) {
-    int32_t n8 = (int32_t)attention_scratch(n_pos);
-    for (int32_t p = n_pos; p < n8; p++) s[p] = -INFINITY;
+    int32_t n8 = (int32_t)attention_scratch(n_pos), p = 0;
+    for (int32_t i = n_pos; i < n8; i++) s[i] = -INFINITY;
     const __m256 vmax = _mm256_set1_ps(max), iota = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
     __m256d sum0 = _mm256_setzero_pd(), sum1 = _mm256_setzero_pd();
-    for (int32_t p = 0; p < n8; p += 8) {
+#ifdef __AVX512F__
+    __m512d sum = _mm512_setzero_pd();
+    for (; p + 16 <= n8; p += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + p), _mm512_set1_ps(max)));
+        const int32_t left = n_pos - p; /* lanes past n_pos are exactly 0 */
+        e = _mm512_maskz_mov_ps(left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1), e);
+        _mm512_storeu_ps(s + p, e);
+        sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+    }
+    sum0 = _mm512_castpd512_pd256(sum);
+    sum1 = _mm512_extractf64x4_pd(sum, 1);
+#endif
+    for (; p < n8; p += 8) {
         __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), vmax));
         /* lanes past n_pos are exactly 0 */
         __m256 live = _mm256_cmp_ps(iota, _mm256_set1_ps((float)(n_pos - p)), _CMP_LT_OQ);
@@ -87,8 +104,12 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
     }
     double d[4];
     _mm256_storeu_pd(d, _mm256_add_pd(sum0, sum1));
-    const __m256 inv = _mm256_set1_ps((float)(1.0 / ((d[0] + d[1]) + (d[2] + d[3]))));
-    for (int32_t p = 0; p < n8; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), inv));
+    const float inv = (float)(1.0 / ((d[0] + d[1]) + (d[2] + d[3])));
+    p = 0;
+#ifdef __AVX512F__
+    for (; p + 16 <= n8; p += 16) _mm512_storeu_ps(s + p, _mm512_mul_ps(_mm512_loadu_ps(s + p), _mm512_set1_ps(inv)));
+#endif
+    for (; p < n8; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), _mm256_set1_ps(inv)));
 }
 
 /* ---- several queries over one cache (attention_heads) ----
