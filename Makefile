@@ -131,7 +131,7 @@ build/bench-attention: $(call obj,rel,bench/attention.c src/model/attention.c sr
 bench-attention: build/bench-attention
 
 # One core's arithmetic ceiling (bench/README.md, "Activations in L1 ...").
-build/bench-peak: $(call obj,rel,bench/peak.c bench/peak_avx512.c src/tensor/cpu.c)
+build/bench-peak: $(call obj,rel,bench/peak.c bench/peak_avx512.c src/tensor/cpu.c src/base/clock.c)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 

@@ -10,6 +10,7 @@
  * reading 512 MiB of other memory (the cache in DRAM, as in decode, where the weights stream
  * through between a head's uses). Prints the fastest of REPS passes (default 10) of each, in
  * microseconds and in GB/s of K and V read. */
+#include "base/clock.h"
 #include "base/hugemem.h"
 #include "model/attention.h"
 
@@ -17,14 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 typedef struct cache {
     void *k, *v;
@@ -95,9 +89,9 @@ int main(int argc, char **argv) {
             } else {
                 pass(&c, q, scores, out);
             }
-            const double t = now();
+            const double t = clock_now();
             pass(&c, q, scores, out);
-            const double dt = now() - t;
+            const double dt = clock_now() - t;
             if (dt < best[cold]) best[cold] = dt;
         }
     }

@@ -7,20 +7,14 @@
  *   build/bench-peak
  *
  * Each figure is the best of 5 runs of ~0.1 s on the calling thread. */
+#include "base/clock.h"
 #include "tensor/cpu.h"
 
 #include <stdint.h>
 #include <stdio.h>
-#include <time.h>
 
 void peak_avx512_vnni(int64_t n);
 void peak_avx512_fma(int64_t n);
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 #if defined(__x86_64__)
 #define N 25000000
@@ -30,10 +24,10 @@ static double cycle_time(void) {
     double best = 1;
     for (int r = 0; r < 5; r++) {
         uint64_t x = 0;
-        const double t0 = now();
+        const double t0 = clock_now();
         for (int64_t i = 0; i < N; i++)
             __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
-        const double t = (now() - t0) / (4.0 * N);
+        const double t = (clock_now() - t0) / (4.0 * N);
         if (t < best) best = t;
     }
     return best;
@@ -43,9 +37,9 @@ static double cycle_time(void) {
 static double rate(void (*loop)(int64_t), double cycle) {
     double best = 1;
     for (int r = 0; r < 5; r++) {
-        const double t0 = now();
+        const double t0 = clock_now();
         loop(N / 4);
-        const double t = (now() - t0) / (12.0 * (N / 4));
+        const double t = (clock_now() - t0) / (12.0 * (N / 4));
         if (t < best) best = t;
     }
     return cycle / best;

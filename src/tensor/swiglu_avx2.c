@@ -7,7 +7,6 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include "tensor/simd_exp.h"
 
-
 void swiglu_avx2(float *g, const float *u, int64_t n) {
     const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f), low = _mm256_set1_ps(-88.0f);
     int64_t i = 0;
