@@ -8,19 +8,11 @@
 #include <math.h>
 #include <string.h>
 
-size_t attention_scratch(int32_t n_pos) { return ((size_t)n_pos + 7) / 8 * 8; }
+size_t attention_scratch(int32_t n_pos) { return ((size_t)n_pos + ATTN_BLOCK - 1) / ATTN_BLOCK * ATTN_BLOCK; }
 
-/* Row p of the cache at `base` (K or V storage). */
-static const void *row_at(const attn_kv *kv, const void *base, int32_t hd, int32_t p) {
-    size_t e = (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off +
-               (size_t)(p % ATTN_BLOCK) * (size_t)hd;
-    return kv->type == ATTN_F16 ? (const void *)((const uint16_t *)base + e)
-                                : (const void *)((const float *)base + e);
-}
-
-static float elem(const attn_kv *kv, const void *row, int32_t i) {
-    return kv->type == ATTN_F16 ? quant_f16_to_f32(((const uint16_t *)row)[i])
-                                : ((const float *)row)[i];
+/* Element e of the cache at `base` (K or V storage) as a float. */
+static float elem(const attn_kv *kv, const void *base, size_t e) {
+    return kv->type == ATTN_F16 ? quant_f16_to_f32(((const uint16_t *)base)[e]) : ((const float *)base)[e];
 }
 
 /* Dot products in increasing element order, one float accumulator; weights normalised before
@@ -29,9 +21,8 @@ void attention_scalar_head(const attn_kv *kv, int32_t hd, const float *q, int32_
                            float scale, float *s, float *out) {
     float max = -INFINITY;
     for (int32_t p = 0; p < n_pos; p++) {
-        const void *k = row_at(kv, kv->k, hd, p);
         float dot = 0;
-        for (int32_t i = 0; i < hd; i++) dot += q[i] * elem(kv, k, i);
+        for (int32_t i = 0; i < hd; i++) dot += q[i] * elem(kv, kv->k, attention_k_elem(kv, hd, p, i));
         s[p] = dot * scale;
         if (s[p] > max) max = s[p];
     }
@@ -43,9 +34,8 @@ void attention_scalar_head(const attn_kv *kv, int32_t hd, const float *q, int32_
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int32_t p = 0; p < n_pos; p++) {
-        const void *v = row_at(kv, kv->v, hd, p);
         float w = s[p] * inv;
-        for (int32_t i = 0; i < hd; i++) out[i] += w * elem(kv, v, i);
+        for (int32_t i = 0; i < hd; i++) out[i] += w * elem(kv, kv->v, attention_v_elem(kv, hd, p, i));
     }
 }
 
@@ -78,5 +68,23 @@ void attention_store(void *dst, enum attn_type type, const float *src, int32_t n
     } else {
         uint16_t *h = dst;
         for (int32_t i = 0; i < n; i++) h[i] = quant_f32_to_f16(src[i]);
+    }
+}
+
+void attention_store_kv(const attn_kv *kv, int32_t hd, int32_t pos, const float *k, const float *v) {
+    const bool f16 = kv->type == ATTN_F16;
+    const size_t ek = attention_k_elem(kv, hd, pos, 0), ev = attention_v_elem(kv, hd, pos, 0);
+    attention_store(f16 ? (void *)((uint16_t *)kv->v + ev) : (void *)((float *)kv->v + ev), kv->type, v, hd);
+    /* the K row goes down a column of its block: element d at d * ATTN_BLOCK */
+    if (!f16) {
+        float *col = (float *)kv->k + ek;
+        for (int32_t d = 0; d < hd; d++) col[(size_t)d * ATTN_BLOCK] = k[d];
+        return;
+    }
+    uint16_t *col = (uint16_t *)kv->k + ek, half[64];
+    for (int32_t d0 = 0; d0 < hd; d0 += 64) { /* converted as attention_store converts, in pieces */
+        const int32_t n = hd - d0 < 64 ? hd - d0 : 64;
+        attention_store(half, ATTN_F16, k + d0, n);
+        for (int32_t d = 0; d < n; d++) col[(size_t)(d0 + d) * ATTN_BLOCK] = half[d];
     }
 }

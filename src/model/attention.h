@@ -9,8 +9,12 @@
  *
  * Cache layout, as the kernels see it: positions come in blocks of ATTN_BLOCK rows; a block
  * table maps block i of a sequence (positions [i * ATTN_BLOCK, (i + 1) * ATTN_BLOCK)) to a
- * block of storage, and within a block the ATTN_BLOCK rows of one (layer, KV head) are
- * consecutive, head_dim elements each (F32, or IEEE half precision for ATTN_F16).
+ * block of storage, and within a block the piece of one (layer, KV head) is ATTN_BLOCK *
+ * head_dim consecutive elements (F32, or IEEE half precision for ATTN_F16). A V piece holds
+ * its rows one after another (row r: head_dim elements from r * head_dim); a K piece holds them
+ * transposed (element d of row r at d * ATTN_BLOCK + r), so that one vector load gives element d
+ * of 16 positions and a block's scores come out of fused multiply-adds with no horizontal sums
+ * (attention_k_elem, attention_v_elem).
  *
  * What a kernel computes for a query q of head_dim floats and n_pos positions:
  *     s_p = scale * dot(q, k_p),  w_p = exp(s_p - max s) / sum_p' exp(s_p' - max s),
@@ -38,7 +42,19 @@ typedef struct attn_kv {
     size_t off;              /* elements from a block's start to this (layer, head)'s row 0 */
 } attn_kv;
 
-/* Scratch floats a call with n_pos positions needs (rounded up for whole vectors). */
+/* Element d of the K row of position p, and of its V row, counted from kv->k and kv->v. */
+static inline size_t attention_k_elem(const attn_kv *kv, int32_t head_dim, int32_t p, int32_t d) {
+    (void)head_dim;
+    return (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off + (size_t)d * ATTN_BLOCK +
+           (size_t)(p % ATTN_BLOCK);
+}
+static inline size_t attention_v_elem(const attn_kv *kv, int32_t head_dim, int32_t p, int32_t d) {
+    return (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off +
+           (size_t)(p % ATTN_BLOCK) * (size_t)head_dim + (size_t)d;
+}
+
+/* Scratch floats a call with n_pos positions needs (rounded up to whole blocks: the kernels
+ * compute a block's scores together). */
 size_t attention_scratch(int32_t n_pos);
 
 /* out[0..head_dim) = attention of q over positions [0, n_pos) of kv (n_pos >= 1), with
@@ -58,6 +74,9 @@ void attention_heads(const attn_kv *kv, int32_t head_dim, int n_q, const float *
 
 /* Writes n floats into the cache's element type at dst (rounding to nearest even for F16). */
 void attention_store(void *dst, enum attn_type type, const float *src, int32_t n);
+/* Writes position pos's K and V rows (head_dim floats each) into the cache kv views, whose
+ * storage (kv->k, kv->v) must be writable, in the layout above. */
+void attention_store_kv(const attn_kv *kv, int32_t head_dim, int32_t pos, const float *k, const float *v);
 
 /* The kernel sets, for tests that compare them; attention_head picks one. The AVX2 ones must
  * only be called when matmul_backend_supported(MATMUL_AVX2); attention_avx2_head needs
@@ -69,7 +88,7 @@ void attention_avx2_head(const attn_kv *kv, int32_t head_dim, const float *q, in
 void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                           const int32_t n_pos[], float scale, float *scores, float *const out[]);
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n);
-/* attention_avx2_heads on AVX-512 (two queries per register, the same results); only when
+/* attention_avx2_heads on AVX-512 (16 positions per register, the same results); only when
  * matmul_backend() is MATMUL_AVX512. */
 void attention_avx512_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                             const int32_t n_pos[], float scale, float *scores, float *const out[]);

@@ -1,6 +1,6 @@
-/* Pieces shared by the SIMD attention kernels (attention_avx2.c, attention_avx512.c): row
- * addressing, 8-float loads of F32/F16 cache rows, the lane reductions whose order attention.h
- * and attention_avx2.c document, the vectorised exp and softmax, and the cache prefetch. Every
+/* Pieces shared by the SIMD attention kernels (attention_avx2.c, attention_avx512.c): cache
+ * addressing, 8- and 16-float loads of F32/F16 cache elements, the score pass (its order of
+ * operations below), the vectorised exp and softmax, the weighted sum, and the cache prefetch. Every
  * kernel that includes this computes a query's result with these same operations, so the AVX2
  * and AVX-512 kernels agree bit for bit. Include only from files compiled with AVX2, FMA and
  * F16C (*_avx2.c, *_avx512.c) and inside their feature checks. */
@@ -23,52 +23,105 @@ INLINE __m256 load8(const void *base, bool f16, size_t e) {
     return _mm256_loadu_ps((const float *)base + e);
 }
 
-/* Lane j of the result: the lanes of a[j] summed in the order the header gives. */
-INLINE __m256 reduce8(const __m256 a[8]) {
-    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-    __m256 v = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-    return _mm256_add_ps(_mm256_permute2f128_ps(u, v, 0x20), _mm256_permute2f128_ps(u, v, 0x31));
-}
+/* Element of V row p's first element. */
+static inline size_t row_elem(const attn_kv *kv, int32_t hd, int32_t p) { return attention_v_elem(kv, hd, p, 0); }
 
-INLINE float reduce1(__m256 a) {
-    __m256 h = _mm256_hadd_ps(a, a);
-    h = _mm256_hadd_ps(h, h);
-    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-}
-
-static inline size_t row_elem(const attn_kv *kv, int32_t hd, int32_t p) {
-    return (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off +
-           (size_t)(p % ATTN_BLOCK) * (size_t)hd;
-}
-
-/* Fetches the `rows` rows of head_dim elements at element e of base towards the cache (hint:
- * _MM_HINT_T0 or _MM_HINT_T1). The rows of one block are one stretch of memory, but blocks lie
- * far apart (a block holds every layer and head), so the hardware prefetcher starts cold at each;
- * at the short contexts of batched decode that latency, not the bandwidth, is what attention
- * costs. */
-#define PREFETCH_BLOCK(base, f16, e, rows, hd, hint)                                              \
+/* Fetches the `bytes` at element e of base towards the cache (hint: _MM_HINT_T0 or
+ * _MM_HINT_T1). A block's piece is one stretch of memory, but blocks lie far apart (a block
+ * holds every layer and head), so the hardware prefetcher starts cold at each; at the short
+ * contexts of batched decode that latency, not the bandwidth, is what attention costs. */
+#define PREFETCH_BYTES(base, f16, e, bytes, hint)                                                \
     do {                                                                                         \
         const char *p_ = (const char *)(base) + (e) * ((f16) ? 2 : 4);                            \
-        const size_t n_ = (size_t)(rows) * (size_t)(hd) * ((f16) ? 2 : 4);                        \
-        for (size_t o_ = 0; o_ < n_; o_ += 64) _mm_prefetch(p_ + o_, hint);                       \
+        for (size_t o_ = 0; o_ < (size_t)(bytes); o_ += 64) _mm_prefetch(p_ + o_, hint);        \
     } while (0)
 
 /* K blocks prefetched ahead of the one being read. */
 #define ATTN_AHEAD 4
 
-/* While the K rows of block b0 (positions b0 .. b0 + ATTN_BLOCK) are read: the K block
+/* While the K piece of block b0 (positions b0 .. b0 + ATTN_BLOCK) is read: the K piece
  * ATTN_AHEAD blocks on into L1 (at b0 = 0, every block up to it: the first ones are needed at
  * once), and b0's V rows into L2 for the weighted sum that follows. */
 INLINE void prefetch_kv(const attn_kv *kv, bool f16, int32_t hd, int32_t b0, int32_t n_pos) {
+    const size_t es = f16 ? 2 : 4;
     for (int32_t k = b0 == 0 ? 0 : ATTN_AHEAD; k <= ATTN_AHEAD; k++) {
         const int32_t p = b0 + k * ATTN_BLOCK;
         if (p >= n_pos) break;
-        const int32_t rows = n_pos - p < ATTN_BLOCK ? n_pos - p : ATTN_BLOCK;
-        PREFETCH_BLOCK(kv->k, f16, row_elem(kv, hd, p), rows, hd, _MM_HINT_T0);
+        PREFETCH_BYTES(kv->k, f16, attention_k_elem(kv, hd, p, 0), (size_t)ATTN_BLOCK * (size_t)hd * es, _MM_HINT_T0);
     }
-    PREFETCH_BLOCK(kv->v, f16, row_elem(kv, hd, b0), n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK, hd,
-                   _MM_HINT_T1);
+    const int32_t rows = n_pos - b0 < ATTN_BLOCK ? n_pos - b0 : ATTN_BLOCK;
+    PREFETCH_BYTES(kv->v, f16, row_elem(kv, hd, b0), (size_t)rows * (size_t)hd * es, _MM_HINT_T1);
 }
+
+/* ---- the score pass ----
+ * A query's score of position p: q[0] * k_p[0], then q[d] * k_p[d] fused-added for d = 1 ..
+ * head_dim - 1 in order, times scale. With K transposed per block (attention.h), element d of
+ * W consecutive positions is one vector load, so a vector of accumulators holds W positions'
+ * scores and every lane does exactly that chain: the AVX2 (W = 8) and AVX-512 (W = 16) kernels,
+ * one query or several, compute every score bit for bit alike. */
+
+/* Groups of W positions a score pass computes together for NQ queries: enough independent
+ * chains of fused multiply-adds (groups x queries) to keep both FMA pipes busy. */
+#define SCORE_GROUPS(NQ) ((NQ) == 1 ? 8 : (NQ) == 2 ? 4 : (NQ) <= 4 ? 2 : 1)
+
+/* Defines scores##N, a scores_fn (below) over groups of W positions in vectors VT (MUL, FMA,
+ * SET1, STORE: its intrinsics): LOAD(base, f16, e) gives W elements from element e as floats; LIVE_MAX(vmax, sv, n) is vmax with lanes
+ * below n (n may be <= 0 or >= W) raised to sv's. s_i's lanes
+ * past n_pos[i] get scores of whatever the cache holds there (attention_scratch rounds to whole
+ * blocks); they take no part in the maximum, and softmax overwrites them. */
+#define SCORES_Q(N, VT, W, LOAD, MUL, FMA, SET1, STORE, LIVE_MAX)                               \
+    INLINE void dots##N(const void *k, bool f16, int32_t hd, const int NQ, const int G,          \
+                        const float *const q[], const size_t e[], VT acc[][ATTN_MAX_Q]) {       \
+        UNROLL_Q for (int g = 0; g < G; g++) {                                                   \
+            const VT k0 = LOAD(k, f16, e[g]);                                                    \
+            UNROLL_Q for (int i = 0; i < NQ; i++) acc[g][i] = MUL(SET1(q[i][0]), k0);            \
+        }                                                                                        \
+        for (int32_t d = 1; d < hd; d++)                                                         \
+            UNROLL_Q for (int g = 0; g < G; g++) {                                               \
+                const VT kd = LOAD(k, f16, e[g] + (size_t)d * ATTN_BLOCK);                       \
+                UNROLL_Q for (int i = 0; i < NQ; i++) acc[g][i] = FMA(SET1(q[i][d]), kd, acc[g][i]); \
+            }                                                                                    \
+    }                                                                                            \
+    INLINE void scores##N(const attn_kv *kv, bool f16, int32_t hd, const int NQ,                 \
+                          const float *const q[], const int32_t n_pos[], int32_t max_pos,        \
+                          bool prefetch, float scale, float *const s[], float max[]) {           \
+        VT vmax[ATTN_MAX_Q], acc[8][ATTN_MAX_Q];                                                 \
+        const VT vscale = SET1(scale);                                                           \
+        UNROLL_Q for (int i = 0; i < NQ; i++) vmax[i] = SET1(-INFINITY);                         \
+        const int GMAX = SCORE_GROUPS(NQ);                                                       \
+        for (int32_t p0 = 0; p0 < max_pos;) {                                                    \
+            const int left = (max_pos - p0 + W - 1) / W, G = left < GMAX ? left : GMAX;          \
+            size_t e[8];                                                                         \
+            for (int g = 0; g < G; g++) {                                                        \
+                const int32_t p = p0 + g * W;                                                    \
+                if (prefetch && p % ATTN_BLOCK == 0) prefetch_kv(kv, f16, hd, p, max_pos);       \
+                e[g] = attention_k_elem(kv, hd, p, 0);                                           \
+            }                                                                                    \
+            /* a constant group count per call, so that its accumulators stay in registers */   \
+            switch (G) {                                                                         \
+            case 8: dots##N(kv->k, f16, hd, NQ, 8, q, e, acc); break;                            \
+            case 7: dots##N(kv->k, f16, hd, NQ, 7, q, e, acc); break;                            \
+            case 6: dots##N(kv->k, f16, hd, NQ, 6, q, e, acc); break;                            \
+            case 5: dots##N(kv->k, f16, hd, NQ, 5, q, e, acc); break;                            \
+            case 4: dots##N(kv->k, f16, hd, NQ, 4, q, e, acc); break;                            \
+            case 3: dots##N(kv->k, f16, hd, NQ, 3, q, e, acc); break;                            \
+            case 2: dots##N(kv->k, f16, hd, NQ, 2, q, e, acc); break;                            \
+            default: dots##N(kv->k, f16, hd, NQ, 1, q, e, acc); break;                           \
+            }                                                                                    \
+            for (int g = 0; g < G; g++, p0 += W)                                                 \
+                UNROLL_Q for (int i = 0; i < NQ; i++) {                                          \
+                    const VT sv = MUL(acc[g][i], vscale);                                        \
+                    STORE(s[i] + p0, sv);                                                        \
+                    vmax[i] = LIVE_MAX(vmax[i], sv, n_pos[i] - p0);                              \
+                }                                                                                \
+        }                                                                                        \
+        UNROLL_Q for (int i = 0; i < NQ; i++) {                                                  \
+            float lanes[W];                                                                      \
+            STORE(lanes, vmax[i]);                                                               \
+            for (int j = 0; j < W; j++)                                                          \
+                if (lanes[j] > max[i]) max[i] = lanes[j];                                        \
+        }                                                                                        \
+    }
 
 /* s[p] = exp(s[p] - max) / sum over p < n_pos; s holds attention_scratch(n_pos) floats. The
  * sum in double: lanes 0-3 of each 8 floats into sum0, lanes 4-7 into sum1, in order. Built
@@ -115,8 +168,8 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
 /* ---- several queries over one cache (attention_heads) ----
  * Each cache row is loaded once for NQ queries, which is what long prompts need: their
  * queries re-read the same K and V rows from L2, one query at a time. Every query's arithmetic
- * is that of attention_avx2_head, operation for operation: its dot products in the same lane order
- * and the same reduction (reduce8 and reduce1 agree), its own softmax, its weighted sum in
+ * is that of attention_avx2_head, operation for operation: its scores by the same chains (the
+ * score pass above, at any width and group count), its own softmax, its weighted sum in
  * position order with fused multiply-adds (a slice of 8, 16 or 32 floats of the output per pass
  * instead of 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
  * maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
@@ -159,6 +212,13 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
     }
 
 WEIGHTED_Q(8, __m256, 8, 1, load8, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps)
+
+INLINE __m256 live_max8(__m256 vmax, __m256 sv, int32_t n) {
+    const __m256 live = _mm256_cmp_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_ps((float)n), _CMP_LT_OQ);
+    return _mm256_max_ps(vmax, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sv, live));
+}
+SCORES_Q(8, __m256, 8, load8, _mm256_mul_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_storeu_ps, live_max8)
+
 #ifdef __AVX512F__
 INLINE __m512 load16(const void *base, bool f16, size_t e) {
     if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + e)));
@@ -168,16 +228,21 @@ INLINE __m512 load16(const void *base, bool f16, size_t e) {
  * queries), then 16 */
 WEIGHTED_Q(32, __m512, 16, 2, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
 WEIGHTED_Q(16, __m512, 16, 1, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
+
+INLINE __m512 live_max16(__m512 vmax, __m512 sv, int32_t n) {
+    const __mmask16 live = n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+    return _mm512_mask_max_ps(vmax, live, vmax, sv);
+}
+SCORES_Q(16, __m512, 16, load16, _mm512_mul_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_storeu_ps, live_max16)
 #endif
 
-/* The score pass of one instruction set (scores8, scores16): s_i[p] for p < max_pos (every
- * query; a query's scores past its n_pos are unused), each the lanes of dot_lanes' order
- * reduced as reduce8 does and times scale, and each query's maximum over its own positions into
- * max[i]. With `prefetch`, the cache rows ahead are fetched as decode's kernel does
- * (prefetch_kv): for one token's query heads, whose cache comes from memory. Without, for a
- * prompt's tokens: their group re-reads the rows the previous group of the same head has just
- * read, and the 8 prefetches per row cost more than they bring (d1024-l16 pp 512, interleaved
- * rounds: attention 0.195-0.203 -> 0.177-0.184 ms/token). */
+/* The score pass of one instruction set (scores8, scores16 above): s_i[p] for p < max_pos
+ * (every query; a query's scores past its n_pos are unused), and each query's maximum over its
+ * own positions into max[i]. With `prefetch`, the cache rows ahead are fetched as decode's
+ * kernel does (prefetch_kv): for one token's query heads, whose cache comes from memory.
+ * Without, for a prompt's tokens: their group re-reads the rows the previous group of the same
+ * head has just read, and the prefetches cost more than they bring (d1024-l16 pp 512,
+ * interleaved rounds: attention 0.195-0.203 -> 0.177-0.184 ms/token). */
 typedef void (*scores_fn)(const attn_kv *kv, bool f16, int32_t hd, int NQ, const float *const q[],
                           const int32_t n_pos[], int32_t max_pos, bool prefetch, float scale,
                           float *const s[], float max[]);

@@ -34,8 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Layout: [n_blocks][n_layer][n_head_kv][MODEL_KV_BLOCK][head_dim] elements, so the rows one
- * (layer, head) of a block holds are consecutive (attention.h's layout). */
+/* Layout: [n_blocks][n_layer][n_head_kv][MODEL_KV_BLOCK * head_dim] elements, so what one
+ * (layer, head) of a block holds is one piece (attention.h's layout: V rows, K transposed). */
 struct model_kv {
     int32_t n_blocks, n_layer, n_head_kv, head_dim;
     model_kv_type type;
@@ -205,13 +205,8 @@ static attn_kv seq_view(const model_seq *s, int il, int32_t kv_head) {
  * its cache. */
 static void seq_store(const model_seq *s, int il, int32_t kv_head, int32_t pos, const float *k,
                       const float *v) {
-    const model_kv *kv = s->kv;
     const attn_kv view = seq_view(s, il, kv_head);
-    size_t e = (size_t)s->blocks[pos / MODEL_KV_BLOCK] * view.block_elems + view.off +
-               (size_t)(pos % MODEL_KV_BLOCK) * (size_t)kv->head_dim;
-    e *= kv_elem_size(kv->type);
-    attention_store((char *)kv->k + e, view.type, k, kv->head_dim);
-    attention_store((char *)kv->v + e, view.type, v, kv->head_dim);
+    attention_store_kv(&view, s->kv->head_dim, pos, k, v);
 }
 
 /* ---- runner ------------------------------------------------------------------------- */

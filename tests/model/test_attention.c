@@ -45,9 +45,7 @@ static void cache_free(cache *c) {
     free(c->v);
 }
 
-static double cached(const attn_kv *kv, const void *base, int32_t hd, int32_t p, int32_t i) {
-    size_t e = (size_t)kv->blocks[p / ATTN_BLOCK] * kv->block_elems + kv->off +
-               (size_t)(p % ATTN_BLOCK) * (size_t)hd + (size_t)i;
+static double cached(const attn_kv *kv, const void *base, size_t e) {
     return kv->type == ATTN_F16 ? quant_f16_to_f32(((const uint16_t *)base)[e]) : ((const float *)base)[e];
 }
 
@@ -56,14 +54,14 @@ static void reference(const attn_kv *kv, int32_t hd, const float *q, int32_t n_p
     double s[NB * ATTN_BLOCK], max = -INFINITY, sum = 0;
     for (int32_t p = 0; p < n_pos; p++) {
         double d = 0;
-        for (int32_t i = 0; i < hd; i++) d += (double)q[i] * cached(kv, kv->k, hd, p, i);
+        for (int32_t i = 0; i < hd; i++) d += (double)q[i] * cached(kv, kv->k, attention_k_elem(kv, hd, p, i));
         s[p] = d * scale;
         if (s[p] > max) max = s[p];
     }
     for (int32_t p = 0; p < n_pos; p++) sum += s[p] = exp(s[p] - max);
     for (int32_t i = 0; i < hd; i++) {
         out[i] = 0;
-        for (int32_t p = 0; p < n_pos; p++) out[i] += s[p] / sum * cached(kv, kv->v, hd, p, i);
+        for (int32_t p = 0; p < n_pos; p++) out[i] += s[p] / sum * cached(kv, kv->v, attention_v_elem(kv, hd, p, i));
     }
 }
 
@@ -93,7 +91,9 @@ static void check_kernel(const char *name, head_fn fn, bool multiple_of_8_only) 
                     for (int32_t i = 0; i < hd; i++) {
                         double e = fabs(out[i] - want[i]);
                         if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
-                        if (!(e <= 1e-5)) {
+                        /* float sums of up to 128 products (the scalar kernel's without
+                         * fused adds) at the sharp scale: ~1e-5 */
+                        if (!(e <= 2e-5)) {
                             CHECK_MSG(false, "%s %s hd %d n_pos %d scale %g: out[%d] %.8g, want %.8g",
                                       name, type == ATTN_F16 ? "f16" : "f32", hd, n_pos[ni],
                                       (double)scale, i, (double)out[i], want[i]);
