@@ -21,7 +21,7 @@ static void usage(FILE *f) {
             "usage: veil bench MODEL.gguf [--threads N] [--batch B] [--pp N] [--tg N] [--reps R]\n"
             "                  [--kv-type f32|f16] [--pp-batch N] [--membw GBS] [--json] [--profile]\n"
             "                  [--device DEV]\n"
-            "       veil bench --membw [--threads N] [--json]\n"
+            "       veil bench --membw [--threads N] [--buffer MIB] [--json]\n"
             "       veil bench --make-model SHAPE TYPE OUT.gguf [--threads N] [--seed S]\n\n"
             "Measures prompt processing (one prompt of --pp tokens, default 128, in batches of\n"
             "--pp-batch tokens, default %d on the CPU and 512 on a GPU),\n"
@@ -35,6 +35,8 @@ static void usage(FILE *f) {
             "                    GPU's copy bandwidth (bytes read + written per second)\n"
             "      --membw [GBS] alone: measure read bandwidth (%d MiB buffer, best of %d passes)\n"
             "                    with a model: use GBS instead of measuring\n"
+            "      --buffer MIB  with --membw alone: the buffer's size instead (a buffer the\n"
+            "                    caches can hold shows what they add)\n"
             "      --json        one JSON object instead of text\n"
             "      --profile     time per operation for pp, tg and batched decode\n"
             "      --kv-type T   KV cache elements: f32 (default) or f16\n"
@@ -53,7 +55,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct opts {
-    long long threads, batch, pp, tg, reps, pp_batch;
+    long long threads, batch, pp, tg, reps, pp_batch, buffer_mib;
     unsigned long long seed;
     double membw;      /* given GB/s; 0 = measure */
     bool membw_flag, json, profile, make_model;
@@ -86,6 +88,7 @@ static int parse(int argc, char **argv, opts *o) {
         {"--threads", 1, 1024, offsetof(opts, threads)}, {"--batch", 1, 4096, offsetof(opts, batch)},
         {"--pp", 1, 1 << 20, offsetof(opts, pp)},         {"--tg", 1, 1 << 20, offsetof(opts, tg)},
         {"--reps", 1, 1000, offsetof(opts, reps)},        {"--pp-batch", 1, 1 << 16, offsetof(opts, pp_batch)},
+        {"--buffer", 1, 1 << 20, offsetof(opts, buffer_mib)},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -184,15 +187,17 @@ static int measure_membw(const opts *o) {
         return 0;
     }
     int threads = o->threads > 0 ? (int)o->threads : tpool_cpu_count();
-    double gbs = bench_membw(threads, BENCH_MEMBW_BYTES, BENCH_MEMBW_PASSES);
+    const size_t bytes = o->buffer_mib > 0 ? (size_t)o->buffer_mib << 20 : BENCH_MEMBW_BYTES;
+    double gbs = bench_membw(threads, bytes, BENCH_MEMBW_PASSES);
     if (gbs < 0) {
         fprintf(stderr, "veil bench: %s\n", err_msg());
         return 1;
     }
-    if (o->json) printf("{\"membw_gbs\":%.6g,\"threads\":%d}\n", gbs, threads);
+    if (o->json)
+        printf("{\"membw_gbs\":%.6g,\"threads\":%d,\"buffer_bytes\":%zu}\n", gbs, threads, bytes);
     else
-        printf("membw %.2f GB/s (read, %d threads, %d MiB buffer, best of %d passes)\n", gbs, threads,
-               (int)(BENCH_MEMBW_BYTES >> 20), BENCH_MEMBW_PASSES);
+        printf("membw %.2f GB/s (read, %d threads, %zu MiB buffer, best of %d passes)\n", gbs, threads,
+               bytes >> 20, BENCH_MEMBW_PASSES);
     return 0;
 }
 
@@ -263,6 +268,10 @@ int cmd_bench(int argc, char **argv) {
         return make_model(&o);
     }
     if (o.n_pos == 0 && o.membw_flag && o.membw == 0) return measure_membw(&o);
+    if (o.buffer_mib) {
+        fprintf(stderr, "veil bench: --buffer applies to --membw alone\n");
+        return 2;
+    }
     if (o.n_pos != 1) {
         usage(stderr);
         return 2;

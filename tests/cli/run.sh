@@ -318,11 +318,18 @@ t_bench_made_model() {
 
 t_bench_bad_shape() { v bench --make-model nope Q4_0 "$TMP/x.gguf" && want_rc 2 && want_err "nope"; }
 t_bench_membw() { v bench --membw --json && want_rc 0 && want_out_re '^\{"membw_gbs":[0-9]'; }
+# --buffer sets the probe's size; with a model, or out of range, it is a usage error
+t_bench_membw_buffer() {
+  v bench --membw --buffer 8 --json && want_rc 0 && want_out_re '"buffer_bytes":8388608' || return 1
+  v bench --membw --buffer 0 && want_rc 2 && want_err "--buffer" || return 1
+  v bench "$TMP/x.gguf" --buffer 8 && want_rc 2 && want_err "applies to --membw alone"
+}
 
 check bench_made_llama t_bench_made_model test-llama
 check bench_made_qwen3 t_bench_made_model test-qwen3
 check bench_bad_shape t_bench_bad_shape
 check bench_membw t_bench_membw
+check bench_membw_buffer t_bench_membw_buffer
 
 # ---------------------------------------------------------------- --device
 
