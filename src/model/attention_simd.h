@@ -14,8 +14,8 @@
 #include <math.h>
 
 #define INLINE static inline __attribute__((always_inline))
-/* Loops over a compile-time number of queries, unrolled so their accumulators stay in
- * registers. */
+/* Loops over a compile-time number of queries or position groups (up to 8), unrolled so their
+ * accumulators stay in registers. */
 #define UNROLL_Q _Pragma("GCC unroll 8")
 
 INLINE __m256 load8(const void *base, bool f16, size_t e) {
@@ -23,7 +23,7 @@ INLINE __m256 load8(const void *base, bool f16, size_t e) {
     return _mm256_loadu_ps((const float *)base + e);
 }
 
-/* Element of V row p's first element. */
+/* The element where V row p starts. */
 static inline size_t row_elem(const attn_kv *kv, int32_t hd, int32_t p) { return attention_v_elem(kv, hd, p, 0); }
 
 /* Fetches the `bytes` at element e of base towards the cache (hint: _MM_HINT_T0 or
@@ -65,10 +65,10 @@ INLINE void prefetch_kv(const attn_kv *kv, bool f16, int32_t hd, int32_t b0, int
 #define SCORE_GROUPS(NQ) ((NQ) == 1 ? 8 : (NQ) == 2 ? 4 : (NQ) <= 4 ? 2 : 1)
 
 /* Defines scores##N, a scores_fn (below) over groups of W positions in vectors VT (MUL, FMA,
- * SET1, STORE: its intrinsics): LOAD(base, f16, e) gives W elements from element e as floats; LIVE_MAX(vmax, sv, n) is vmax with lanes
- * below n (n may be <= 0 or >= W) raised to sv's. s_i's lanes
- * past n_pos[i] get scores of whatever the cache holds there (attention_scratch rounds to whole
- * blocks); they take no part in the maximum, and softmax overwrites them. */
+ * SET1, STORE: its intrinsics): LOAD(base, f16, e) gives W elements from element e as floats;
+ * LIVE_MAX(vmax, sv, n) is vmax with its lanes below n (n may be <= 0 or >= W) raised to sv's.
+ * s_i's lanes past n_pos[i] get scores of whatever the cache holds there (attention_scratch
+ * rounds to whole blocks); they take no part in the maximum, and softmax overwrites them. */
 #define SCORES_Q(N, VT, W, LOAD, MUL, FMA, SET1, STORE, LIVE_MAX)                               \
     INLINE void dots##N(const void *k, bool f16, int32_t hd, const int NQ, const int G,          \
                         const float *const q[], const size_t e[], VT acc[][ATTN_MAX_Q]) {       \
