@@ -3,6 +3,7 @@
 #include "engine/bench.h"
 
 #include "base/clock.h"
+#include "base/hugemem.h"
 #include "base/err.h"
 #include "base/rng.h"
 #include "tensor/matmul.h"
@@ -217,7 +218,7 @@ double bench_membw(int n_threads, size_t bytes, int passes) {
         err_set("membw: a buffer of %zu bytes and %d passes measure nothing", bytes, passes);
         goto out;
     }
-    buf = aligned_alloc(64, bytes);
+    buf = hugemem_alloc(bytes);
     sums = calloc((size_t)tpool_size(pool), sizeof *sums);
     if (!buf || !sums) {
         err_set("membw: out of memory for a %zu-byte buffer", bytes);
@@ -239,7 +240,7 @@ double bench_membw(int n_threads, size_t bytes, int passes) {
     /* Every byte was set to ith + 1 > 0, so a zero total would mean the reads were skipped. */
     if (total == 0) best = err_set("membw: the buffer read back as zeros");
 out:
-    free(buf);
+    hugemem_free(buf, bytes);
     free(sums);
     tpool_free(pool);
     return best;

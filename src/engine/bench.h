@@ -59,8 +59,10 @@ uint64_t bench_bytes_per_token(const model *m);
 int bench_model(const model *m, const bench_params *p, bench_result *r);
 
 /* Read bandwidth in GB/s (1e9 bytes/s): n_threads threads sum a buffer of `bytes` (touched
- * once first), best of `passes` passes. The CLI always uses BENCH_MEMBW_BYTES and
- * BENCH_MEMBW_PASSES, so its figures compare across runs. -1 with err_msg() on failure. */
+ * once first) on huge pages, as the CPU device's packed weights are (4 KiB pages read 10-30 %
+ * slower here), best of `passes` passes. The CLI uses BENCH_MEMBW_BYTES (unless told the
+ * size: `--buffer`) and BENCH_MEMBW_PASSES, so its figures compare across runs. -1 with
+ * err_msg() on failure. */
 double bench_membw(int n_threads, size_t bytes, int passes);
 #define BENCH_MEMBW_BYTES ((size_t)1 << 30)
 #define BENCH_MEMBW_PASSES 5
