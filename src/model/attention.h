@@ -39,7 +39,7 @@ typedef struct attn_kv {
     enum attn_type type;
     const int32_t *blocks;   /* block table: storage block of each ATTN_BLOCK positions */
     size_t block_elems;      /* elements from one storage block to the next */
-    size_t off;              /* elements from a block's start to this (layer, head)'s row 0 */
+    size_t off;              /* elements from a block's start to this (layer, head)'s piece */
 } attn_kv;
 
 /* Element d of the K row of position p, and of its V row, counted from kv->k and kv->v. */
@@ -74,8 +74,8 @@ void attention_heads(const attn_kv *kv, int32_t head_dim, int n_q, const float *
 
 /* Writes n floats into the cache's element type at dst (rounding to nearest even for F16). */
 void attention_store(void *dst, enum attn_type type, const float *src, int32_t n);
-/* Writes position pos's K and V rows (head_dim floats each) into the cache kv views, whose
- * storage (kv->k, kv->v) must be writable, in the layout above. */
+/* Writes position pos's K and V rows (head_dim floats each), in the layout above, into the
+ * cache that kv views; its storage (kv->k, kv->v) must be writable. */
 void attention_store_kv(const attn_kv *kv, int32_t head_dim, int32_t pos, const float *k, const float *v);
 
 /* The kernel sets, for tests that compare them; attention_head picks one. The AVX2 ones must
