@@ -117,6 +117,57 @@ TEST(attention_avx2_matches_reference) {
     check_kernel("avx2", attention_avx2_head, true);
 }
 
+/* attention_store_kv writes every element of a (layer, head) piece exactly once over a block's
+ * 16 positions, where attention_k_elem and attention_v_elem find it, and nothing outside the
+ * piece; F32 and F16 (its bits those of quant_f32_to_f16), head sizes up to two conversion
+ * pieces of 64. */
+TEST(attention_store_kv_fills_the_piece) {
+    static const int32_t hds[] = {8, 72, 128};
+    for (int type = ATTN_F32; type <= ATTN_F16; type++)
+        for (size_t h = 0; h < sizeof hds / sizeof *hds; h++) {
+            const int32_t hd = hds[h];
+            const size_t es = type == ATTN_F16 ? 2 : 4, piece = (size_t)ATTN_BLOCK * (size_t)hd;
+            const size_t total = 3 * piece; /* storage block 1, pieces at off = piece */
+            unsigned char *k = malloc(2 * total * es), *v = malloc(2 * total * es);
+            memset(k, 0xA5, 2 * total * es);
+            memset(v, 0xA5, 2 * total * es);
+            const int32_t blocks[2] = {1, 0};
+            const attn_kv kv = {k, v, (enum attn_type)type, blocks, total, piece};
+            float kr[128], vr[128];
+            for (int32_t p = 0; p < ATTN_BLOCK; p++) {
+                for (int32_t d = 0; d < hd; d++) kr[d] = (float)(p * 1000 + d), vr[d] = -(float)(p * 1000 + d);
+                attention_store_kv(&kv, hd, p, kr, vr);
+            }
+            int bad = 0;
+            for (int32_t p = 0; p < ATTN_BLOCK; p++)
+                for (int32_t d = 0; d < hd; d++) {
+                    const size_t ek = attention_k_elem(&kv, hd, p, d), ev = attention_v_elem(&kv, hd, p, d);
+                    const float want = (float)(p * 1000 + d);
+                    float gk, gv;
+                    if (type == ATTN_F16) {
+                        gk = quant_f16_to_f32(((const uint16_t *)k)[ek]);
+                        gv = quant_f16_to_f32(((const uint16_t *)v)[ev]);
+                    } else {
+                        gk = ((const float *)k)[ek];
+                        gv = ((const float *)v)[ev];
+                    }
+                    const float wk = type == ATTN_F16 ? quant_f16_to_f32(quant_f32_to_f16(want)) : want;
+                    if ((gk != wk || gv != -wk) && bad++ < 3)
+                        CHECK_MSG(0, "%s hd %d: position %d element %d: k %g v %g, want %g", type ? "f16" : "f32",
+                                  hd, p, d, (double)gk, (double)gv, (double)wk);
+                }
+            /* the piece (storage block 1 at off) fully written, everything else untouched */
+            for (size_t b = 0; b < 2 * total * es; b++) {
+                const bool in = b >= (total + piece) * es && b < (total + 2 * piece) * es;
+                if (!in && (k[b] != 0xA5 || v[b] != 0xA5) && bad++ < 3)
+                    CHECK_MSG(0, "hd %d: byte %zu outside the piece written", hd, b);
+            }
+            CHECK_EQ_INT(bad, 0);
+            free(k);
+            free(v);
+        }
+}
+
 /* F16 rows: scalar and AVX2 conversions give quant_f32_to_f16's bits, edge values included. */
 TEST(attention_store_f16_rounds_like_quant) {
     float x[37] = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 65519.0f, 65520.0f, -1e9f, INFINITY,
