@@ -1,5 +1,6 @@
 /* Kernel micro-benchmark: how fast the matrix products of src/tensor/matmul run, against the
- * machine's memory read bandwidth measured the same way (the same threads, the same pool).
+ * machine's memory read bandwidth (tensor/membw.h, `veil bench --membw`'s probe, with as many
+ * threads).
  *
  *   build/bench-kernels [-t THREADS] [-b scalar|avx2|avx512] [-s SECONDS] [-c] [-p] [-d] [-H]
  *                       [-S OUTxIN]... [TYPE...]
@@ -23,8 +24,10 @@
  * for the AVX-512 kernels. -H ("hot") keeps one copy, so a matrix that fits the caches is read
  * from them: the kernels' arithmetic alone, steadier than the memory-bound figures on a busy
  * host. */
+#include "base/err.h"
 #include "base/hugemem.h"
 #include "tensor/matmul.h"
+#include "tensor/membw.h"
 #include "tensor/qtype.h"
 #include "tensor/quant.h"
 #include "tensor/repack.h"
@@ -56,49 +59,6 @@ static float randn(void) {
         s += (double)((rng * 0x2545F4914F6CDD1Dull) >> 11) * 0x1p-53;
     }
     return (float)((s - 2.0) * 1.732);
-}
-
-/* ---- read bandwidth ---- */
-
-typedef uint64_t u64x2 __attribute__((vector_size(16)));
-
-typedef struct bw_job {
-    const u64x2 *buf;
-    size_t n; /* u64x2 elements, a multiple of 4 * threads */
-    uint64_t sink[64];
-} bw_job;
-
-/* Each thread reads its share as 4 streams side by side (as the 4-row kernels read rows),
- * 16 bytes per load. */
-static void bw_worker(void *arg, int ith, int nth) {
-    bw_job *j = arg;
-    const size_t part = j->n / (size_t)nth, quarter = part / 4;
-    const u64x2 *p = j->buf + part * (size_t)ith;
-    u64x2 a0 = {0, 0}, a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i < quarter; i++) {
-        a0 ^= p[i];
-        a1 ^= p[quarter + i];
-        a2 ^= p[2 * quarter + i];
-        a3 ^= p[3 * quarter + i];
-    }
-    const u64x2 a = a0 ^ a1 ^ a2 ^ a3;
-    j->sink[ith] = a[0] ^ a[1];
-}
-
-static double read_bandwidth(tpool *pool) {
-    const size_t bytes = (size_t)GIB;
-    bw_job j = {malloc(bytes), bytes / sizeof(u64x2), {0}};
-    if (!j.buf) return 0;
-    memset((void *)j.buf, 1, bytes);
-    double best = 0;
-    for (int k = 0; k < 20; k++) {
-        double t = now();
-        tpool_run(pool, bw_worker, &j);
-        t = now() - t;
-        if (bytes / t > best) best = bytes / t;
-    }
-    free((void *)j.buf);
-    return best / 1e9;
 }
 
 /* ---- products ---- */
@@ -262,7 +222,11 @@ int main(int argc, char **argv) {
     }
     tpool *pool = tpool_new(threads);
     if (!pool) return 1;
-    const double bw = read_bandwidth(pool);
+    const double bw = membw_read(tpool_size(pool), (size_t)GIB, 20);
+    if (bw < 0) {
+        fprintf(stderr, "bench-kernels: %s\n", err_msg());
+        return 1;
+    }
     printf("backend %s, %d threads, read bandwidth %.2f GB/s (1 GiB streamed, best of 20)\n",
            matmul_backend_name(matmul_backend()), threads, bw);
     static const int64_t big[][2] = {{4096, 4096}, {11008, 4096}},

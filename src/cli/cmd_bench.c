@@ -7,6 +7,7 @@
 #include "engine/bench.h"
 #include "engine/device.h"
 #include "model/randmodel.h"
+#include "tensor/membw.h"
 #include "tensor/qtype.h"
 #include "tensor/threadpool.h"
 
@@ -188,7 +189,7 @@ static int measure_membw(const opts *o) {
     }
     int threads = o->threads > 0 ? (int)o->threads : tpool_cpu_count();
     const size_t bytes = o->buffer_mib > 0 ? (size_t)o->buffer_mib << 20 : BENCH_MEMBW_BYTES;
-    double gbs = bench_membw(threads, bytes, BENCH_MEMBW_PASSES);
+    double gbs = membw_read(threads, bytes, BENCH_MEMBW_PASSES);
     if (gbs < 0) {
         fprintf(stderr, "veil bench: %s\n", err_msg());
         return 1;
@@ -233,7 +234,7 @@ static int bench_file(const opts *o) {
     if (r.membw_gbs <= 0) {
         if (tty) fputs("bench: measuring memory bandwidth", stderr);
         r.membw_gbs = device_is_gpu(dev) ? device_gpu_bandwidth(dev)
-                                         : bench_membw(p.n_threads, BENCH_MEMBW_BYTES, BENCH_MEMBW_PASSES);
+                                         : membw_read(p.n_threads, BENCH_MEMBW_BYTES, BENCH_MEMBW_PASSES);
         r.membw_measured = true;
         if (tty) fputs("\r\033[K", stderr);
         if (r.membw_gbs < 0) goto fail;

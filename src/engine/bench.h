@@ -58,12 +58,8 @@ uint64_t bench_bytes_per_token(const model *m);
  * a forward error). */
 int bench_model(const model *m, const bench_params *p, bench_result *r);
 
-/* Read bandwidth in GB/s (1e9 bytes/s): n_threads threads sum a buffer of `bytes` (touched
- * once first) on huge pages, as the CPU device's packed weights are (4 KiB pages read 10-30 %
- * slower here), best of `passes` passes. The CLI uses BENCH_MEMBW_BYTES (unless told the
- * size: `--buffer`) and BENCH_MEMBW_PASSES, so its figures compare across runs. -1 with
- * err_msg() on failure. */
-double bench_membw(int n_threads, size_t bytes, int passes);
+/* What the CLI's read-bandwidth probe (tensor/membw.h) reads, unless told the size
+ * (`--buffer`): the same each time, so its figures compare across runs. */
 #define BENCH_MEMBW_BYTES ((size_t)1 << 30)
 #define BENCH_MEMBW_PASSES 5
 

@@ -374,13 +374,7 @@ TEST(bench_json_parses) {
     model_free(m);
 }
 
-TEST(bench_membw_measures) {
-    double gbs = bench_membw(2, 8u << 20, 2);
-    CHECK_MSG(finite_pos(gbs), "%g: %s", gbs, err_msg());
-    CHECK(bench_membw(1, 0, 1) == -1);
-    CHECK(bench_membw(1, 1 << 20, 0) == -1);
-    CHECK(bench_peak_rss() > 0);
-}
+TEST(bench_peak_rss_is_known) { CHECK(bench_peak_rss() > 0); }
 
 TEST(bench_weights_stay_mapped) {
     const char *path = test_tmp_path("mem.gguf");
