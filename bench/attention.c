@@ -1,15 +1,17 @@
 /* Attention micro-benchmark: one query per head (decode) over a cache the forward pass's
  * shape, on one thread, with the kernel attention_head picks on this CPU.
  *
- *   build/bench-attention [-p POSITIONS] [-l LAYERS] [-H HEADS] [-d HEAD_DIM] [-f] [-r REPS]
+ *   build/bench-attention [-p POSITIONS] [-l LAYERS] [-H HEADS] [-d HEAD_DIM] [-f] [-e] [-r REPS]
  *
  * The cache holds LAYERS x HEADS heads (default 16 x 16, head_dim 64: d1024-l16's) of
  * POSITIONS rows (default 128) each, F32 or with -f F16, on huge pages as the engine's is, each
- * head's blocks consecutive. One pass runs every head's attention once; it is timed twice:
- * "hot", right after another pass (the cache in L2/L3 as far as it fits), and "cold", after
- * reading 512 MiB of other memory (the cache in DRAM, as in decode, where the weights stream
- * through between a head's uses). Prints the fastest of REPS passes (default 10) of each, in
- * microseconds and in GB/s of K and V read. */
+ * head's blocks consecutive; with -e as the engine lays them out, a storage block holding
+ * every head's piece of its 16 positions (one head's pieces then lie a block apart). One pass
+ * runs every head's attention once; it is timed twice: "hot", right after another pass (the
+ * cache in L2/L3 as far as it fits), and "cold", after reading 512 MiB of other memory (the
+ * cache in DRAM, as in decode, where the weights stream through between a head's uses). Prints
+ * the fastest of REPS passes (default 10) of each, in microseconds and in GB/s of K and V
+ * read. */
 #include "base/clock.h"
 #include "base/hugemem.h"
 #include "model/attention.h"
@@ -26,29 +28,33 @@ typedef struct cache {
     int32_t *blocks;
     int32_t n_pos, n_heads, hd;
     size_t head_elems; /* elements of one head's rows */
+    size_t block_elems; /* elements from one storage block to the next */
+    bool engine;        /* -e: the engine's layout (a block holds every head's piece) */
 } cache;
 
 static void pass(const cache *c, const float *q, float *scores, float *out) {
     for (int32_t h = 0; h < c->n_heads; h++) {
-        const attn_kv kv = {c->k, c->v, c->type, c->blocks, (size_t)ATTN_BLOCK * (size_t)c->hd,
-                            (size_t)h * c->head_elems};
+        const size_t piece = (size_t)ATTN_BLOCK * (size_t)c->hd;
+        const attn_kv kv = {c->k, c->v, c->type, c->blocks, c->engine ? c->block_elems : piece,
+                            (size_t)h * (c->engine ? piece : c->head_elems)};
         attention_head(&kv, c->hd, q, c->n_pos, 0.125f, scores, out);
     }
 }
 
 int main(int argc, char **argv) {
     int32_t n_pos = 128, layers = 16, heads = 16, hd = 64, reps = 10;
-    bool f16 = false;
-    for (int o; (o = getopt(argc, argv, "p:l:H:d:fr:")) != -1;) {
+    bool f16 = false, engine = false;
+    for (int o; (o = getopt(argc, argv, "p:l:H:d:fer:")) != -1;) {
         switch (o) {
         case 'p': n_pos = atoi(optarg); break;
         case 'l': layers = atoi(optarg); break;
         case 'H': heads = atoi(optarg); break;
         case 'd': hd = atoi(optarg); break;
         case 'f': f16 = true; break;
+        case 'e': engine = true; break;
         case 'r': reps = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: bench-attention [-p POSITIONS] [-l LAYERS] [-H HEADS] [-d HEAD_DIM] [-f] [-r REPS]\n");
+            fprintf(stderr, "usage: bench-attention [-p POSITIONS] [-l LAYERS] [-H HEADS] [-d HEAD_DIM] [-f] [-e] [-r REPS]\n");
             return 2;
         }
     }
@@ -58,7 +64,8 @@ int main(int argc, char **argv) {
     }
     const int32_t n_blocks = (n_pos + ATTN_BLOCK - 1) / ATTN_BLOCK;
     cache c = {.type = f16 ? ATTN_F16 : ATTN_F32, .n_pos = n_pos, .n_heads = layers * heads, .hd = hd,
-               .head_elems = (size_t)n_blocks * ATTN_BLOCK * (size_t)hd};
+               .head_elems = (size_t)n_blocks * ATTN_BLOCK * (size_t)hd, .engine = engine};
+    c.block_elems = (size_t)ATTN_BLOCK * (size_t)hd * (size_t)c.n_heads;
     const size_t elems = c.head_elems * (size_t)c.n_heads, esize = f16 ? 2 : 4;
     const size_t flush_bytes = (size_t)512 << 20;
     c.k = hugemem_alloc(elems * esize);

@@ -41,10 +41,7 @@ void attention_scalar_head(const attn_kv *kv, int32_t hd, const float *q, int32_
 
 void attention_head(const attn_kv *kv, int32_t hd, const float *q, int32_t n_pos, float scale,
                     float *scores, float *out) {
-    if (hd % 8 == 0 && matmul_simd())
-        attention_avx2_head(kv, hd, q, n_pos, scale, scores, out);
-    else
-        attention_scalar_head(kv, hd, q, n_pos, scale, scores, out);
+    attention_heads(kv, hd, 1, &q, &n_pos, scale, scores, &out);
 }
 
 void attention_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],

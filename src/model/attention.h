@@ -88,8 +88,8 @@ void attention_avx2_head(const attn_kv *kv, int32_t head_dim, const float *q, in
 void attention_avx2_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                           const int32_t n_pos[], float scale, float *scores, float *const out[]);
 void attention_avx2_to_f16(uint16_t *dst, const float *src, int32_t n);
-/* attention_avx2_heads on AVX-512 (16 positions per register, the same results); only when
- * matmul_backend() is MATMUL_AVX512. */
+/* attention_avx2_heads on AVX-512 (16 positions per register, the same results), one query or
+ * several; only when matmul_backend() is MATMUL_AVX512. */
 void attention_avx512_heads(const attn_kv *kv, int32_t hd, int n_q, const float *const q[],
                             const int32_t n_pos[], float scale, float *scores, float *const out[]);
 

@@ -165,14 +165,14 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
     for (; p < n8; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), _mm256_set1_ps(inv)));
 }
 
-/* ---- several queries over one cache (attention_heads) ----
+/* ---- queries over one cache (attention_heads; one query: attention_head) ----
  * Each cache row is loaded once for NQ queries, which is what long prompts need: their
- * queries re-read the same K and V rows from L2, one query at a time. Every query's arithmetic
- * is that of attention_avx2_head, operation for operation: its scores by the same chains (the
- * score pass above, at any width and group count), its own softmax, its weighted sum in
- * position order with fused multiply-adds (a slice of 8, 16 or 32 floats of the output per pass
- * instead of 64, which changes no element's order). Rows at or past a query's n_pos are left out of its
- * maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
+ * queries re-read the same K and V rows from L2, one query at a time. A query's arithmetic is
+ * the same whatever NQ and the vector width: its scores by the same chains (the score pass
+ * above, at any width and group count), its own softmax, its weighted sum in position order
+ * with fused multiply-adds (a slice of 64 output floats per pass for one query, of 32, 16 or 8
+ * for several, which changes no element's order). Rows at or past a query's n_pos are left out
+ * of its maximum and of its sum (no 0 * v terms: they could turn -0 into +0). */
 
 /* Defines weighted_q##N: out_i[c0 .. c0 + NV * W) = sum over p < n_pos[i] of w_i[p] v_p[c0 ..],
  * rows taken once for all queries, for an output slice of NV vectors of type VT, W floats each
@@ -190,12 +190,12 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
             const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;                                 \
             for (; p < end; p++) {                                                               \
                 VT v[NV];                                                                        \
-                for (int u = 0; u < NV; u++)                                                     \
+                UNROLL_Q for (int u = 0; u < NV; u++)                                                     \
                     v[u] = LOAD(kv->v, f16, e0 + (size_t)(p - b0) * hd + (size_t)(u * W));      \
                 UNROLL_Q for (int i = 0; i < NQ; i++) {                                          \
                     if (check && p >= n_pos[i]) continue;                                        \
                     const VT wi = SET1(w[i][p]);                                                 \
-                    for (int u = 0; u < NV; u++) acc[u][i] = FMA(wi, v[u], acc[u][i]);           \
+                    UNROLL_Q for (int u = 0; u < NV; u++) acc[u][i] = FMA(wi, v[u], acc[u][i]);           \
                 }                                                                                \
             }                                                                                    \
         }                                                                                        \
@@ -204,14 +204,18 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
                               float *const w[], const int32_t n_pos[], int32_t min_pos,          \
                               int32_t max_pos, int32_t c0, float *const out[]) {                 \
         VT acc[NV][ATTN_MAX_Q];                                                                  \
-        for (int u = 0; u < NV; u++) UNROLL_Q for (int i = 0; i < NQ; i++) acc[u][i] = ZERO();   \
+        UNROLL_Q for (int u = 0; u < NV; u++) UNROLL_Q for (int i = 0; i < NQ; i++) acc[u][i] = ZERO();   \
         weighted_rows##N(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);                 \
         weighted_rows##N(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);            \
-        for (int u = 0; u < NV; u++)                                                             \
+        UNROLL_Q for (int u = 0; u < NV; u++)                                                             \
             UNROLL_Q for (int i = 0; i < NQ; i++) STORE(out[i] + c0 + u * W, acc[u][i]);         \
     }
 
 WEIGHTED_Q(8, __m256, 8, 1, load8, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps)
+#ifndef __AVX512F__
+/* one query on AVX2: 64 output floats (8 vectors) per pass over the V rows */
+WEIGHTED_Q(64, __m256, 8, 8, load8, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps)
+#endif
 
 INLINE __m256 live_max8(__m256 vmax, __m256 sv, int32_t n) {
     const __m256 live = _mm256_cmp_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_ps((float)n), _CMP_LT_OQ);
@@ -224,8 +228,9 @@ INLINE __m512 load16(const void *base, bool f16, size_t e) {
     if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + e)));
     return _mm512_loadu_ps((const float *)base + e);
 }
-/* on AVX-512 (attention_avx512.c): slices of 32 (two vectors per query, 16 accumulators for 8
- * queries), then 16 */
+/* on AVX-512 (attention_avx512.c): for one query slices of 64 (four vectors), for several
+ * slices of 32 (two vectors per query, 16 accumulators for 8 queries); then 16 */
+WEIGHTED_Q(64, __m512, 16, 4, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
 WEIGHTED_Q(32, __m512, 16, 2, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
 WEIGHTED_Q(16, __m512, 16, 1, load16, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps)
 
@@ -264,6 +269,8 @@ INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
     score_pass(kv, f16, hd, NQ, q, n_pos, max_pos, min_pos == max_pos, scale, s, max);
     UNROLL_Q for (int i = 0; i < NQ; i++) softmax(s[i], n_pos[i], max[i]);
     int32_t c0 = 0;
+    if (NQ == 1) /* one query (decode): 64 output floats in registers per pass over V */
+        for (; c0 + 64 <= hd; c0 += 64) weighted_q64(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
 #ifdef __AVX512F__
     for (; c0 + 32 <= hd; c0 += 32) weighted_q32(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
     for (; c0 + 16 <= hd; c0 += 16) weighted_q16(kv, f16, hd, NQ, s, n_pos, min_pos, max_pos, c0, out);
@@ -275,7 +282,7 @@ INLINE void heads_q(const attn_kv *kv, bool f16, int32_t hd, const int NQ, const
 typedef void (*heads_fn)(const attn_kv *kv, int32_t hd, const float *const q[], const int32_t n_pos[],
                          float scale, float *scores, float *const out[]);
 
-/* Defines `static const heads_fn name[ATTN_MAX_Q - 1]`: [n - 2] runs n = 2..ATTN_MAX_Q queries
+/* Defines `static const heads_fn name[ATTN_MAX_Q]`: [n - 1] runs n = 1..ATTN_MAX_Q queries
  * with the score pass `pass` (a scores_fn), one compiled body per count so that each keeps its
  * accumulators in registers. */
 #define HEADS_BODY(name, pass, NQ)                                                              \
@@ -285,10 +292,10 @@ typedef void (*heads_fn)(const attn_kv *kv, int32_t hd, const float *const q[], 
         else heads_q(kv, false, hd, NQ, q, n_pos, scale, scores, out, pass);                    \
     }
 #define HEADS_TABLE(name, pass)                                                                 \
-    HEADS_BODY(name, pass, 2) HEADS_BODY(name, pass, 3) HEADS_BODY(name, pass, 4)               \
-    HEADS_BODY(name, pass, 5) HEADS_BODY(name, pass, 6) HEADS_BODY(name, pass, 7)               \
-    HEADS_BODY(name, pass, 8)                                                                   \
-    static const heads_fn name[ATTN_MAX_Q - 1] = {name##_2, name##_3, name##_4, name##_5,       \
-                                                  name##_6, name##_7, name##_8};
+    HEADS_BODY(name, pass, 1) HEADS_BODY(name, pass, 2) HEADS_BODY(name, pass, 3)               \
+    HEADS_BODY(name, pass, 4) HEADS_BODY(name, pass, 5) HEADS_BODY(name, pass, 6)               \
+    HEADS_BODY(name, pass, 7) HEADS_BODY(name, pass, 8)                                         \
+    static const heads_fn name[ATTN_MAX_Q] = {name##_1, name##_2, name##_3, name##_4,           \
+                                              name##_5, name##_6, name##_7, name##_8};
 
 #endif
