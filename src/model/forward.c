@@ -351,8 +351,9 @@ static int64_t mm_items(const model_matrix *const w[], int n_mats, mm_mode mode,
     return total;
 }
 
-/* Bytes of a thread's first item that mm_warm fetches: about what the kernels' own prefetch
- * runs ahead (tensor/matmul_avx512.c, PACKED_AHEAD). */
+/* Bytes of a thread's first item that mm_warm fetches, and of an item's up rows that a SwiGLU
+ * step fetches before the item's gate rows: about what the kernels' own prefetch runs ahead
+ * (tensor/matmul_avx512.c, PACKED_AHEAD). */
 #define WARM_BYTES 16384
 
 /* Thread ith's first item of an mm_step to come: the start of its rows into L2, issued just
@@ -401,6 +402,9 @@ static void mm_step(model_runner *r, const matmul_input *in, int64_t n_tok,
         while (c >= chunks[i]) c -= chunks[i++];
         const int64_t n_out = w[i]->n_out, r0 = c * CHUNK_ROWS;
         const int64_t r1 = r0 + CHUNK_ROWS < n_out ? r0 + CHUNK_ROWS : n_out;
+        /* SwiGLU: the up rows are another stream, which the gate rows' prefetching (it runs
+         * ahead within one matrix) does not reach: start their first bytes now */
+        if (mode == MM_SWIGLU) matmul_prefetch(w[1]->type, w[1]->data, w[1]->n_in, n_out, r0, WARM_BYTES);
         matmul_rows(w[i]->type, w[i]->data, n_out, in, y[i], r0, r1);
         if (mode == MM_SWIGLU) {
             matmul_rows(w[1]->type, w[1]->data, n_out, in, y[1], r0, r1);
