@@ -115,6 +115,7 @@ write_summary() (
         echo "  },"
         echo "  \"tests\": $(jstr "$(grep -E '^[0-9]+ passed' "$WORK/parts/tests.out" 2>/dev/null | tail -1)"),"
         echo "  \"tests_failed\": $(jstr "$(grep -E '^FAIL' "$WORK/parts/tests.out" 2>/dev/null | head -40)"),"
+        echo "  \"tests_skipped\": $(jstr "$(grep -E '^SKIP' "$WORK/parts/tests.out" 2>/dev/null | head -10)"),"
         echo "  \"copy_gbs\": $(num "$(jget "$bw" copy_gbs)"),"
         echo "  \"bench_bf16\": $(head -1 "$bf" 2>/dev/null | grep '^{' || echo null),"
         echo "  \"bench_q8_0\": $(head -1 "$q8" 2>/dev/null | grep '^{' || echo null),"
@@ -170,6 +171,14 @@ for arch in llama qwen2 qwen3; do
     done
 done
 part tests 150 "$BIN/veil-tests" "${filter[@]}" || true
+# a GPU test skips when the runtime finds no usable GPU (e.g. a driver older than the CUDA 13
+# runtime needs, r580): the run then looks green while nothing ran on the device
+if grep -q '^SKIP .*needs a GPU' "$WORK/parts/tests.out" 2>/dev/null; then
+    echo "failed: GPU tests skipped: $(grep -m1 '^SKIP .*needs a GPU' "$WORK/parts/tests.out" | sed 's/^SKIP [^:]*: //')" \
+        >"$WORK/parts/tests.status"
+    say "tests: $(cat "$WORK/parts/tests.status") (driver: see the info part)"
+    write_summary
+fi
 
 # ---- 3. bandwidth --------------------------------------------------------------------------
 part copy_bw 30 "$BIN/veil" bench --membw --device cuda --json || true

@@ -254,7 +254,10 @@ static int gemm(mm_ctx *c, const dmat *w, const float *x, int n, float *y, bool 
     if (is_float_type(w->type))
         return blas_gemm_tn(c->blas, (int)w->n_out, n, (int)w->n_in, w->data, c->half, at, y, (int)w->n_out, add);
     if (!c->deq) return err_set("cuda: no dequantization scratch for a batch of %d tokens", n);
-    const int64_t slice = (int64_t)(CUDA_DEQ_SCRATCH / (2 * (size_t)w->n_in));
+    // slices of a multiple of 256 rows where the scratch allows, so that y + r0 stays aligned
+    // as cuBLAS's fast paths want it
+    int64_t slice = (int64_t)(CUDA_DEQ_SCRATCH / (2 * (size_t)w->n_in));
+    if (slice > 256) slice -= slice % 256;
     for (int64_t r0 = 0; r0 < w->n_out; r0 += slice) {
         const int64_t nr = w->n_out - r0 < slice ? w->n_out - r0 : slice;
         const unsigned blocks = (unsigned)((nr * (w->n_in / 4) + 255) / 256);

@@ -80,6 +80,9 @@ extern "C" cuda_model *cuda_model_new(const model *m, int dev) {
                                 cudaMemcpyHostToDevice),
                      "upload the weights"))
             goto fail;
+    // copies from pageable memory may return before they land, and runners work on streams
+    // that do not wait for the default one
+    if (cu_check(cudaDeviceSynchronize(), "upload the weights")) goto fail;
     cm->tok_embd = view(cm, &plan, &m->tok_embd);
     cm->output = view(cm, &plan, &m->output);
     cm->output_norm = vec(cm, &plan, m->output_norm);
@@ -150,7 +153,9 @@ extern "C" model_kv *cuda_kv_new(cuda_model *cm, int32_t n_blocks) {
     if (cu_check(cudaMalloc((void **)&kv->k, half), "allocate the KV cache") ||
         cu_check(cudaMalloc((void **)&kv->v, half), "allocate the KV cache") ||
         cu_check(cudaMemset(kv->k, 0, half), "clear the KV cache") ||
-        cu_check(cudaMemset(kv->v, 0, half), "clear the KV cache")) {
+        cu_check(cudaMemset(kv->v, 0, half), "clear the KV cache") ||
+        // the clears run on the default stream, which runners' streams do not wait for
+        cu_check(cudaDeviceSynchronize(), "clear the KV cache")) {
         cuda_kv_release(kv);
         return NULL;
     }

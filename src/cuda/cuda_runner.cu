@@ -9,11 +9,14 @@
 // for the tokens that want them, CUDA_LOGIT_ROWS rows per product, and copied straight into
 // page-locked destinations (else through a pinned buffer).
 // Profiling (veil bench --profile) launches every kernel instead and records an event after
-// each op, so the device's own clock says where a step's time goes.
+// each op, so the device's own clock says where a step's time goes. VEIL_CUDA_GRAPHS=0 never
+// captures; VEIL_CUDA_SYNC=1 (debugging) waits for and checks every op, naming the one that
+// failed.
 #include "cuda/cuda_internal.cuh"
 
 extern "C" {
 #include "base/clock.h"
+#include "base/log.h"
 }
 
 #include <math.h>
@@ -42,6 +45,8 @@ struct cuda_runner {
     float *h_logits; // pinned, sp.logit_rows x n_vocab
     cudaGraphExec_t graph[CUDA_GRAPH_MAX + 1]; // decode steps of n tokens that all want logits
     bool graphs_on;
+    bool sync_each; // VEIL_CUDA_SYNC=1: wait for and check every op outside graph capture
+    bool capturing;
     // profiling: the step's events so far and the op each one ends
     model_profile *prof;
     cudaEvent_t *ev;
@@ -55,6 +60,18 @@ static void mark(cuda_runner *r, int op) {
     if (!r->prof || r->n_ev == r->ev_cap) return; // a full table charges the rest to the last op
     cudaEventRecord(r->ev[r->n_ev], r->stream);
     r->ev_op[r->n_ev++] = op;
+}
+
+// The end of op in the pass: marked for the profile; with VEIL_CUDA_SYNC=1 (outside graph
+// capture) the stream is waited for and checked, so a failing kernel is named by its op
+// rather than reported at the step's end (launches are asynchronous).
+static int op_done(cuda_runner *r, int op) {
+    mark(r, op);
+    if (!r->sync_each || r->capturing) return 0;
+    char what[64];
+    snprintf(what, sizeof what, "%s kernels", model_prof_name(op));
+    if (cu_check(cudaStreamSynchronize(r->stream), what)) return -1;
+    return cu_check(cudaGetLastError(), what);
 }
 
 // After the stream is synchronized: each interval to its op.
@@ -138,7 +155,7 @@ static int enqueue_layers(cuda_runner *r, int n, int n_tiles, bool flash) {
                          cm->layers[0].wq.type == QT_F32};
     launch_embed(s, &cm->tok_embd, token, n, r->x);
     launch_rope_table(s, r->rope_cs, pos, r->rope_freq, n, hp->rope_dim / 2);
-    mark(r, PROF_EMBED);
+    if (op_done(r, PROF_EMBED)) return -1;
     // the residual stream x: each layer's norms read it, its two output products add to it
     for (int il = 0; il < hp->n_layer; il++) {
         const dlayer *l = &cm->layers[il];
@@ -151,20 +168,18 @@ static int enqueue_layers(cuda_runner *r, int n, int n_tiles, bool flash) {
         if (l->bq) launch_add_bias(s, r->q, l->bq, n, q_dim);
         if (l->bk) launch_add_bias(s, r->k, l->bk, n, kv_dim);
         if (l->bv) launch_add_bias(s, r->v, l->bv, n, kv_dim);
-        mark(r, PROF_QKV);
+        if (op_done(r, PROF_QKV)) return -1;
         const qkv_finish fin = {r->q, r->k, r->v, l->q_norm, l->k_norm, r->rope_cs, kvp, pos, bt_off, bt};
         launch_qkv_finish(s, &fin, hp, n, il);
         launch_attention(s, &at, hp, il);
-        mark(r, PROF_ATTENTION);
+        if (op_done(r, PROF_ATTENTION)) return -1;
         mm_input_changed(&r->mm);
-        if (mm_run(&r->mm, &l->wo, &att_in, n, r->x, true)) return -1;
-        mark(r, PROF_ATTN_OUT);
+        if (mm_run(&r->mm, &l->wo, &att_in, n, r->x, true) || op_done(r, PROF_ATTN_OUT)) return -1;
         mm_input_changed(&r->mm);
-        if (mm_run_swiglu(&r->mm, &l->w_gate, &l->w_up, &ffn_in, n, r->gate, r->up)) return -1;
-        mark(r, PROF_FFN_GATE_UP);
+        if (mm_run_swiglu(&r->mm, &l->w_gate, &l->w_up, &ffn_in, n, r->gate, r->up) || op_done(r, PROF_FFN_GATE_UP))
+            return -1;
         mm_input_changed(&r->mm);
-        if (mm_run(&r->mm, &l->w_down, &act_in, n, r->x, true)) return -1;
-        mark(r, PROF_FFN_DOWN);
+        if (mm_run(&r->mm, &l->w_down, &act_in, n, r->x, true) || op_done(r, PROF_FFN_DOWN)) return -1;
         if (cu_check(cudaGetLastError(), "layer kernels")) return -1;
     }
     return 0;
@@ -176,11 +191,10 @@ static int enqueue_logits(cuda_runner *r, int k0, int kn) {
     const int32_t *out_tok = d_ints(r) + 3 * r->max_batch;
     const mm_in in = {r->logit_in, NULL, 0};
     launch_rmsnorm(r->stream, r->logit_in, r->x, r->cm->output_norm, hp->n_embd, hp->rms_eps, out_tok + k0, kn);
-    mark(r, PROF_NORM);
+    if (op_done(r, PROF_NORM)) return -1;
     mm_input_changed(&r->mm);
     if (mm_run(&r->mm, &r->cm->output, &in, kn, r->logits, false)) return -1;
-    mark(r, PROF_OUTPUT);
-    return 0;
+    return op_done(r, PROF_OUTPUT);
 }
 
 // Records the decode step of n tokens (all wanting logits) as a graph.
@@ -188,10 +202,15 @@ static int capture(cuda_runner *r, int n) {
     cudaGraph_t g = NULL;
     if (cu_check(cudaStreamBeginCapture(r->stream, cudaStreamCaptureModeThreadLocal), "start graph capture"))
         return -1;
+    r->capturing = true;
     int rc = enqueue_layers(r, n, n, false) || enqueue_logits(r, 0, n) ? -1 : 0;
+    r->capturing = false;
     cudaError_t e = cudaStreamEndCapture(r->stream, &g);
     if (rc == 0) rc = cu_check(e, "capture the decode step");
-    if (rc == 0) rc = cu_check(cudaGraphInstantiate(&r->graph[n], g, 0), "instantiate the decode graph");
+    if (rc == 0 && cu_check(cudaGraphInstantiate(&r->graph[n], g, 0), "instantiate the decode graph")) {
+        r->graph[n] = NULL; // nothing to destroy or launch
+        rc = -1;
+    }
     if (g) cudaGraphDestroy(g);
     return rc;
 }
@@ -228,11 +247,19 @@ static int fetch_logits(cuda_runner *r, const model_token *batch, int k0, int kn
     return 0;
 }
 
+// A step that failed after its upload was queued: the upload (from h_step, which the next
+// step rewrites) and any kernels queued are waited for before the error goes back.
+static int step_failed(cuda_runner *r) {
+    (void)cudaStreamSynchronize(r->stream);
+    return -1;
+}
+
 static int runner_forward(void *impl, const model_token *batch, int32_t n) {
     cuda_runner *r = (cuda_runner *)impl;
     cuda_step st;
     const double t0 = r->prof ? clock_now() : 0;
     if (cu_check(cudaSetDevice(r->cm->dev), "select GPU")) return -1;
+    (void)cudaGetLastError(); // an earlier call's error (events, pointer queries) is not this step's
     const int32_t need = cuda_step_bt_need(batch, n);
     if (need > r->bt_cap && grow_step(r, need > 2 * r->bt_cap ? need : 2 * r->bt_cap)) return -1;
     if (cuda_step_pack(batch, n, r->max_batch, r->bt_cap, h_ints(r), &st)) return -1;
@@ -249,16 +276,24 @@ static int runner_forward(void *impl, const model_token *batch, int32_t n) {
         return -1;
     mark(r, PROF_TRANSFER);
     if (r->graphs_on && !r->prof && st.n_out == n && n <= CUDA_GRAPH_MAX) {
-        if (!r->graph[n] && capture(r, n)) return -1;
-        if (cu_check(cudaGraphLaunch(r->graph[n], r->stream), "run the decode graph")) return -1;
-        return fetch_logits(r, batch, 0, n, &host_s);
+        if (!r->graph[n] && capture(r, n)) {
+            // the step still runs, kernel by kernel, and so do all later ones: a device or
+            // driver that cannot capture this step costs speed, not answers
+            (void)cudaGetLastError();
+            log_warn("cuda: %s; decode steps run without CUDA graphs from now on", err_msg());
+            drop_graphs(r);
+            r->graphs_on = false;
+        } else {
+            if (cu_check(cudaGraphLaunch(r->graph[n], r->stream), "run the decode graph")) return step_failed(r);
+            return fetch_logits(r, batch, 0, n, &host_s) ? step_failed(r) : 0;
+        }
     }
-    if (enqueue_layers(r, n, st.n_tiles, st.max_run >= CUDA_FLASH_MIN_RUN)) return -1;
+    if (enqueue_layers(r, n, st.n_tiles, st.max_run >= CUDA_FLASH_MIN_RUN)) return step_failed(r);
     // the step buffer must not change while the upload may still read it: always wait
     if (!st.n_out && cu_check(cudaStreamSynchronize(r->stream), "forward pass")) return -1;
     for (int k0 = 0; k0 < st.n_out; k0 += r->sp.logit_rows) {
         const int kn = st.n_out - k0 < r->sp.logit_rows ? st.n_out - k0 : r->sp.logit_rows;
-        if (enqueue_logits(r, k0, kn) || fetch_logits(r, batch, k0, kn, &host_s)) return -1;
+        if (enqueue_logits(r, k0, kn) || fetch_logits(r, batch, k0, kn, &host_s)) return step_failed(r);
     }
     if (r->prof) {
         charge_marks(r);
@@ -303,6 +338,8 @@ extern "C" model_runner *cuda_runner_new(cuda_model *cm, int32_t max_batch) {
     r->m = cm->m;
     r->max_batch = max_batch;
     r->graphs_on = !(env && strcmp(env, "0") == 0); // VEIL_CUDA_GRAPHS=0: launch every kernel
+    env = getenv("VEIL_CUDA_SYNC");
+    r->sync_each = env && strcmp(env, "1") == 0;
     cuda_plan_scratch(hp, max_batch, &r->sp);
     snprintf(what, sizeof what, "the buffers for batches of %d tokens", max_batch);
     if (cuda_reserve(cm, r->sp.total + BLAS_WORKSPACE, what) ||
@@ -336,8 +373,11 @@ extern "C" model_runner *cuda_runner_new(cuda_model *cm, int32_t max_batch) {
         goto fail;
     }
     for (int32_t i = 0; i < hp->rope_dim / 2; i++) freq[i] = pow((double)hp->rope_theta, -2.0 * i / hp->rope_dim);
+    // a pageable copy may return before it lands, and the runner's stream does not wait for
+    // the default one: the device is done with it before the runner exists
     if (cu_check(cudaMemcpy(r->rope_freq, freq, (size_t)(hp->rope_dim / 2) * sizeof *freq, cudaMemcpyHostToDevice),
-                 "upload the RoPE frequencies"))
+                 "upload the RoPE frequencies") ||
+        cu_check(cudaDeviceSynchronize(), "upload the RoPE frequencies"))
         goto fail;
     free(freq);
     return model_runner_wrap(cm->m, max_batch, &cuda_backend, r);

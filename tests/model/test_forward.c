@@ -8,6 +8,7 @@
 #include "cuda/cuda_testutil.h"
 #include "engine/device.h"
 #include "model/forward.h"
+#include "model/randmodel.h"
 #include "tensor/matmul.h"
 #include "tensor/repack.h"
 
@@ -473,14 +474,12 @@ static void multi_sequence(const char *backend) {
  * precision): a 150-token prompt in two chunks (the second starts mid-block, so the tiled
  * kernel sees several query and key tiles, partial ones and an earlier chunk's keys), then
  * decode steps whose positions are split over many blocks. */
-TEST(forward_cuda_attention_equals_cpu) {
-    NEED_SHARED();
-    NEED_GPU();
-    model *m = model_load(test_shared_path("reference/llamacpp/tiny-qwen3-F32.gguf"));
-    CHECK(m != NULL);
+static void gpu_attention_vs_cpu(const char *path) {
+    model *m = model_load(path);
+    CHECK_MSG(m != NULL, "%s: %s", path, err_msg());
     if (!m) return;
     enum { N = 150, CUT = 70, STEPS = 3 };
-    const int32_t V = m->hp.n_vocab;
+    const int32_t V = m->hp.n_vocab, hd = m->hp.head_dim;
     int32_t ids[N + STEPS];
     for (int i = 0; i < N + STEPS; i++) ids[i] = (i * 71 + 5) % V;
     float *got = malloc((size_t)N * V * sizeof(float)), *want = malloc((size_t)N * V * sizeof(float));
@@ -493,12 +492,12 @@ TEST(forward_cuda_attention_equals_cpu) {
     CHECK(model_forward(c, ids, CUT, 0, want, true) == 0);
     CHECK(model_forward(c, ids + CUT, N - CUT, CUT, want + (size_t)CUT * V, true) == 0);
     diff d = compare(got, want, (size_t)N * V);
-    CHECK_MSG(d.max <= 1e-3, "prompt: GPU vs CPU max diff %g", d.max);
+    CHECK_MSG(d.max <= 1e-3, "head_dim %d: prompt: GPU vs CPU max diff %g", hd, d.max);
     for (int k = 0; k < STEPS; k++) {
         CHECK(model_forward(g, ids + N + k, 1, N + k, got, false) == 0);
         CHECK(model_forward(c, ids + N + k, 1, N + k, want, false) == 0);
         d = compare(got, want, (size_t)V);
-        CHECK_MSG(d.max <= 1e-3, "decode at %d: GPU vs CPU max diff %g", N + k, d.max);
+        CHECK_MSG(d.max <= 1e-3, "head_dim %d: decode at %d: GPU vs CPU max diff %g", hd, N + k, d.max);
     }
 out:
     model_ctx_free(g);
@@ -507,6 +506,18 @@ out:
     free(got);
     free(want);
     model_free(m);
+}
+
+/* Every head size the tiled attention kernel is built for: 128 (tiny-qwen3), 32 (tiny-llama)
+ * and 64 (a random model of the test-llama shape, tinyllama-1.1b's head size). */
+TEST(forward_cuda_attention_equals_cpu) {
+    NEED_SHARED();
+    NEED_GPU();
+    gpu_attention_vs_cpu(test_shared_path("reference/llamacpp/tiny-qwen3-F32.gguf"));
+    gpu_attention_vs_cpu(test_shared_path("reference/llamacpp/tiny-llama-F32.gguf"));
+    const char *path = test_tmp_path("test-llama-F32.gguf");
+    CHECK_MSG(randmodel_write(randmodel_find("test-llama"), QT_F32, path, 2, 7, NULL, NULL) == 0, "%s", err_msg());
+    gpu_attention_vs_cpu(path);
 }
 
 TEST(forward_multi_sequence_batch) {
