@@ -181,34 +181,34 @@ static inline void softmax(float *s, int32_t n_pos, float max) {
  * each V row in fewer passes and keep more independent chains in flight. Below the smallest
  * n_pos every query takes every row; from there on (`check`) only the queries with p < n_pos[i]. */
 #define WEIGHTED_Q(N, VT, W, NV, LOAD, FMA, SET1, ZERO, STORE)                                    \
-    INLINE void weighted_rows##N(const attn_kv *kv, bool f16, int32_t hd, const int NQ,          \
+    INLINE void weighted_rows##N(const attn_kv *kv, bool f16, int32_t hd, const int NQ,           \
                                  float *const w[], const int32_t n_pos[], int32_t lo, int32_t hi, \
-                                 int32_t c0, bool check, VT acc[][ATTN_MAX_Q]) {                 \
-        for (int32_t p = lo; p < hi;) {                                                          \
-            const int32_t b0 = p / ATTN_BLOCK * ATTN_BLOCK,                                      \
-                          end = b0 + ATTN_BLOCK < hi ? b0 + ATTN_BLOCK : hi;                     \
-            const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;                                 \
-            for (; p < end; p++) {                                                               \
-                VT v[NV];                                                                        \
-                UNROLL_Q for (int u = 0; u < NV; u++)                                                     \
-                    v[u] = LOAD(kv->v, f16, e0 + (size_t)(p - b0) * hd + (size_t)(u * W));      \
-                UNROLL_Q for (int i = 0; i < NQ; i++) {                                          \
-                    if (check && p >= n_pos[i]) continue;                                        \
-                    const VT wi = SET1(w[i][p]);                                                 \
-                    UNROLL_Q for (int u = 0; u < NV; u++) acc[u][i] = FMA(wi, v[u], acc[u][i]);           \
-                }                                                                                \
-            }                                                                                    \
-        }                                                                                        \
-    }                                                                                            \
-    INLINE void weighted_q##N(const attn_kv *kv, bool f16, int32_t hd, const int NQ,             \
-                              float *const w[], const int32_t n_pos[], int32_t min_pos,          \
-                              int32_t max_pos, int32_t c0, float *const out[]) {                 \
-        VT acc[NV][ATTN_MAX_Q];                                                                  \
-        UNROLL_Q for (int u = 0; u < NV; u++) UNROLL_Q for (int i = 0; i < NQ; i++) acc[u][i] = ZERO();   \
-        weighted_rows##N(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);                 \
-        weighted_rows##N(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);            \
-        UNROLL_Q for (int u = 0; u < NV; u++)                                                             \
-            UNROLL_Q for (int i = 0; i < NQ; i++) STORE(out[i] + c0 + u * W, acc[u][i]);         \
+                                 int32_t c0, bool check, VT acc[][ATTN_MAX_Q]) {                  \
+        for (int32_t p = lo; p < hi;) {                                                           \
+            const int32_t b0 = p / ATTN_BLOCK * ATTN_BLOCK,                                       \
+                          end = b0 + ATTN_BLOCK < hi ? b0 + ATTN_BLOCK : hi;                      \
+            const size_t e0 = row_elem(kv, hd, b0) + (size_t)c0;                                  \
+            for (; p < end; p++) {                                                                \
+                VT v[NV];                                                                         \
+                UNROLL_Q for (int u = 0; u < NV; u++)                                             \
+                    v[u] = LOAD(kv->v, f16, e0 + (size_t)(p - b0) * hd + (size_t)(u * W));        \
+                UNROLL_Q for (int i = 0; i < NQ; i++) {                                           \
+                    if (check && p >= n_pos[i]) continue;                                         \
+                    const VT wi = SET1(w[i][p]);                                                  \
+                    UNROLL_Q for (int u = 0; u < NV; u++) acc[u][i] = FMA(wi, v[u], acc[u][i]);   \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    INLINE void weighted_q##N(const attn_kv *kv, bool f16, int32_t hd, const int NQ,              \
+                              float *const w[], const int32_t n_pos[], int32_t min_pos,           \
+                              int32_t max_pos, int32_t c0, float *const out[]) {                  \
+        VT acc[NV][ATTN_MAX_Q];                                                                   \
+        UNROLL_Q for (int u = 0; u < NV; u++) UNROLL_Q for (int i = 0; i < NQ; i++) acc[u][i] = ZERO(); \
+        weighted_rows##N(kv, f16, hd, NQ, w, n_pos, 0, min_pos, c0, false, acc);                  \
+        weighted_rows##N(kv, f16, hd, NQ, w, n_pos, min_pos, max_pos, c0, true, acc);             \
+        UNROLL_Q for (int u = 0; u < NV; u++)                                                     \
+            UNROLL_Q for (int i = 0; i < NQ; i++) STORE(out[i] + c0 + u * W, acc[u][i]);          \
     }
 
 WEIGHTED_Q(8, __m256, 8, 1, load8, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps)
