@@ -119,11 +119,17 @@ __global__ void __launch_bounds__(MMV_WARPS * WARP, MMV_BLOCKS_PER_SM) mmv_kerne
         __syncthreads();
     }
     for (bool staged = true; g < a.rows; g += (int64_t)gridDim.x * MMV_WARPS) {
-        float acc[2][NT];
+        // gate[] (or the plain product) and up[]: indexed by constants only once the token loops
+        // unroll, so they stay in registers (one array indexed by the matrix put 8 tokens' sums
+        // on the stack)
+        float gate[NT], up[NT];
 #pragma unroll
-        for (int t = 0; t < NT; t++) acc[0][t] = acc[1][t] = 0.0f;
+        for (int t = 0; t < NT; t++) gate[t] = up[t] = 0.0f;
         for (int mi = 0; mi < (swiglu ? 2 : 1); mi++) {
             const uint8_t *wr = row_of(a, g, mi);
+            float acc[NT];
+#pragma unroll
+            for (int t = 0; t < NT; t++) acc[t] = 0.0f;
             for (int64_t sg = 0; sg < segs; sg++) {
                 if (!staged) {
                     __syncwarp(); // the previous segment is no longer read
@@ -150,15 +156,20 @@ __global__ void __launch_bounds__(MMV_WARPS * WARP, MMV_BLOCKS_PER_SM) mmv_kerne
                             f = make_float4(__fmul_rn(__fmul_rn(f.x, sc), nw.x), __fmul_rn(__fmul_rn(f.y, sc), nw.y),
                                             __fmul_rn(__fmul_rn(f.z, sc), nw.z), __fmul_rn(__fmul_rn(f.w, sc), nw.w));
                         }
-                        acc[mi][t] += v[0] * f.x + v[1] * f.y + v[2] * f.z + v[3] * f.w;
+                        acc[t] += v[0] * f.x + v[1] * f.y + v[2] * f.z + v[3] * f.w;
                     }
                 }
+            }
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                if (mi == 0) gate[t] = acc[t];
+                else up[t] = acc[t];
             }
         }
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             if (t >= a.n_tok) break;
-            const float s0 = warp_sum(acc[0][t]), s1 = swiglu ? warp_sum(acc[1][t]) : 0.0f;
+            const float s0 = warp_sum(gate[t]), s1 = swiglu ? warp_sum(up[t]) : 0.0f;
             if (lane != 0) continue;
             if (swiglu) {
                 // the CPU's SwiGLU: silu(gate) * up, rounded step by step
