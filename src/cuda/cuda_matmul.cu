@@ -91,8 +91,9 @@ __device__ __forceinline__ void stage_segment(const mmv_args &a, uint8_t *dst, c
 // (dequant4) and multiplies them with the n_tok <= NT tokens, whose values it reads as
 // coalesced float4s; the warp sums its lanes and lane 0 writes (or adds, or combines gate and
 // up). With a norm, every block first computes each token's RMS scale, and x is normalized as
-// it is read: the same roundings as rmsnorm_kernel. Each warp fetches its first segment before
-// waiting for the previous kernel (pdl_begin).
+// it is read: the same roundings as rmsnorm_kernel, but for the order of the sum of squares in
+// double (this block's threads against rmsnorm_kernel's), which the float scale rarely sees.
+// Each warp fetches its first segment before waiting for the previous kernel (pdl_begin).
 template <int TYPE, int NT>
 __global__ void __launch_bounds__(MMV_WARPS * WARP, MMV_BLOCKS_PER_SM) mmv_kernel(mmv_args a) {
     __shared__ __align__(16) uint8_t seg[MMV_WARPS][MMV_SEG_BYTES];
