@@ -78,9 +78,9 @@ void attention_store(void *dst, enum attn_type type, const float *src, int32_t n
  * cache that kv views; its storage (kv->k, kv->v) must be writable. */
 void attention_store_kv(const attn_kv *kv, int32_t head_dim, int32_t pos, const float *k, const float *v);
 
-/* The kernel sets, for tests that compare them; attention_head picks one. The AVX2 ones must
- * only be called when matmul_backend_supported(MATMUL_AVX2); attention_avx2_head needs
- * head_dim % 8 == 0. */
+/* The kernel sets, for tests that compare them; attention_heads (and so attention_head) picks
+ * one. The AVX2 ones must only be called when matmul_backend_supported(MATMUL_AVX2) and need
+ * head_dim % 8 == 0; attention_avx2_head is attention_avx2_heads with one query. */
 void attention_scalar_head(const attn_kv *kv, int32_t head_dim, const float *q, int32_t n_pos,
                            float scale, float *scores, float *out);
 void attention_avx2_head(const attn_kv *kv, int32_t head_dim, const float *q, int32_t n_pos,
