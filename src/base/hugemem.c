@@ -5,7 +5,9 @@
 
 #include "base/err.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -27,6 +29,19 @@ void *hugemem_alloc(size_t bytes) {
 fail:
     err_set("out of memory for %zu bytes", bytes);
     return NULL;
+}
+
+int hugemem_populate(void *p, size_t bytes) {
+    if (!p || !bytes) return 0;
+    const size_t len = round_up(bytes);
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, len, MADV_POPULATE_WRITE) == 0) return 0;
+    if (errno != EINVAL) /* EINVAL: a kernel before 5.14; touch the pages instead */
+        return err_set("cannot commit %zu bytes of memory: %s", len, strerror(errno));
+#endif
+    volatile uint8_t *b = p; /* a write fault gives the page its memory; the zero stays */
+    for (size_t o = 0; o < len; o += 4096) b[o] = 0;
+    return 0;
 }
 
 void hugemem_free(void *p, size_t bytes) {

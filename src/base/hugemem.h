@@ -11,6 +11,11 @@
 
 /* bytes of zeroed memory aligned to 2 MiB, or NULL with err_msg() set. */
 void *hugemem_alloc(size_t bytes);
+/* Gives every page of what hugemem_alloc(bytes) returned its memory now (it stays zero): a
+ * pool that serving fills piece by piece then takes no page faults, huge-page compaction or
+ * zeroing while it serves, and memory the machine lacks shows at once rather than as the OOM
+ * killer under load. 0, or -1 with err_msg() set. */
+int hugemem_populate(void *p, size_t bytes);
 /* Frees what hugemem_alloc(bytes) returned (the same bytes); NULL does nothing. */
 void hugemem_free(void *p, size_t bytes);
 

@@ -23,7 +23,7 @@ static void usage(FILE *f) {
             "  --capacity N           concurrent requests announced (default: --max-running)\n"
             "  --price N              price coefficient, 1000 = 1.0x (default 1000)\n"
             "  --ctx N                context per sequence (default: the model's)\n"
-            "  --kv-mem SIZE          KV cache budget, e.g. 512M\n"
+            "  --kv-mem SIZE          KV cache budget, e.g. 512M, committed at start\n"
             "  --max-batch N          tokens per forward pass (default 64)\n"
             "  --max-running N        sequences decoding at once (default 64)\n"
             "  --threads N            compute threads (default: one per CPU)\n"

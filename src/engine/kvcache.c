@@ -34,7 +34,9 @@ kvcache *kvcache_new(const model *m, device *d, int32_t n_blocks, model_kv_type 
     c->map = u64map_new((size_t)n_blocks);
     if (!c->b || !c->map) goto oom;
     c->kv = d ? device_kv_new(d, n_blocks, type) : model_kv_new(m, n_blocks, type);
-    if (!c->kv) {
+    /* the whole budget now: blocks first written while serving would each stop every thread
+     * of a step for page faults and zeroing (6.6 % of a 16-stream run's samples) */
+    if (!c->kv || model_kv_populate(c->kv) != 0) {
         kvcache_free(c);
         return NULL;
     }

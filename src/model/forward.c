@@ -140,6 +140,11 @@ void model_kv_free(model_kv *kv) {
     free(kv);
 }
 
+int model_kv_populate(model_kv *kv) {
+    if (kv->be) return 0;
+    return hugemem_populate(kv->k, kv->bytes) || hugemem_populate(kv->v, kv->bytes) ? -1 : 0;
+}
+
 int32_t model_kv_n_blocks(const model_kv *kv) { return kv->n_blocks; }
 
 void *model_kv_impl(const model_kv *kv) { return kv->impl; }

@@ -37,6 +37,9 @@ int model_kv_type_parse(const char *name, model_kv_type *out);
 
 model_kv *model_kv_new(const model *m, int32_t n_blocks, model_kv_type type);
 void model_kv_free(model_kv *kv);
+/* Commits the memory of a CPU cache's blocks now (hugemem_populate); a device's cache is
+ * allocated committed. 0, or -1 with err_msg(). */
+int model_kv_populate(model_kv *kv);
 int32_t model_kv_n_blocks(const model_kv *kv);
 /* Bytes one block takes (K and V, every layer). */
 size_t model_kv_block_bytes(const model *m, model_kv_type type);
