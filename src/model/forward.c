@@ -375,16 +375,19 @@ static void mm_warm(model_runner *r, const model_matrix *const w[], int n_mats, 
         matmul_prefetch(w[k]->type, w[k]->data, w[k]->n_in, w[k]->n_out, c * CHUNK_ROWS, WARM_BYTES);
 }
 
-/* 8 floats anywhere in memory, in whatever vector instructions the target has: the elementwise
- * loops below use it because plain loops stayed scalar at -O2. */
-typedef float f32x8 __attribute__((vector_size(32), aligned(4), may_alias));
-#define AT8(p) (*(f32x8 *)(p))
+/* 2 and 4 floats anywhere in memory as vectors of the baseline target's width (SSE2: wider
+ * generic vectors were split with spills to the stack): the elementwise loops below use them
+ * because plain loops stayed scalar at -O2. */
+typedef float f32x2 __attribute__((vector_size(8), aligned(4), may_alias));
+typedef float f32x4 __attribute__((vector_size(16), aligned(4), may_alias));
+#define AT2(p) (*(const f32x2 *)(p))
+#define AT4(p) (*(f32x4 *)(p))
 
-/* x[k] += y[k] for k < n, 8 at a time (the plain loop: 3.5 % of a 512-token prompt's time),
+/* x[k] += y[k] for k < n, 4 at a time (the plain loop: 3.5 % of a 512-token prompt's time),
  * then the rest one by one. The same sums as the plain loop. */
 static void add_into(float *restrict x, const float *restrict y, int64_t n) {
     int64_t k = 0;
-    for (; k + 8 <= n; k += 8) AT8(x + k) += AT8(y + k);
+    for (; k + 4 <= n; k += 4) AT4(x + k) += AT4(y + k);
     for (; k < n; k++) x[k] += y[k];
 }
 
@@ -440,44 +443,43 @@ static void mm(model_runner *r, const float *x, int64_t n_tok, const model_matri
 
 /* ---- elementwise steps -------------------------------------------------------------- */
 
-/* out[i] = x[i] * scale * w[i] for i < n, 8 at a time (the plain loop, out possibly x, which
+/* out[i] = x[i] * scale * w[i] for i < n, 4 at a time (the plain loop, out possibly x, which
  * -O2 does not version for: over half of a batched step's norm time), then the rest one by
  * one. The same products in the same order. */
 static void scale_rows_into(float *out, const float *x, float scale, const float *w, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) AT8(out + i) = AT8(x + i) * scale * AT8(w + i);
+    for (; i + 4 <= n; i += 4) AT4(out + i) = AT4(x + i) * scale * AT4(w + i);
     for (; i < n; i++) out[i] = x[i] * scale * w[i];
 }
 
-/* out = x / sqrt(mean(x^2) + eps) * w; the sum in double as the reference does. */
-static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    scale_rows_into(out, x, 1.0f / sqrtf((float)(ss / n) + eps), w, n);
+/* The sum of x[i]^2 for i < n in double: 8 running sums (element i into sum i % 8, as 4 pairs),
+ * added pairwise at the end, then the rest one by one. A single chain of dependent additions
+ * was bound by the adder's latency; in double, the order moves the float-rounded result only
+ * in the rarest ties. */
+static double sum_squares(const float *x, int64_t n) {
+    typedef double f64x2 __attribute__((vector_size(16)));
+    f64x2 s01 = {0, 0}, s23 = s01, s45 = s01, s67 = s01;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const f64x2 a = __builtin_convertvector(AT2(x + i), f64x2), b = __builtin_convertvector(AT2(x + i + 2), f64x2),
+                    c = __builtin_convertvector(AT2(x + i + 4), f64x2), d = __builtin_convertvector(AT2(x + i + 6), f64x2);
+        s01 += a * a, s23 += b * b, s45 += c * c, s67 += d * d;
+    }
+    const f64x2 e = (s01 + s45) + (s23 + s67); /* (s0 + s4) + (s2 + s6), (s1 + s5) + (s3 + s7) */
+    double ss = e[0] + e[1];
+    for (; i < n; i++) ss += (double)x[i] * x[i];
+    return ss;
 }
 
-/* rmsnorm of the n_tok rows of d values at x (row stride d) into out, each row exactly as
- * rmsnorm computes it. A row's sum of squares is one chain of dependent double additions (the
- * order the reference uses), bound by the adder's latency; four rows' chains interleaved run
- * in about the time of one. */
+/* out = x / sqrt(mean(x^2) + eps) * w. */
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    scale_rows_into(out, x, 1.0f / sqrtf((float)(sum_squares(x, n) / n) + eps), w, n);
+}
+
+/* rmsnorm of the n_tok rows of d values at x (row stride d) into out. */
 static void rmsnorm_rows(float *out, const float *x, const float *w, int64_t n_tok, int64_t d,
                          float eps) {
-    int64_t t = 0;
-    for (; t + 4 <= n_tok; t += 4) {
-        const float *x0 = x + t * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int64_t i = 0; i < d; i++) {
-            s0 += (double)x0[i] * x0[i];
-            s1 += (double)x1[i] * x1[i];
-            s2 += (double)x2[i] * x2[i];
-            s3 += (double)x3[i] * x3[i];
-        }
-        const double ss[4] = {s0, s1, s2, s3};
-        for (int k = 0; k < 4; k++) {
-            scale_rows_into(out + (t + k) * d, x + (t + k) * d, 1.0f / sqrtf((float)(ss[k] / d) + eps), w, d);
-        }
-    }
-    for (; t < n_tok; t++) rmsnorm(out + t * d, x + t * d, w, d, eps);
+    for (int64_t t = 0; t < n_tok; t++) rmsnorm(out + t * d, x + t * d, w, d, eps);
 }
 
 static void rope(float *head, const model_hparams *hp, const float *cs) {
