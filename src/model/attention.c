@@ -68,6 +68,19 @@ void attention_store(void *dst, enum attn_type type, const float *src, int32_t n
     }
 }
 
+void attention_warm(const attn_kv *kv, int32_t hd, int32_t n_pos, size_t max_bytes) {
+    const size_t es = kv->type == ATTN_F16 ? 2 : 4, piece = (size_t)ATTN_BLOCK * (size_t)hd * es;
+    size_t done = 0;
+    for (int32_t p = 0; p < n_pos && done < max_bytes; p += ATTN_BLOCK, done += piece) {
+        const char *k = (const char *)kv->k + attention_k_elem(kv, hd, p, 0) * es;
+        const char *v = (const char *)kv->v + attention_v_elem(kv, hd, p, 0) * es;
+        for (size_t o = 0; o < piece; o += 64) {
+            __builtin_prefetch(k + o, 0, 2);
+            __builtin_prefetch(v + o, 0, 2);
+        }
+    }
+}
+
 void attention_store_kv(const attn_kv *kv, int32_t hd, int32_t pos, const float *k, const float *v) {
     const bool f16 = kv->type == ATTN_F16;
     const size_t ek = attention_k_elem(kv, hd, pos, 0), ev = attention_v_elem(kv, hd, pos, 0);

@@ -562,12 +562,32 @@ static void att_unit(const att_job *j, int64_t u, float *scores) {
     if (n_q) attention_heads(&kv, hd, n_q, q, n_pos, scale, scores, out);
 }
 
-/* Thread ith's units: its run of att_plan's split, then (workshare.h) units left in others'. */
+/* Bytes of K and of V that a unit warms for the unit after it (att_share). */
+#define ATT_WARM_BYTES 8192
+
+/* Unit u's cache into L2 (attention_warm): the K and V of its sequence's positions so far. */
+static void att_warm(const att_job *j, int64_t u) {
+    model_runner *r = j->r;
+    const model_hparams *hp = &r->m->hp;
+    const int32_t g = (int32_t)(u / hp->n_head_kv), kh = (int32_t)(u % hp->n_head_kv);
+    const int32_t last = r->grp_tok[r->grp_start[g + 1] - 1];
+    const attn_kv kv = seq_view(j->batch[last].seq, j->il, kh);
+    attention_warm(&kv, hp->head_dim, j->batch[last].pos + 1, ATT_WARM_BYTES);
+}
+
+/* Thread ith's units: its run of att_plan's split, then (workshare.h) units left in others'.
+ * Before a unit, the next one's cache starts on its way: a unit's cache is a few KB in blocks
+ * far apart, so at the short contexts of batched decode its kernels otherwise wait for memory
+ * at each unit's start (d1024-l16, 8 to 16 sequences, F16 cache: attention 10-20 % faster). */
 static void att_share(const att_job *j, int ith) {
     model_runner *r = j->r;
     float *scores = r->scores + (size_t)ith * r->scores_cap;
+    const int64_t n_units = r->att_split[tpool_size(r->pool)];
     workshare_begin_range(r->share, ith, r->att_split[ith], r->att_split[ith + 1]);
-    for (int64_t u; (u = workshare_next(r->share, ith)) >= 0;) att_unit(j, u, scores);
+    for (int64_t u; (u = workshare_next(r->share, ith)) >= 0;) {
+        if (u + 1 < n_units) att_warm(j, u + 1);
+        att_unit(j, u, scores);
+    }
 }
 
 /* A token's attention cost in position units: its positions plus a fixed part (the query,
