@@ -20,6 +20,13 @@
 #define SAMPLER_BUCKETS 1024
 #define SAMPLER_BUCKETS_PER_UNIT 32.0f
 
+/* Four floats at a time (one SSE/NEON register) through GCC/clang vector extensions: the
+ * sampler's loops run over a whole vocabulary for every token (the softmax with a plain loop
+ * calling expf() was several times slower; so were scalar bias and clean passes). */
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+typedef double f64x4 __attribute__((vector_size(32)));
+
 struct sampler {
     sampler_params p;
     int32_t n_vocab;
@@ -164,18 +171,53 @@ static float logit_clean(float x) {
     return x == INFINITY ? FLT_MAX : x;
 }
 
+/* out[i] = l[i] + b[i] for i < n (out may be l). */
+static void add_bias(float *out, const float *l, const float *b, int32_t n) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        f32x4 x, y;
+        memcpy(&x, l + i, sizeof x);
+        memcpy(&y, b + i, sizeof y);
+        x += y;
+        memcpy(out + i, &x, sizeof x);
+    }
+    for (; i < n; i++) out[i] = l[i] + b[i];
+}
+
+/* Lane-wise mask ? a : b (mask lanes all ones or all zeros). */
+static f32x4 select4(i32x4 mask, f32x4 a, f32x4 b) { return (f32x4)(((i32x4)a & mask) | ((i32x4)b & ~mask)); }
+
+/* logit_clean on v[0, n) in place; returns the largest result (-inf when none is finite). */
+static float clean_max(float *v, int32_t n) {
+    const f32x4 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, big = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
+    f32x4 m = ninf;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        f32x4 x;
+        memcpy(&x, v + i, sizeof x);
+        x = select4(x != x, ninf, select4(x == INFINITY, big, x));
+        m = select4(m > x, m, x);
+        memcpy(v + i, &x, sizeof x);
+    }
+    float best = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
+    for (; i < n; i++) best = fmaxf(best, v[i] = logit_clean(v[i]));
+    return best;
+}
+
 static bool penalties_on(const sampler_params *p) {
     return p->repeat_last_n != 0 &&
            (p->repeat_penalty != 1 || p->frequency_penalty != 0 || p->presence_penalty != 0);
 }
 
-int sampler_adjust_logits(sampler *s, const float *logits, const int32_t *history,
-                          size_t n_history, float *out) {
+/* Steps 1 and 2 (bias and penalties) into out, which may be logits; the caller cleans. */
+static int bias_and_penalise(sampler *s, const float *logits, const int32_t *history,
+                             size_t n_history, float *out) {
     const sampler_params *p = &s->p;
     int32_t n = s->n_vocab;
-    if (out != logits) memcpy(out, logits, (size_t)n * sizeof *out);
-    if (s->bias)
-        for (int32_t i = 0; i < n; i++) out[i] += s->bias[i];
+    if (s->bias) /* the copy and the bias in one pass */
+        add_bias(out, logits, s->bias, n);
+    else if (out != logits)
+        memcpy(out, logits, (size_t)n * sizeof *out);
     if (penalties_on(p) && n_history > 0) {
         size_t w = n_history;
         if (p->repeat_last_n > 0 && (size_t)p->repeat_last_n < n_history)
@@ -199,7 +241,13 @@ int sampler_adjust_logits(sampler *s, const float *logits, const int32_t *histor
             s->count[t] = 0;
         }
     }
-    for (int32_t i = 0; i < n; i++) out[i] = logit_clean(out[i]);
+    return 0;
+}
+
+int sampler_adjust_logits(sampler *s, const float *logits, const int32_t *history,
+                          size_t n_history, float *out) {
+    if (bias_and_penalise(s, logits, history, n_history, out) != 0) return -1;
+    clean_max(out, s->n_vocab);
     return 0;
 }
 
@@ -333,12 +381,6 @@ static int32_t cut_top_p(sampler *s, int32_t n, float lmax, double need) {
     return keep_through(s, n_near, select_mass(s->work, s->prob, s->sel, m, need));
 }
 
-/* Four floats at a time (one SSE/NEON register) through GCC/clang vector extensions: the
- * softmax over a whole vocabulary is the sampler's biggest loop, and a plain loop calling
- * expf() is several times slower. */
-typedef float f32x4 __attribute__((vector_size(16)));
-typedef int32_t i32x4 __attribute__((vector_size(16)));
-typedef double f64x4 __attribute__((vector_size(32)));
 
 /* e^x in each lane, for x <= 0 or -inf. Relative error about 1e-7; e^0 is exactly 1; below
  * -87 the answer is 0 (no subnormals), so a banned token's probability is exactly 0. Cody-Waite
@@ -387,19 +429,22 @@ static double softmax_num(const float *v, float *prob, const int32_t *ids, int32
 int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
                        size_t n_history) {
     const sampler_params *p = &s->p;
-    const float *v = s->work;
-    float *prob = s->prob, lmax = -INFINITY;
+    float *v = s->work, *prob = s->prob, lmax = -INFINITY;
     int32_t *cand = s->cand, n = 0, n_finite, best = -1;
     double total, mass, acc = 0;
+    const bool greedy = p->temperature == 0;
     s->n_last = 0;
-    if (sampler_adjust_logits(s, logits, history, n_history, s->work) != 0) return -1;
-    for (int32_t i = 0; i < s->n_vocab; i++) {
-        if (!(v[i] > -INFINITY)) continue;
-        cand[n++] = i;
-        if (v[i] > lmax) {
-            lmax = v[i];
-            best = i;
-        }
+    if (bias_and_penalise(s, logits, history, n_history, v) != 0) return -1;
+    lmax = clean_max(v, s->n_vocab);
+    if (lmax > -INFINITY) { /* the best: the lowest id with the largest logit */
+        best = 0;
+        while (v[best] != lmax) best++;
+        n = 1;
+    }
+    if (n && !greedy) { /* the finite candidates */
+        n = 0;
+        for (int32_t i = 0; i < s->n_vocab; i++)
+            if (v[i] > -INFINITY) cand[n++] = i;
     }
     if (n == 0) {
         err_set("sampler: no token has a finite logit (all %d are -inf or NaN after bias and "
@@ -407,7 +452,7 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
                 (int)s->n_vocab);
         return -1;
     }
-    if (p->temperature == 0) {
+    if (greedy) {
         cand[0] = best;
         prob[best] = 1;
         s->n_last = 1;
