@@ -10,10 +10,12 @@
 #include "engine/kvcache.h"
 #include "model/forward.h"
 #include "model/stopstr.h"
+#include "tensor/threadpool.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +49,13 @@ typedef struct req {
     double t_submit, ttft;
     bool got_first;
     uint64_t last_served;             /* the step that last decoded a token of it */
+    /* this step's token, sampled with the others' across the pool (sample_step) */
+    const float *pick_logits;         /* its logits row; NULL: no token this step */
+    int32_t pick;                     /* the token, or -1 (pick_err says why) */
+    char pick_err[256];
+    float pick_lp;                    /* with top_logprobs >= 0: its logprob and the top ones */
+    int32_t n_pick_top;
+    sampler_logprob pick_top[SAMPLER_MAX_TOP_LOGPROBS];
 } req;
 
 struct sched {
@@ -56,6 +65,9 @@ struct sched {
     int32_t n_ctx;
     kvcache *kv;
     model_runner *runner;
+    tpool *pool;                      /* sampling's threads: the runner's, or own_pool */
+    tpool *own_pool;
+    req **picks;                      /* [max_running]: this step's requests to sample */
     float *logits;                    /* [max_running][n_vocab] */
     model_token *batch;
     req **running;
@@ -190,28 +202,60 @@ static void register_blocks(sched *s, req *r) {
     }
 }
 
-/* Samples r's next token from its logits and streams it; returns true when r is finished
+/* r's token of this step, and with top_logprobs >= 0 the log-probabilities: what take_token
+ * then streams. On any thread: it touches only r and its logits row. */
+static void sample_one(req *r, int32_t V) {
+    r->pick = sampler_sample(r->smp, r->pick_logits, r->tokens, (size_t)r->n_tokens);
+    r->n_pick_top = 0;
+    if (r->pick < 0) {
+        snprintf(r->pick_err, sizeof r->pick_err, "%s", err_msg());
+    } else if (r->top_logprobs >= 0) {
+        r->n_pick_top = sampler_logprobs(r->pick_logits, V, r->pick, &r->pick_lp, r->pick_top, r->top_logprobs);
+        if (r->n_pick_top < 0) r->n_pick_top = 0;
+    }
+}
+
+typedef struct sample_job {
+    req *const *picks;
+    int32_t n, n_vocab;
+} sample_job;
+
+static void sample_worker(void *arg, int ith, int nth) {
+    const sample_job *j = arg;
+    for (int32_t k = ith; k < j->n; k += nth) sample_one(j->picks[k], j->n_vocab);
+}
+
+/* Samples every request that gets a token this step (pick_logits set), across the pool when
+ * there are several: sampling reads the whole vocabulary for each, which with many sequences
+ * (or a vocabulary of 150k) is a forward pass's worth of time on one thread. Each request's
+ * sampler and RNG are its own, so the tokens do not depend on which thread drew them. */
+static void sample_step(sched *s) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < s->n_running; i++)
+        if (s->running[i]->pick_logits) s->picks[n++] = s->running[i];
+    sample_job j = {s->picks, n, s->m->hp.n_vocab};
+    if (n > 1 && s->pool) tpool_run(s->pool, sample_worker, &j);
+    else sample_worker(&j, 0, 1);
+}
+
+/* Streams r's token of this step (sample_step drew it); returns true when r is finished
  * (already retired). */
-static bool take_token(sched *s, req *r, const float *logits) {
-    int32_t V = s->m->hp.n_vocab;
+static bool take_token(sched *s, req *r) {
     if (!r->got_first) {
         r->got_first = true;
         r->ttft = clock_now() - r->t_submit;
     }
-    int32_t next = sampler_sample(r->smp, logits, r->tokens, (size_t)r->n_tokens);
+    const int32_t next = r->pick;
     if (next < 0) {
-        retire(s, r, SCHED_FINISH_STOP, err_msg());
+        retire(s, r, SCHED_FINISH_STOP, r->pick_err);
         return true;
     }
     r->n_gen++;
     sched_logprob chosen;
-    int32_t n_top = 0;
+    const int32_t n_top = r->n_pick_top;
+    const sampler_logprob *tl = r->pick_top;
     if (r->top_logprobs >= 0) {
-        sampler_logprob tl[SAMPLER_MAX_TOP_LOGPROBS];
-        float lp = 0;
-        n_top = sampler_logprobs(logits, V, next, &lp, tl, r->top_logprobs);
-        if (n_top < 0) n_top = 0;
-        chosen = (sched_logprob){next, lp, NULL, 0};
+        chosen = (sched_logprob){next, r->pick_lp, NULL, 0};
         /* token texts live in one buffer: the chosen piece, then each alternative */
         size_t used = 0, cap = tok_max_piece(s->tok) * (size_t)(SAMPLER_MAX_TOP_LOGPROBS + 2);
         int len = tok_decode(s->tok, r->tokens[r->n_tokens - 1], next, true, s->piece + used, cap - used);
@@ -330,6 +374,14 @@ static void step(sched *s) {
     s->stats.batch_tokens = n;
     s->stats.steps++;
     pthread_mutex_unlock(&s->mu);
+    if (rc == 0) {
+        for (int32_t i = 0; i < s->n_running; i++) {
+            req *r = s->running[i];
+            const bool token = take[i] && (r->state == REQ_DECODE || r->n_past + take[i] == r->n_prompt);
+            r->pick_logits = token ? row[i] : NULL;
+        }
+        sample_step(s);
+    }
     /* walk backwards: retiring moves the last running request into the freed slot */
     for (int32_t i = s->n_running - 1; i >= 0; i--) {
         req *r = s->running[i];
@@ -340,7 +392,7 @@ static void step(sched *s) {
         if (!take[i]) continue;
         r->n_past += take[i];
         register_blocks(s, r);
-        if (r->state == REQ_DECODE || r->n_past == r->n_prompt) take_token(s, r, row[i]);
+        if (r->pick_logits) take_token(s, r);
     }
 }
 
@@ -404,6 +456,8 @@ static void release(sched *s) {
     if (!s) return;
     kvcache_free(s->kv);
     model_runner_free(s->runner);
+    tpool_free(s->own_pool);
+    free(s->picks);
     device_logits_free(s->cfg.device, s->logits);
     free(s->batch);
     free(s->running);
@@ -441,12 +495,17 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
     s->runner = s->cfg.device ? device_runner_new(s->cfg.device, s->cfg.max_batch)
                               : model_runner_new(m, s->cfg.max_batch, s->cfg.n_threads);
     if (!s->runner) goto fail;
+    /* sampling's threads: the CPU runner's (idle between its passes), else as many of our own */
+    s->pool = model_runner_pool(s->runner);
+    if (!s->pool) s->pool = s->own_pool = tpool_new(s->cfg.n_threads);
+    if (!s->pool) goto fail;
     s->logits = device_logits_alloc(s->cfg.device, (size_t)s->cfg.max_running * (size_t)m->hp.n_vocab);
     s->batch = malloc((size_t)s->cfg.max_batch * sizeof *s->batch);
     s->running = malloc((size_t)s->cfg.max_running * sizeof *s->running);
     s->piece = malloc(tok_max_piece(tok) * (size_t)(SAMPLER_MAX_TOP_LOGPROBS + 3));
     s->top = malloc(SAMPLER_MAX_TOP_LOGPROBS * sizeof *s->top);
-    if (!s->logits || !s->batch || !s->running || !s->piece || !s->top) goto oom;
+    s->picks = malloc((size_t)s->cfg.max_running * sizeof *s->picks);
+    if (!s->logits || !s->batch || !s->running || !s->piece || !s->top || !s->picks) goto oom;
     s->next_id = 1;
     s->stats.kv_bytes_total = (size_t)n_blocks * block_bytes;
     pthread_mutex_init(&s->mu, NULL);

@@ -281,6 +281,8 @@ oom:
     return NULL;
 }
 
+struct tpool *model_runner_pool(model_runner *r) { return r->be ? NULL : r->pool; }
+
 model_runner *model_runner_wrap(const model *m, int32_t max_batch, const model_backend *b, void *impl) {
     model_runner *r = calloc(1, sizeof *r);
     if (!r) {

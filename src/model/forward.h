@@ -65,6 +65,9 @@ size_t model_seq_bytes(const model *m, int32_t n_ctx, model_kv_type type);
 model_runner *model_runner_new(const model *m, int32_t max_batch, int n_threads);
 void model_runner_free(model_runner *r);
 int32_t model_runner_max_batch(const model_runner *r);
+/* The CPU runner's threads, for other parallel work between its forward passes on the thread
+ * that runs them (tpool_run); NULL for a device's runner. */
+struct tpool *model_runner_pool(model_runner *r);
 
 typedef struct model_token {
     model_seq *seq;

@@ -148,7 +148,8 @@ static void alone_in_sched(fixture *f, const sched_config *cfg, const char *prom
 /* N requests at once with fewer step slots than tokens and fewer running slots than requests
  * (prefill chunked and mixed with decoding, some requests queued) each get the text they get
  * alone: from generate() with an F32 cache (the same numbers as `veil run`), from a scheduler
- * running only that request with an F16 cache. */
+ * running only that request with an F16 cache. Sampled with seeds, so the tokens drawn across
+ * the pool's threads must be each request's own. */
 static void concurrent_vs_alone(model_kv_type kv_type) {
     fixture f;
     if (!fixture_open(&f)) return;
@@ -160,6 +161,7 @@ static void concurrent_vs_alone(model_kv_type kv_type) {
     cfg.max_running = 8; /* more requests than slots: some wait in the queue */
     cfg.n_ctx = 256;
     cfg.kv_type = kv_type;
+    cfg.n_threads = 2; /* tokens sampled on two threads (sample_step) on any machine */
     sched *s = sched_new(f.m, f.tok, &cfg);
     CHECK(s != NULL);
     static collector got[N], want[N];
