@@ -7,6 +7,9 @@
 #include "model/sampler.h"
 
 #include <float.h>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -187,20 +190,27 @@ static void add_bias(float *out, const float *l, const float *b, int32_t n) {
 /* Lane-wise mask ? a : b (mask lanes all ones or all zeros). */
 static f32x4 select4(i32x4 mask, f32x4 a, f32x4 b) { return (f32x4)(((i32x4)a & mask) | ((i32x4)b & ~mask)); }
 
-/* logit_clean on v[0, n) in place; returns the largest result (-inf when none is finite). */
-static float clean_max(float *v, int32_t n) {
+/* logit_clean on v[0, n) in place; returns the largest result (-inf when none is finite) and
+ * sets *n_finite to how many are finite. */
+static float clean_max(float *v, int32_t n, int32_t *n_finite) {
     const f32x4 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, big = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
     f32x4 m = ninf;
+    i32x4 count = {0, 0, 0, 0};
     int32_t i = 0;
     for (; i + 4 <= n; i += 4) {
         f32x4 x;
         memcpy(&x, v + i, sizeof x);
         x = select4(x != x, ninf, select4(x == INFINITY, big, x));
         m = select4(m > x, m, x);
+        count -= x > -INFINITY; /* true lanes are -1 */
         memcpy(v + i, &x, sizeof x);
     }
     float best = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
-    for (; i < n; i++) best = fmaxf(best, v[i] = logit_clean(v[i]));
+    *n_finite = (count[0] + count[1]) + (count[2] + count[3]);
+    for (; i < n; i++) {
+        best = fmaxf(best, v[i] = logit_clean(v[i]));
+        *n_finite += v[i] > -INFINITY;
+    }
     return best;
 }
 
@@ -247,7 +257,8 @@ static int bias_and_penalise(sampler *s, const float *logits, const int32_t *his
 int sampler_adjust_logits(sampler *s, const float *logits, const int32_t *history,
                           size_t n_history, float *out) {
     if (bias_and_penalise(s, logits, history, n_history, out) != 0) return -1;
-    clean_max(out, s->n_vocab);
+    int32_t n_finite;
+    clean_max(out, s->n_vocab, &n_finite);
     return 0;
 }
 
@@ -321,6 +332,54 @@ static int32_t select_mass(const float *v, const float *p, int32_t *idx, int32_t
 static int bucket_of(float lmax, float l) {
     float x = (lmax - l) * SAMPLER_BUCKETS_PER_UNIT;
     return x < SAMPLER_BUCKETS - 1 ? (int)x : SAMPLER_BUCKETS - 1;
+}
+
+/* Bit l set where lane l of m is true (all ones). */
+static int lanes_set(i32x4 m) {
+#if defined(__SSE2__)
+    return _mm_movemask_ps((__m128)m);
+#else
+    return (m[0] & 1) | (m[1] & 2) | (m[2] & 4) | (m[3] & 8);
+#endif
+}
+
+/* Lanes of x in buckets 0..b below lmax (bucket_of(lmax, x) <= b), or the finite ones when b is
+ * the last bucket: the same float arithmetic as bucket_of, so exactly the tokens it puts there
+ * (for x >= 0, (int)x <= b exactly when x < b + 1). */
+static i32x4 in_buckets(f32x4 x, float lmax, int b) {
+    if (b >= SAMPLER_BUCKETS - 1) return x > -INFINITY;
+    return (lmax - x) * SAMPLER_BUCKETS_PER_UNIT < (float)(b + 1);
+}
+
+static bool in_bucket(float x, float lmax, int b) {
+    return b >= SAMPLER_BUCKETS - 1 ? x > -INFINITY : bucket_of(lmax, x) <= b;
+}
+
+/* How many tokens lie in buckets 0..b (see in_buckets), counted 4 at a time. */
+static int32_t count_within(const float *v, int32_t n_vocab, float lmax, int b) {
+    i32x4 count = {0, 0, 0, 0};
+    int32_t i = 0;
+    for (; i + 4 <= n_vocab; i += 4) {
+        f32x4 x;
+        memcpy(&x, v + i, sizeof x);
+        count -= in_buckets(x, lmax, b); /* true lanes are -1 */
+    }
+    int32_t n = (count[0] + count[1]) + (count[2] + count[3]);
+    for (; i < n_vocab; i++) n += in_bucket(v[i], lmax, b);
+    return n;
+}
+
+/* Lists the tokens in buckets 0..b ascending in ids; returns how many. */
+static int32_t list_within(const float *v, int32_t n_vocab, float lmax, int b, int32_t *ids) {
+    int32_t n = 0, i = 0;
+    for (; i + 4 <= n_vocab; i += 4) {
+        f32x4 x;
+        memcpy(&x, v + i, sizeof x);
+        for (int m = lanes_set(in_buckets(x, lmax, b)); m; m &= m - 1) ids[n++] = i + __builtin_ctz((unsigned)m);
+    }
+    for (; i < n_vocab; i++)
+        if (in_bucket(v[i], lmax, b)) ids[n++] = i;
+    return n;
 }
 
 /* Lists the n candidates in buckets 0..b in s->near (ascending) and those in bucket b in
@@ -435,16 +494,24 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     const bool greedy = p->temperature == 0;
     s->n_last = 0;
     if (bias_and_penalise(s, logits, history, n_history, v) != 0) return -1;
-    lmax = clean_max(v, s->n_vocab);
+    lmax = clean_max(v, s->n_vocab, &n_finite);
     if (lmax > -INFINITY) { /* the best: the lowest id with the largest logit */
         best = 0;
         while (v[best] != lmax) best++;
         n = 1;
     }
-    if (n && !greedy) { /* the finite candidates */
-        n = 0;
-        for (int32_t i = 0; i < s->n_vocab; i++)
-            if (v[i] > -INFINITY) cand[n++] = i;
+    bool cut_k = false;
+    if (n && !greedy) {
+        /* the candidates: every finite token, or before a top-k cut only those of the fewest
+         * leading buckets that hold k tokens (the cut keeps no token below them) */
+        int b = SAMPLER_BUCKETS - 1;
+        cut_k = p->top_k > 0 && p->top_k < n_finite;
+        for (int t = 31; cut_k && t < SAMPLER_BUCKETS - 1; t = 4 * t + 3)
+            if (count_within(v, s->n_vocab, lmax, t) >= p->top_k) {
+                b = t;
+                break;
+            }
+        n = list_within(v, s->n_vocab, lmax, b, cand);
     }
     if (n == 0) {
         err_set("sampler: no token has a finite logit (all %d are -inf or NaN after bias and "
@@ -460,8 +527,7 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
         return best;
     }
 
-    n_finite = n;
-    if (p->top_k > 0 && p->top_k < n) n = cut_top_k(s, n, lmax, p->top_k);
+    if (cut_k) n = cut_top_k(s, n, lmax, p->top_k);
 
     /* Softmax numerators relative to the best token, whose p is exactly 1; the sum stays
      * unnormalised since only ratios matter from here on. Without a top-k cut every token is
