@@ -474,7 +474,9 @@ static double softmax_num(const float *v, float *prob, const int32_t *ids, int32
             for (int l = 0; l < 4; l++) /* -inf pads: e^-inf is 0 and adds nothing */
                 x[l] = l < lanes ? v[ids ? ids[j + l] : j + l] : -INFINITY;
         }
-        e = exp_nonpos4((x - lmax) / temp);
+        x -= lmax;
+        if (temp != 1) x /= temp; /* x / 1 is x: the API's default temperature skips the divide */
+        e = exp_nonpos4(x);
         if (!ids && lanes == 4) {
             memcpy(prob + j, &e, sizeof e);
         } else {
