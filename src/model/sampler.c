@@ -190,27 +190,36 @@ static void add_bias(float *out, const float *l, const float *b, int32_t n) {
 /* Lane-wise mask ? a : b (mask lanes all ones or all zeros). */
 static f32x4 select4(i32x4 mask, f32x4 a, f32x4 b) { return (f32x4)(((i32x4)a & mask) | ((i32x4)b & ~mask)); }
 
-/* logit_clean on v[0, n) in place; returns the largest result (-inf when none is finite) and
- * sets *n_finite to how many are finite. */
-static float clean_max(float *v, int32_t n, int32_t *n_finite) {
+/* logit_clean of 4 logits. */
+static f32x4 clean4(f32x4 x) {
     const f32x4 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, big = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
-    f32x4 m = ninf;
+    return select4(x != x, ninf, select4(x == INFINITY, big, x));
+}
+
+/* The largest logit_clean(l[i]) over l[0, n) (-inf when none is finite), 4 at a time; the
+ * cleaned values go to out unless it is NULL (it may be l), and how many are finite to
+ * *n_finite unless it is NULL. */
+static float clean_max(const float *l, float *out, int32_t n, int32_t *n_finite) {
+    f32x4 m = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
     i32x4 count = {0, 0, 0, 0};
     int32_t i = 0;
     for (; i + 4 <= n; i += 4) {
         f32x4 x;
-        memcpy(&x, v + i, sizeof x);
-        x = select4(x != x, ninf, select4(x == INFINITY, big, x));
+        memcpy(&x, l + i, sizeof x);
+        x = clean4(x);
         m = select4(m > x, m, x);
         count -= x > -INFINITY; /* true lanes are -1 */
-        memcpy(v + i, &x, sizeof x);
+        if (out) memcpy(out + i, &x, sizeof x);
     }
     float best = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
-    *n_finite = (count[0] + count[1]) + (count[2] + count[3]);
+    int32_t finite = (count[0] + count[1]) + (count[2] + count[3]);
     for (; i < n; i++) {
-        best = fmaxf(best, v[i] = logit_clean(v[i]));
-        *n_finite += v[i] > -INFINITY;
+        const float c = logit_clean(l[i]);
+        if (out) out[i] = c;
+        best = fmaxf(best, c);
+        finite += c > -INFINITY;
     }
+    if (n_finite) *n_finite = finite;
     return best;
 }
 
@@ -257,8 +266,7 @@ static int bias_and_penalise(sampler *s, const float *logits, const int32_t *his
 int sampler_adjust_logits(sampler *s, const float *logits, const int32_t *history,
                           size_t n_history, float *out) {
     if (bias_and_penalise(s, logits, history, n_history, out) != 0) return -1;
-    int32_t n_finite;
-    clean_max(out, s->n_vocab, &n_finite);
+    clean_max(out, out, s->n_vocab, NULL);
     return 0;
 }
 
@@ -496,7 +504,7 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     const bool greedy = p->temperature == 0;
     s->n_last = 0;
     if (bias_and_penalise(s, logits, history, n_history, v) != 0) return -1;
-    lmax = clean_max(v, s->n_vocab, &n_finite);
+    lmax = clean_max(v, v, s->n_vocab, &n_finite);
     if (lmax > -INFINITY) { /* the best: the lowest id with the largest logit */
         best = 0;
         while (v[best] != lmax) best++;
@@ -573,6 +581,18 @@ int32_t sampler_last_candidates(const sampler *s, int32_t *ids, float *probs, in
     return s->n_last;
 }
 
+/* The sum of e^(clean(l[i]) - m) over l[0, n) in double, 4 at a time in a fixed order. */
+static double sum_exp(const float *l, int32_t n, float m) {
+    f64x4 acc = {0};
+    for (int32_t i = 0; i < n; i += 4) {
+        f32x4 x = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}; /* pads: e^-inf adds 0 */
+        if (n - i >= 4) memcpy(&x, l + i, sizeof x);
+        else memcpy(&x, l + i, (size_t)(n - i) * sizeof(float));
+        acc += __builtin_convertvector(exp_nonpos4(clean4(x) - m), f64x4);
+    }
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 int sampler_logprobs(const float *logits, int32_t n_vocab, int32_t token, float *token_logprob,
                      sampler_logprob *top, int32_t n_top) {
     float m = -INFINITY;
@@ -585,21 +605,29 @@ int sampler_logprobs(const float *logits, int32_t n_vocab, int32_t token, float 
     if (n_top < 0 || n_top > SAMPLER_MAX_TOP_LOGPROBS)
         return err_set("sampler_logprobs: n_top %d must be in [0, %d]", (int)n_top,
                        SAMPLER_MAX_TOP_LOGPROBS);
-    for (int32_t i = 0; i < n_vocab; i++) {
-        float c = logit_clean(logits[i]);
-        if (c > m) m = c;
-    }
+    m = clean_max(logits, NULL, n_vocab, NULL);
     if (m == -INFINITY)
         return err_set("sampler_logprobs: no token has a finite logit (all %d are -inf or NaN)",
                        (int)n_vocab);
-    for (int32_t i = 0; i < n_vocab; i++) sum += exp((double)logit_clean(logits[i]) - m);
+    /* e^x in float (relative error ~1e-7, as the sampler's softmax), summed in double: below
+     * what a float logprob resolves, and libm's double exp per token took ~6 ns of each */
+    sum = sum_exp(logits, n_vocab, m);
     log_sum = log(sum);
     /* logprob = (l - m) - log_sum keeps the small terms that l - (m + log_sum) would lose
      * when m is huge. */
     if (token >= 0 && token_logprob)
         *token_logprob = (float)(((double)logit_clean(logits[token]) - m) - log_sum);
-    /* Insertion into a short sorted list (logits for now); strict > keeps lower ids first. */
+    /* Insertion into a short sorted list (logits for now); strict > keeps lower ids first. Once
+     * the list is full, 4 logits none above its last are passed over at once. */
     for (int32_t i = 0; i < n_vocab && n_top > 0; i++) {
+        if (k == n_top && i % 4 == 0 && i + 4 <= n_vocab) {
+            f32x4 x;
+            memcpy(&x, logits + i, sizeof x);
+            if (!lanes_set(clean4(x) > top[k - 1].logprob)) {
+                i += 3;
+                continue;
+            }
+        }
         float c = logit_clean(logits[i]);
         int32_t j;
         if (c == -INFINITY || (k == n_top && !(c > top[k - 1].logprob))) continue;
