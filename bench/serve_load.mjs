@@ -10,14 +10,15 @@
 //
 //   node bench/serve_load.mjs --url http://127.0.0.1:8080 [--concurrency 1,4,16,64]
 //        [--requests N] [--max-tokens 64] [--prompt-tokens 32] [--endpoint completions|chat]
-//        [--ban ID,...] [--ramp S] [--pid PID] [--shared-prompt] [--no-warmup]
+//        [--ban ID,...] [--ramp S] [--pid PID] [--shared-prompt] [--no-warmup] [--temperature T]
 //
 // Prompts: --prompt-tokens N (default 32) sends N token ids to /v1/completions, so every model
 // sees the same prompt length whatever its vocabulary (ids 3..258: SentencePiece byte tokens,
 // ordinary tokens in any vocabulary of 259 or more); --prompt-tokens 0 or --endpoint chat sends
 // a sentence of text instead. Each request's prompt differs from its first token on, so the
 // prefix cache cannot reuse another request's KV (--shared-prompt sends one identical prompt).
-// Sampling is greedy (temperature 0); --ban gives those token ids a logit bias of -100 so EOS
+// Sampling is greedy (temperature 0) unless --temperature T (then the API's other defaults: no
+// top-k, top-p 1, each request seeded with its number); --ban gives those token ids a logit bias of -100 so EOS
 // does not end streams early. --requests defaults to 2 x concurrency (at least 8).
 //
 // By default all N clients start at once, so the first N prompts arrive together and the
@@ -30,7 +31,8 @@ const PROMPT = 'The old lighthouse keeper climbed the stairs every evening to li
 
 function parseArgs(argv) {
     const o = { url: null, concurrency: [1, 4, 16, 64], requests: 0, maxTokens: 64, promptTokens: 32,
-                endpoint: 'completions', ban: [], ramp: 0, pid: 0, sharedPrompt: false, warmup: true };
+                endpoint: 'completions', ban: [], ramp: 0, pid: 0, sharedPrompt: false, warmup: true,
+                temperature: 0 };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i], v = () => {
             if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
@@ -51,6 +53,10 @@ function parseArgs(argv) {
             if (!(o.ramp >= 0)) throw new Error('--ramp: expected seconds >= 0');
             break;
         case '--endpoint': o.endpoint = v(); break;
+        case '--temperature':
+            o.temperature = Number(v());
+            if (!(o.temperature >= 0 && o.temperature <= 2)) throw new Error('--temperature: expected 0 to 2');
+            break;
         case '--ban': o.ban = v().split(',').filter((s) => s !== '').map(int); break;
         case '--pid': o.pid = int(v()); break;
         case '--shared-prompt': o.sharedPrompt = true; break;
@@ -85,7 +91,7 @@ function promptIds(o, n) {
 
 function requestBody(o, n) {
     const text = o.sharedPrompt ? PROMPT : `Story ${n}. ${PROMPT}`;
-    const body = { max_tokens: o.maxTokens, temperature: 0, seed: n, stream: true,
+    const body = { max_tokens: o.maxTokens, temperature: o.temperature, seed: n, stream: true,
                    stream_options: { include_usage: true } };
     if (o.endpoint === 'chat') body.messages = [{ role: 'user', content: text }];
     else body.prompt = o.promptTokens > 0 ? promptIds(o, n) : text;
