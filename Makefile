@@ -54,7 +54,7 @@ ifneq ($(filter x86_64 i%86,$(shell uname -m)),)
 %_avx512.o: ARCH_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 endif
 
-.PHONY: all test demo deps clean fuzz bench-kernels bench-attention bench-peak FORCE
+.PHONY: all test demo deps clean fuzz bench-kernels bench-attention bench-peak bench-sampler FORCE
 # keep intermediate objects (the fuzz objects are made by a chain of pattern rules)
 .SECONDARY:
 all: build/veil
@@ -137,8 +137,15 @@ build/bench-peak: $(call obj,rel,bench/peak.c bench/peak_avx512.c src/tensor/cpu
 
 bench-peak: build/bench-peak
 
+# What sampling a token costs (bench/README.md, "Sampling").
+build/bench-sampler: $(call obj,rel,bench/sampler.c src/model/sampler.c src/base/err.c src/base/rng.c src/base/clock.c)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+bench-sampler: build/bench-sampler
+
 test: deps
-	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz build/bench-kernels build/bench-attention build/bench-peak
+	@$(MAKE) --no-print-directory build/veil build/veil-tests build/asan/veil-tests fuzz build/bench-kernels build/bench-attention build/bench-peak build/bench-sampler
 	@bash scripts/test.sh
 
 demo: deps
