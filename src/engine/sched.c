@@ -497,8 +497,13 @@ sched *sched_new(const model *m, const tokenizer *tok, const sched_config *cfg) 
     if (!s->runner) goto fail;
     /* sampling's threads: the CPU runner's (idle between its passes), else as many of our own */
     s->pool = model_runner_pool(s->runner);
-    if (!s->pool) s->pool = s->own_pool = tpool_new(s->cfg.n_threads);
-    if (!s->pool) goto fail;
+    if (!s->pool) {
+        s->pool = s->own_pool = tpool_new(s->cfg.n_threads);
+        if (!s->pool) goto fail;
+        /* its threads have nothing to do until the next step's tokens: sleep soon, not spin
+         * through a GPU's whole step */
+        tpool_set_spin(s->pool, 1000);
+    }
     s->logits = device_logits_alloc(s->cfg.device, (size_t)s->cfg.max_running * (size_t)m->hp.n_vocab);
     s->batch = malloc((size_t)s->cfg.max_batch * sizeof *s->batch);
     s->running = malloc((size_t)s->cfg.max_running * sizeof *s->running);
