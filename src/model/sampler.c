@@ -448,7 +448,6 @@ static int32_t cut_top_p(sampler *s, int32_t n, float lmax, double need) {
     return keep_through(s, n_near, select_mass(s->work, s->prob, s->sel, m, need));
 }
 
-
 /* e^x in each lane, for x <= 0 or -inf. Relative error about 1e-7; e^0 is exactly 1; below
  * -87 the answer is 0 (no subnormals), so a banned token's probability is exactly 0. Cody-Waite
  * reduction x = n ln2 + r with |r| <= ln2/2, then a degree-7 Taylor polynomial times 2^n. */
@@ -610,7 +609,7 @@ int sampler_logprobs(const float *logits, int32_t n_vocab, int32_t token, float 
         return err_set("sampler_logprobs: no token has a finite logit (all %d are -inf or NaN)",
                        (int)n_vocab);
     /* e^x in float (relative error ~1e-7, as the sampler's softmax), summed in double: below
-     * what a float logprob resolves, and libm's double exp per token took ~6 ns of each */
+     * what a float logprob resolves; libm's double exp took ~6 ns per logit */
     sum = sum_exp(logits, n_vocab, m);
     log_sum = log(sum);
     /* logprob = (l - m) - log_sum keeps the small terms that l - (m + log_sum) would lose
