@@ -11,6 +11,7 @@
  * the fastest of REPS (default 5) rounds of 200 calls, in microseconds per call. Default
  * vocabulary 32000 (Llama 2); 151936 is Qwen's. */
 #include "base/clock.h"
+#include "base/err.h"
 #include "model/sampler.h"
 
 #include <stdbool.h>
@@ -53,7 +54,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     float *l = malloc(sizeof *l * (size_t)n);
-    if (!l) return 1;
+    if (!l) {
+        fprintf(stderr, "bench-sampler: out of memory for %d logits\n", (int)n);
+        return 1;
+    }
     uint32_t st = 12345;
     for (int32_t i = 0; i < n; i++) {
         float g = 0;
@@ -74,7 +78,10 @@ int main(int argc, char **argv) {
         sampler_params_default(&p);
         p.temperature = modes[m].temp, p.top_k = modes[m].top_k, p.top_p = modes[m].top_p, p.min_p = modes[m].min_p;
         sampler *s = sampler_new(&p, n);
-        if (!s || sampler_set_logit_bias(s, 2, -100) != 0) return 1;
+        if (!s || sampler_set_logit_bias(s, 2, -100) != 0) {
+            fprintf(stderr, "bench-sampler: %s\n", err_msg());
+            return 1;
+        }
         printf("  sample, %-56s %8.1f us\n", modes[m].name, best_of(reps, s, l, n, false));
         sampler_free(s);
     }

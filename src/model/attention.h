@@ -75,13 +75,14 @@ void attention_heads(const attn_kv *kv, int32_t head_dim, int n_q, const float *
 /* Writes n floats into the cache's element type at dst (rounding to nearest even for F16). */
 void attention_store(void *dst, enum attn_type type, const float *src, int32_t n);
 
+/* Writes position pos's K and V rows (head_dim floats each), in the layout above, into the
+ * cache that kv views; its storage (kv->k, kv->v) must be writable. */
+void attention_store_kv(const attn_kv *kv, int32_t head_dim, int32_t pos, const float *k, const float *v);
+
 /* Starts bringing the K and V pieces of positions [0, n_pos) into the L2 cache, at most
  * max_bytes of each: attention about to run over a cache that is not in any cache yet then
  * does not wait for its first blocks. Only a hint: it changes no result. */
 void attention_warm(const attn_kv *kv, int32_t head_dim, int32_t n_pos, size_t max_bytes);
-/* Writes position pos's K and V rows (head_dim floats each), in the layout above, into the
- * cache that kv views; its storage (kv->k, kv->v) must be writable. */
-void attention_store_kv(const attn_kv *kv, int32_t head_dim, int32_t pos, const float *k, const float *v);
 
 /* The kernel sets, for tests that compare them; attention_heads (and so attention_head) picks
  * one. The AVX2 ones must only be called when matmul_backend_supported(MATMUL_AVX2) and need
