@@ -225,14 +225,11 @@ static void sample_worker(void *arg, int ith, int nth) {
     for (int32_t k = ith; k < j->n; k += nth) sample_one(j->picks[k], j->n_vocab);
 }
 
-/* Samples every request that gets a token this step (pick_logits set), across the pool when
+/* Samples the n requests in s->picks (those that get a token this step), across the pool when
  * there are several: sampling reads the whole vocabulary for each, which with many sequences
  * (or a vocabulary of 150k) is a forward pass's worth of time on one thread. Each request's
  * sampler and RNG are its own, so the tokens do not depend on which thread drew them. */
-static void sample_step(sched *s) {
-    int32_t n = 0;
-    for (int32_t i = 0; i < s->n_running; i++)
-        if (s->running[i]->pick_logits) s->picks[n++] = s->running[i];
+static void sample_step(sched *s, int32_t n) {
     sample_job j = {s->picks, n, s->m->hp.n_vocab};
     if (n > 1 && s->pool) tpool_run(s->pool, sample_worker, &j);
     else sample_worker(&j, 0, 1);
@@ -375,12 +372,14 @@ static void step(sched *s) {
     s->stats.steps++;
     pthread_mutex_unlock(&s->mu);
     if (rc == 0) {
+        int32_t n_picks = 0;
         for (int32_t i = 0; i < s->n_running; i++) {
             req *r = s->running[i];
             const bool token = take[i] && (r->state == REQ_DECODE || r->n_past + take[i] == r->n_prompt);
             r->pick_logits = token ? row[i] : NULL;
+            if (token) s->picks[n_picks++] = r;
         }
-        sample_step(s);
+        sample_step(s, n_picks);
     }
     /* walk backwards: retiring moves the last running request into the freed slot */
     for (int32_t i = s->n_running - 1; i >= 0; i--) {

@@ -504,30 +504,14 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     s->n_last = 0;
     if (bias_and_penalise(s, logits, history, n_history, v) != 0) return -1;
     lmax = clean_max(v, v, s->n_vocab, &n_finite);
-    if (lmax > -INFINITY) { /* the best: the lowest id with the largest logit */
-        best = 0;
-        while (v[best] != lmax) best++;
-        n = 1;
-    }
-    bool cut_k = false;
-    if (n && !greedy) {
-        /* the candidates: every finite token, or before a top-k cut only those of the fewest
-         * leading buckets that hold k tokens (the cut keeps no token below them) */
-        int b = SAMPLER_BUCKETS - 1;
-        cut_k = p->top_k > 0 && p->top_k < n_finite;
-        for (int t = 31; cut_k && t < SAMPLER_BUCKETS - 1; t = 4 * t + 3)
-            if (count_within(v, s->n_vocab, lmax, t) >= p->top_k) {
-                b = t;
-                break;
-            }
-        n = list_within(v, s->n_vocab, lmax, b, cand);
-    }
-    if (n == 0) {
+    if (n_finite == 0) {
         err_set("sampler: no token has a finite logit (all %d are -inf or NaN after bias and "
                 "penalties)",
                 (int)s->n_vocab);
         return -1;
     }
+    best = 0; /* the lowest id with the largest logit */
+    while (v[best] != lmax) best++;
     if (greedy) {
         cand[0] = best;
         prob[best] = 1;
@@ -536,6 +520,16 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
         return best;
     }
 
+    /* the candidates: every finite token, or before a top-k cut only those of the fewest
+     * leading buckets that hold k tokens (the cut keeps no token below them) */
+    const bool cut_k = p->top_k > 0 && p->top_k < n_finite;
+    int b = SAMPLER_BUCKETS - 1;
+    for (int t = 31; cut_k && t < SAMPLER_BUCKETS - 1; t = 4 * t + 3)
+        if (count_within(v, s->n_vocab, lmax, t) >= p->top_k) {
+            b = t;
+            break;
+        }
+    n = list_within(v, s->n_vocab, lmax, b, cand);
     if (cut_k) n = cut_top_k(s, n, lmax, p->top_k);
 
     /* Softmax numerators relative to the best token, whose p is exactly 1; the sum stays
