@@ -3,7 +3,9 @@
  * Candidates are kept as a list of token ids in ascending order. Each cut (top-k, top-p) finds
  * its threshold token (bucketing, then a quickselect inside one bucket) and then filters the
  * list against the threshold, so the order the final draw walks in is always ascending id and
- * the result does not depend on how the selection shuffled things. Nothing is sorted. */
+ * the result does not depend on how the selection shuffled things. Nothing is sorted. With no
+ * cut at all (the API's defaults) no list is made: the draw walks every token in id order,
+ * passing over whole blocks of them by the softmax's partial sums. */
 #include "model/sampler.h"
 
 #include <float.h>
@@ -22,6 +24,9 @@
  * the last bucket takes everything further down. */
 #define SAMPLER_BUCKETS 1024
 #define SAMPLER_BUCKETS_PER_UNIT 32.0f
+/* Tokens per partial sum of a dense softmax (softmax_num's blocks): the draw passes over whole
+ * blocks before adding tokens one by one. */
+#define DRAW_BLOCK 64
 
 /* Four floats at a time (one SSE/NEON register) through GCC/clang vector extensions: the
  * sampler's loops run over a whole vocabulary for every token (the softmax with a plain loop
@@ -29,6 +34,7 @@
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef int32_t i32x4 __attribute__((vector_size(16)));
 typedef double f64x4 __attribute__((vector_size(32)));
+typedef double f64x2 __attribute__((vector_size(16)));
 
 struct sampler {
     sampler_params p;
@@ -41,8 +47,11 @@ struct sampler {
     int32_t *sel;   /* scratch for selection */
     int32_t *count; /* history counts; all zero between calls */
     float *bias;    /* n_vocab additive biases, NULL until one is set */
-    int32_t n_last;   /* candidates the last sample drew from (cand[0, n_last)) */
+    int32_t n_last;   /* candidates the last sample drew from (cand[0, n_last), or when dense
+                       * every finite token) */
     double mass_last; /* and their total probability mass */
+    bool dense;       /* the last sample cut nothing: no candidate list was made */
+    double *blocks;   /* softmax_num's block sums: n_vocab / DRAW_BLOCK, rounded up */
     int32_t bucket_n[SAMPLER_BUCKETS];
     double bucket_mass[SAMPLER_BUCKETS];
 };
@@ -120,7 +129,8 @@ sampler *sampler_new(const sampler_params *p, int32_t n_vocab) {
     s->near = malloc(n * sizeof *s->near);
     s->sel = malloc(n * sizeof *s->sel);
     s->count = calloc(n, sizeof *s->count);
-    if (!s->work || !s->prob || !s->cand || !s->near || !s->sel || !s->count) goto oom;
+    s->blocks = malloc((n + DRAW_BLOCK - 1) / DRAW_BLOCK * sizeof *s->blocks);
+    if (!s->work || !s->prob || !s->cand || !s->near || !s->sel || !s->count || !s->blocks) goto oom;
     sampler_set_seed(s, p->seed);
     return s;
 oom:
@@ -138,6 +148,7 @@ void sampler_free(sampler *s) {
     free(s->near);
     free(s->sel);
     free(s->count);
+    free(s->blocks);
     free(s->bias);
     free(s);
 }
@@ -351,6 +362,19 @@ static int lanes_set(i32x4 m) {
 #endif
 }
 
+/* The first i with v[i] == x (there is one), 4 at a time. */
+static int32_t first_of(const float *v, int32_t n, float x) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        f32x4 y;
+        memcpy(&y, v + i, sizeof y);
+        const int m = lanes_set(y == x);
+        if (m) return i + __builtin_ctz((unsigned)m);
+    }
+    while (v[i] != x) i++;
+    return i;
+}
+
 /* Lanes of x in buckets 0..b below lmax (bucket_of(lmax, x) <= b), or the finite ones when b is
  * the last bucket: the same float arithmetic as bucket_of, so exactly the tokens it puts there
  * (for x >= 0, (int)x <= b exactly when x < b + 1). */
@@ -451,7 +475,7 @@ static int32_t cut_top_p(sampler *s, int32_t n, float lmax, double need) {
 /* e^x in each lane, for x <= 0 or -inf. Relative error about 1e-7; e^0 is exactly 1; below
  * -87 the answer is 0 (no subnormals), so a banned token's probability is exactly 0. Cody-Waite
  * reduction x = n ln2 + r with |r| <= ln2/2, then a degree-7 Taylor polynomial times 2^n. */
-static f32x4 exp_nonpos4(f32x4 x) {
+static inline __attribute__((always_inline)) f32x4 exp_nonpos4(f32x4 x) {
     i32x4 tiny = x < -87.0f;
     f32x4 xc = (f32x4)((i32x4)x & ~tiny);
     f32x4 fn = (xc * 1.44269504f + 0x1.8p23f) - 0x1.8p23f; /* round to nearest integer */
@@ -468,30 +492,65 @@ static f32x4 exp_nonpos4(f32x4 x) {
 }
 
 /* prob[t] = e^((v[t] - lmax) / temp) for the n tokens ids[0, n), or for tokens 0..n-1 when
- * ids is NULL; returns the sum, accumulated in a fixed order. */
+ * ids is NULL; returns the sum. It is summed in blocks of DRAW_BLOCK tokens, each block's sum
+ * (4 lanes in a fixed order) going to blocks[] unless that is NULL, and the block sums added
+ * in order. */
 static double softmax_num(const float *v, float *prob, const int32_t *ids, int32_t n,
-                          float lmax, float temp) {
-    f64x4 acc = {0};
-    for (int32_t j = 0; j < n; j += 4) {
-        int lanes = n - j < 4 ? (int)(n - j) : 4;
-        f32x4 x, e;
-        if (!ids && lanes == 4) {
-            memcpy(&x, v + j, sizeof x);
-        } else {
-            for (int l = 0; l < 4; l++) /* -inf pads: e^-inf is 0 and adds nothing */
-                x[l] = l < lanes ? v[ids ? ids[j + l] : j + l] : -INFINITY;
+                          float lmax, float temp, double *blocks) {
+    double total = 0;
+    for (int32_t b0 = 0; b0 < n; b0 += DRAW_BLOCK) {
+        const int32_t end = n - b0 < DRAW_BLOCK ? n : b0 + DRAW_BLOCK;
+        f64x2 lo = {0, 0}, hi = {0, 0};
+        for (int32_t j = b0; j < end; j += 4) {
+            int lanes = end - j < 4 ? (int)(end - j) : 4;
+            f32x4 x, e;
+            if (!ids && lanes == 4) {
+                memcpy(&x, v + j, sizeof x);
+            } else {
+                for (int l = 0; l < 4; l++) /* -inf pads: e^-inf is 0 and adds nothing */
+                    x[l] = l < lanes ? v[ids ? ids[j + l] : j + l] : -INFINITY;
+            }
+            x -= lmax;
+            if (temp != 1) x /= temp; /* x / 1 is x: the API's default temperature skips the divide */
+            e = exp_nonpos4(x);
+            if (!ids && lanes == 4) {
+                memcpy(prob + j, &e, sizeof e);
+            } else {
+                for (int l = 0; l < lanes; l++) prob[ids ? ids[j + l] : j + l] = e[l];
+            }
+            lo += (f64x2){e[0], e[1]};
+            hi += (f64x2){e[2], e[3]};
         }
-        x -= lmax;
-        if (temp != 1) x /= temp; /* x / 1 is x: the API's default temperature skips the divide */
-        e = exp_nonpos4(x);
-        if (!ids && lanes == 4) {
-            memcpy(prob + j, &e, sizeof e);
-        } else {
-            for (int l = 0; l < lanes; l++) prob[ids ? ids[j + l] : j + l] = e[l];
-        }
-        acc += __builtin_convertvector(e, f64x4);
+        const double sum = (lo[0] + lo[1]) + (hi[0] + hi[1]);
+        if (blocks) blocks[b0 / DRAW_BLOCK] = sum;
+        total += sum;
     }
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    return total;
+}
+
+/* The token r falls on when the n candidates' masses (prob[ids[j]], or prob[j] when ids is
+ * NULL) are laid end to end in order, r in [0, their sum): with blocks (softmax_num's), whole
+ * blocks before the one r falls in are passed over by their sums, then tokens are added one by
+ * one. Tokens without mass are never the answer; when rounding leaves r beyond the last
+ * addition, the last token with mass is, or `fallback` if none was met. */
+static int32_t draw(const float *prob, const int32_t *ids, int32_t n, const double *blocks, double r,
+                    int32_t fallback) {
+    double acc = 0;
+    int32_t j = 0, last = fallback;
+    if (blocks) {
+        const int32_t n_blocks = (n + DRAW_BLOCK - 1) / DRAW_BLOCK;
+        int32_t k = 0;
+        for (; k + 1 < n_blocks && !(r < acc + blocks[k]); k++) acc += blocks[k];
+        j = k * DRAW_BLOCK;
+    }
+    for (; j < n; j++) {
+        const int32_t t = ids ? ids[j] : j;
+        if (prob[t] <= 0) continue;
+        acc += prob[t];
+        last = t;
+        if (r < acc) return t;
+    }
+    return last;
 }
 
 int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
@@ -499,9 +558,10 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     const sampler_params *p = &s->p;
     float *v = s->work, *prob = s->prob, lmax = -INFINITY;
     int32_t *cand = s->cand, n = 0, n_finite, best = -1;
-    double total, mass, acc = 0;
+    double total, mass;
     const bool greedy = p->temperature == 0;
     s->n_last = 0;
+    s->dense = false;
     if (bias_and_penalise(s, logits, history, n_history, v) != 0) return -1;
     lmax = clean_max(v, v, s->n_vocab, &n_finite);
     if (n_finite == 0) {
@@ -510,8 +570,7 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
                 (int)s->n_vocab);
         return -1;
     }
-    best = 0; /* the lowest id with the largest logit */
-    while (v[best] != lmax) best++;
+    best = first_of(v, s->n_vocab, lmax); /* the lowest id with the largest logit */
     if (greedy) {
         cand[0] = best;
         prob[best] = 1;
@@ -520,9 +579,18 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
         return best;
     }
 
+    /* No cut at all (the API's defaults): every finite token is a candidate, the softmax runs
+     * over the whole vocabulary and the draw passes over its blocks; no list is made. */
+    const bool cut_k = p->top_k > 0 && p->top_k < n_finite;
+    s->dense = !cut_k && p->top_p >= 1 && p->min_p <= 0;
+    if (s->dense) {
+        s->n_last = n_finite;
+        s->mass_last = softmax_num(v, prob, NULL, s->n_vocab, lmax, p->temperature, s->blocks);
+        return draw(prob, NULL, s->n_vocab, s->blocks, uniform01(s) * s->mass_last, best);
+    }
+
     /* the candidates: every finite token, or before a top-k cut only those of the fewest
      * leading buckets that hold k tokens (the cut keeps no token below them) */
-    const bool cut_k = p->top_k > 0 && p->top_k < n_finite;
     int b = SAMPLER_BUCKETS - 1;
     for (int t = 31; cut_k && t < SAMPLER_BUCKETS - 1; t = 4 * t + 3)
         if (count_within(v, s->n_vocab, lmax, t) >= p->top_k) {
@@ -535,8 +603,8 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     /* Softmax numerators relative to the best token, whose p is exactly 1; the sum stays
      * unnormalised since only ratios matter from here on. Without a top-k cut every token is
      * a candidate, and the dense loop is faster. */
-    if (n == n_finite) total = softmax_num(v, prob, NULL, s->n_vocab, lmax, p->temperature);
-    else total = softmax_num(v, prob, cand, n, lmax, p->temperature);
+    if (n == n_finite) total = softmax_num(v, prob, NULL, s->n_vocab, lmax, p->temperature, NULL);
+    else total = softmax_num(v, prob, cand, n, lmax, p->temperature, NULL);
 
     if (p->top_p < 1) n = cut_top_p(s, n, lmax, p->top_p * total);
     if (p->min_p > 0) {
@@ -553,21 +621,20 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     }
     s->n_last = n;
     s->mass_last = mass;
-    double r = uniform01(s) * mass;
     /* r can round up to mass itself; then the last token with any mass is the answer. The
      * best token is always kept and has p == 1, so there is one. */
-    int32_t last = best;
-    for (int32_t j = 0; j < n; j++) {
-        if (prob[cand[j]] <= 0) continue;
-        acc += prob[cand[j]];
-        last = cand[j];
-        if (r < acc) return last;
-    }
-    return last;
+    return draw(prob, cand, n, NULL, uniform01(s) * mass, best);
 }
 
 int32_t sampler_last_candidates(const sampler *s, int32_t *ids, float *probs, int32_t max) {
-    for (int32_t j = 0; j < s->n_last && j < max; j++) {
+    /* without cuts the candidates were never listed: every finite token, ascending */
+    for (int32_t t = 0, j = 0; s->dense && t < s->n_vocab && j < max; t++) {
+        if (!(s->work[t] > -INFINITY)) continue;
+        if (ids) ids[j] = t;
+        if (probs) probs[j] = (float)(s->prob[t] / s->mass_last);
+        j++;
+    }
+    for (int32_t j = 0; !s->dense && j < s->n_last && j < max; j++) {
         if (ids) ids[j] = s->cand[j];
         if (probs) probs[j] = (float)(s->prob[s->cand[j]] / s->mass_last);
     }

@@ -174,6 +174,31 @@ TEST(sampler_distribution_matches_softmax) {
     CHECK(chi2(counts, p, 4, 40000) > 1000);
 }
 
+/* Without cuts the draw passes over whole blocks of tokens by their sums: mass spread over a
+ * vocabulary of many blocks, most of it with none (logits below e^-87 of the best), must
+ * still come out in proportion, and only where it is. */
+TEST(sampler_draw_across_blocks) {
+    enum { N = 1000 };
+    static const int32_t where[4] = {64, 511, 512, 999}; /* block edges, the last token */
+    const double p[4] = {0.1, 0.2, 0.3, 0.4};
+    float l[N], lp[4];
+    static int counts[N];
+    logits_of(p, lp, 4);
+    for (int32_t i = 0; i < N; i++) l[i] = -100;
+    for (int i = 0; i < 4; i++) l[where[i]] = lp[i];
+    sampler *s = mk(1, 0, 1, 0, N, 27);
+    draw(s, l, N, 40000, counts);
+    int got[4], elsewhere = 0;
+    for (int i = 0; i < 4; i++) got[i] = counts[where[i]];
+    for (int32_t i = 0; i < N; i++) elsewhere += counts[i];
+    elsewhere -= got[0] + got[1] + got[2] + got[3];
+    CHECK_MSG(elsewhere == 0, "%d draws of tokens without mass", elsewhere);
+    double x = chi2(got, p, 4, 40000);
+    CHECK_MSG(x < CHI2_LIMIT, "chi2 %.2f; counts %d %d %d %d", x, got[0], got[1], got[2], got[3]);
+    CHECK_EQ_INT(sampler_last_candidates(s, NULL, NULL, 0), N); /* every finite token */
+    sampler_free(s);
+}
+
 TEST(sampler_top_p) {
     const double p[4] = {0.5, 0.3, 0.15, 0.05};
     const double keep2[4] = {0.5, 0.3, 0, 0}, keep3[4] = {0.5, 0.3, 0.15, 0};
@@ -571,6 +596,7 @@ TEST(sampler_large_vocab_matches_reference) {
     const sampler_params near[] = {
         params(1, 0, 0.9f, 0), params(0.7f, 0, 0.95f, 0.05f), params(1, 40, 0.95f, 0.05f),
         params(1, 0, 1, 0.2f), params(1.3f, 100, 1, 0),       params(1, 7, 1, 0),
+        params(1, 0, 1, 0),    params(0.8f, 0, 1, 0),
     };
     check_large(l, N, near, sizeof near / sizeof near[0]);
     /* Ten tokens far above a crowd spread 22 to 38 below them, and some banned tokens: the
@@ -584,6 +610,7 @@ TEST(sampler_large_vocab_matches_reference) {
         params(1, 20, 1, 0),      params(1, 3000, 1, 0),    params(10, 0, 0.5f, 0),
         params(10, 0, 0.9f, 0),   params(10, 0, 0.99f, 0),  params(20, 0, 0.999f, 0.01f),
         params(10, 5000, 0.9f, 0), params(2, 0, 0.99f, 0),    params(1, 80000, 1, 0),
+        params(10, 0, 1, 0),
     };
     check_large(l, N, deep, sizeof deep / sizeof deep[0]);
     free(l);
