@@ -9,9 +9,6 @@
 #include "model/sampler.h"
 
 #include <float.h>
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -28,13 +25,85 @@
  * blocks before adding tokens one by one. */
 #define DRAW_BLOCK 64
 
-/* Four floats at a time (one SSE/NEON register) through GCC/clang vector extensions: the
- * sampler's loops run over a whole vocabulary for every token (the softmax with a plain loop
- * calling expf() was several times slower; so were scalar bias and clean passes). */
-typedef float f32x4 __attribute__((vector_size(16)));
-typedef int32_t i32x4 __attribute__((vector_size(16)));
-typedef double f64x4 __attribute__((vector_size(32)));
-typedef double f64x2 __attribute__((vector_size(16)));
+/* The passes over a whole vocabulary (every token sampled runs several) take VL floats at a
+ * time through GCC/clang vector extensions. On x86-64, VOCAB_PASS compiles each such pass for
+ * AVX-512, AVX2 and the baseline, and the loader picks the widest the CPU has (target_clones):
+ * VL is 16, one AVX-512 register (two AVX2 ones; 2.5-4x faster than 4 floats at a time on
+ * AVX-512). Elsewhere (NEON; clang, which rejects 16-float vectors outside AVX-512 code even
+ * inlined), and where VEIL_NO_CLONES is set (the sanitizer builds), VL is 4:
+ * the compiler's splitting of 16-float vectors into 4-float registers was 2-5x slower than
+ * 4-float code. Lanes are independent IEEE operations and the sums' lane order is fixed by VL,
+ * so builds with the same VL give the same results; a VL-4 and a VL-16 build may differ in a
+ * sum's last bits.
+ * (A plain loop calling expf() was several times slower again.) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(VEIL_NO_CLONES)
+#define VOCAB_PASS __attribute__((target_clones("avx512f", "avx2", "default")))
+#define VL 16
+#else
+#define VOCAB_PASS
+#define VL 4
+#endif
+typedef float f32xv __attribute__((vector_size(4 * VL)));
+typedef int32_t i32xv __attribute__((vector_size(4 * VL)));
+typedef float f32xh __attribute__((vector_size(2 * VL)));  /* half a vector */
+typedef double f64xh __attribute__((vector_size(4 * VL))); /* VL / 2 doubles */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC warns that returning a 64-byte vector has another ABI without AVX-512; the helpers below
+ * that do are always inlined, so no call ever passes one. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+ALWAYS_INLINE f32xv vload(const float *p) {
+    f32xv x;
+    memcpy(&x, p, sizeof x);
+    return x;
+}
+
+/* The n < VL floats at p, -inf in the other lanes. */
+ALWAYS_INLINE f32xv vload_tail(const float *p, int32_t n) {
+    f32xv x;
+    for (int l = 0; l < VL; l++) x[l] = l < n ? p[l] : -INFINITY;
+    return x;
+}
+
+ALWAYS_INLINE f32xv vsplat(float x) { return (f32xv){0} + x; }
+
+/* Whether any lane of m (all ones or all zeros) is set. */
+ALWAYS_INLINE bool vany(i32xv m) {
+    int32_t a = 0;
+    for (int l = 0; l < VL; l++) a |= m[l];
+    return a != 0;
+}
+
+/* Sums of the lanes: integers in any order; doubles pairwise in a fixed order. */
+ALWAYS_INLINE int32_t vsum_i(i32xv c) {
+    int32_t n = 0;
+    for (int l = 0; l < VL; l++) n += c[l];
+    return n;
+}
+
+/* Adds e's lanes to two VL/2-lane double accumulators (the low half's lanes, then the high
+ * half's); vacc_sum is their total in a fixed order. */
+ALWAYS_INLINE void vacc(f64xh acc[2], f32xv e) {
+#if VL == 16
+    const f32xh lo = __builtin_shufflevector(e, e, 0, 1, 2, 3, 4, 5, 6, 7);
+    const f32xh hi = __builtin_shufflevector(e, e, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    const f32xh lo = {e[0], e[1]}, hi = {e[2], e[3]};
+#endif
+    acc[0] += __builtin_convertvector(lo, f64xh);
+    acc[1] += __builtin_convertvector(hi, f64xh);
+}
+
+ALWAYS_INLINE double vacc_sum(const f64xh acc[2]) {
+#if VL == 16
+    const f64xh a = acc[0] + acc[1];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+#else
+    return (acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1]);
+#endif
+}
 
 struct sampler {
     sampler_params p;
@@ -186,44 +255,41 @@ static float logit_clean(float x) {
 }
 
 /* out[i] = l[i] + b[i] for i < n (out may be l). */
-static void add_bias(float *out, const float *l, const float *b, int32_t n) {
+VOCAB_PASS static void add_bias(float *out, const float *l, const float *b, int32_t n) {
     int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        f32x4 x, y;
-        memcpy(&x, l + i, sizeof x);
-        memcpy(&y, b + i, sizeof y);
-        x += y;
+    for (; i + VL <= n; i += VL) {
+        const f32xv x = vload(l + i) + vload(b + i);
         memcpy(out + i, &x, sizeof x);
     }
     for (; i < n; i++) out[i] = l[i] + b[i];
 }
 
 /* Lane-wise mask ? a : b (mask lanes all ones or all zeros). */
-static f32x4 select4(i32x4 mask, f32x4 a, f32x4 b) { return (f32x4)(((i32x4)a & mask) | ((i32x4)b & ~mask)); }
-
-/* logit_clean of 4 logits. */
-static f32x4 clean4(f32x4 x) {
-    const f32x4 ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}, big = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
-    return select4(x != x, ninf, select4(x == INFINITY, big, x));
+ALWAYS_INLINE f32xv vselect(i32xv mask, f32xv a, f32xv b) {
+    return (f32xv)(((i32xv)a & mask) | ((i32xv)b & ~mask));
 }
 
-/* The largest logit_clean(l[i]) over l[0, n) (-inf when none is finite), 4 at a time; the
+/* logit_clean of VL logits. */
+ALWAYS_INLINE f32xv vclean(f32xv x) {
+    return vselect(x != x, vsplat(-INFINITY), vselect(x == INFINITY, vsplat(FLT_MAX), x));
+}
+
+/* The largest logit_clean(l[i]) over l[0, n) (-inf when none is finite), VL at a time; the
  * cleaned values go to out unless it is NULL (it may be l), and how many are finite to
  * *n_finite unless it is NULL. */
-static float clean_max(const float *l, float *out, int32_t n, int32_t *n_finite) {
-    f32x4 m = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    i32x4 count = {0, 0, 0, 0};
+VOCAB_PASS static float clean_max(const float *l, float *out, int32_t n, int32_t *n_finite) {
+    f32xv m = vsplat(-INFINITY);
+    i32xv count = {0};
     int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        f32x4 x;
-        memcpy(&x, l + i, sizeof x);
-        x = clean4(x);
-        m = select4(m > x, m, x);
+    for (; i + VL <= n; i += VL) {
+        const f32xv x = vclean(vload(l + i));
+        m = vselect(m > x, m, x);
         count -= x > -INFINITY; /* true lanes are -1 */
         if (out) memcpy(out + i, &x, sizeof x);
     }
-    float best = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
-    int32_t finite = (count[0] + count[1]) + (count[2] + count[3]);
+    float best = -INFINITY; /* no NaN is left: the largest, whatever the order */
+    for (int k = 0; k < VL; k++) best = fmaxf(best, m[k]);
+    int32_t finite = vsum_i(count);
     for (; i < n; i++) {
         const float c = logit_clean(l[i]);
         if (out) out[i] = c;
@@ -353,24 +419,10 @@ static int bucket_of(float lmax, float l) {
     return x < SAMPLER_BUCKETS - 1 ? (int)x : SAMPLER_BUCKETS - 1;
 }
 
-/* Bit l set where lane l of m is true (all ones). */
-static int lanes_set(i32x4 m) {
-#if defined(__SSE2__)
-    return _mm_movemask_ps((__m128)m);
-#else
-    return (m[0] & 1) | (m[1] & 2) | (m[2] & 4) | (m[3] & 8);
-#endif
-}
-
-/* The first i with v[i] == x (there is one), 4 at a time. */
-static int32_t first_of(const float *v, int32_t n, float x) {
+/* The first i with v[i] == x (there is one), VL at a time. */
+VOCAB_PASS static int32_t first_of(const float *v, int32_t n, float x) {
     int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        f32x4 y;
-        memcpy(&y, v + i, sizeof y);
-        const int m = lanes_set(y == x);
-        if (m) return i + __builtin_ctz((unsigned)m);
-    }
+    while (i + VL <= n && !vany(vload(v + i) == x)) i += VL;
     while (v[i] != x) i++;
     return i;
 }
@@ -378,7 +430,7 @@ static int32_t first_of(const float *v, int32_t n, float x) {
 /* Lanes of x in buckets 0..b below lmax (bucket_of(lmax, x) <= b), or the finite ones when b is
  * the last bucket: the same float arithmetic as bucket_of, so exactly the tokens it puts there
  * (for x >= 0, (int)x <= b exactly when x < b + 1). */
-static i32x4 in_buckets(f32x4 x, float lmax, int b) {
+ALWAYS_INLINE i32xv in_buckets(f32xv x, float lmax, int b) {
     if (b >= SAMPLER_BUCKETS - 1) return x > -INFINITY;
     return (lmax - x) * SAMPLER_BUCKETS_PER_UNIT < (float)(b + 1);
 }
@@ -387,27 +439,24 @@ static bool in_bucket(float x, float lmax, int b) {
     return b >= SAMPLER_BUCKETS - 1 ? x > -INFINITY : bucket_of(lmax, x) <= b;
 }
 
-/* How many tokens lie in buckets 0..b (see in_buckets), counted 4 at a time. */
-static int32_t count_within(const float *v, int32_t n_vocab, float lmax, int b) {
-    i32x4 count = {0, 0, 0, 0};
+/* How many tokens lie in buckets 0..b (see in_buckets), counted VL at a time. */
+VOCAB_PASS static int32_t count_within(const float *v, int32_t n_vocab, float lmax, int b) {
+    i32xv count = {0};
     int32_t i = 0;
-    for (; i + 4 <= n_vocab; i += 4) {
-        f32x4 x;
-        memcpy(&x, v + i, sizeof x);
-        count -= in_buckets(x, lmax, b); /* true lanes are -1 */
-    }
-    int32_t n = (count[0] + count[1]) + (count[2] + count[3]);
+    for (; i + VL <= n_vocab; i += VL) count -= in_buckets(vload(v + i), lmax, b); /* true lanes are -1 */
+    int32_t n = vsum_i(count);
     for (; i < n_vocab; i++) n += in_bucket(v[i], lmax, b);
     return n;
 }
 
 /* Lists the tokens in buckets 0..b ascending in ids; returns how many. */
-static int32_t list_within(const float *v, int32_t n_vocab, float lmax, int b, int32_t *ids) {
+VOCAB_PASS static int32_t list_within(const float *v, int32_t n_vocab, float lmax, int b, int32_t *ids) {
     int32_t n = 0, i = 0;
-    for (; i + 4 <= n_vocab; i += 4) {
-        f32x4 x;
-        memcpy(&x, v + i, sizeof x);
-        for (int m = lanes_set(in_buckets(x, lmax, b)); m; m &= m - 1) ids[n++] = i + __builtin_ctz((unsigned)m);
+    for (; i + VL <= n_vocab; i += VL) {
+        const i32xv m = in_buckets(vload(v + i), lmax, b);
+        if (!vany(m)) continue;
+        for (int l = 0; l < VL; l++)
+            if (m[l]) ids[n++] = i + l;
     }
     for (; i < n_vocab; i++)
         if (in_bucket(v[i], lmax, b)) ids[n++] = i;
@@ -475,53 +524,52 @@ static int32_t cut_top_p(sampler *s, int32_t n, float lmax, double need) {
 /* e^x in each lane, for x <= 0 or -inf. Relative error about 1e-7; e^0 is exactly 1; below
  * -87 the answer is 0 (no subnormals), so a banned token's probability is exactly 0. Cody-Waite
  * reduction x = n ln2 + r with |r| <= ln2/2, then a degree-7 Taylor polynomial times 2^n. */
-static inline __attribute__((always_inline)) f32x4 exp_nonpos4(f32x4 x) {
-    i32x4 tiny = x < -87.0f;
-    f32x4 xc = (f32x4)((i32x4)x & ~tiny);
-    f32x4 fn = (xc * 1.44269504f + 0x1.8p23f) - 0x1.8p23f; /* round to nearest integer */
-    f32x4 r = (xc - fn * 0.693359375f) - fn * -2.12194440e-4f;
-    f32x4 e = r * (1.0f / 5040) + 1.0f / 720;
+ALWAYS_INLINE f32xv exp_nonpos(f32xv x) {
+    i32xv tiny = x < -87.0f;
+    f32xv xc = (f32xv)((i32xv)x & ~tiny);
+    f32xv fn = (xc * 1.44269504f + 0x1.8p23f) - 0x1.8p23f; /* round to nearest integer */
+    f32xv r = (xc - fn * 0.693359375f) - fn * -2.12194440e-4f;
+    f32xv e = r * (1.0f / 5040) + 1.0f / 720;
     e = e * r + 1.0f / 120;
     e = e * r + 1.0f / 24;
     e = e * r + 1.0f / 6;
     e = e * r + 0.5f;
     e = e * r + 1.0f;
     e = e * r + 1.0f;
-    f32x4 scale = (f32x4)((__builtin_convertvector(fn, i32x4) + 127) << 23);
-    return (f32x4)((i32x4)(e * scale) & ~tiny);
+    f32xv scale = (f32xv)((__builtin_convertvector(fn, i32xv) + 127) << 23);
+    return (f32xv)((i32xv)(e * scale) & ~tiny);
 }
 
 /* prob[t] = e^((v[t] - lmax) / temp) for the n tokens ids[0, n), or for tokens 0..n-1 when
  * ids is NULL; returns the sum. It is summed in blocks of DRAW_BLOCK tokens, each block's sum
- * (4 lanes in a fixed order) going to blocks[] unless that is NULL, and the block sums added
- * in order. */
-static double softmax_num(const float *v, float *prob, const int32_t *ids, int32_t n,
-                          float lmax, float temp, double *blocks) {
+ * (lanes in a fixed order) going to blocks[] unless that is NULL, and the block sums added in
+ * order. */
+VOCAB_PASS static double softmax_num(const float *v, float *prob, const int32_t *ids, int32_t n,
+                                     float lmax, float temp, double *blocks) {
     double total = 0;
     for (int32_t b0 = 0; b0 < n; b0 += DRAW_BLOCK) {
         const int32_t end = n - b0 < DRAW_BLOCK ? n : b0 + DRAW_BLOCK;
-        f64x2 lo = {0, 0}, hi = {0, 0};
-        for (int32_t j = b0; j < end; j += 4) {
-            int lanes = end - j < 4 ? (int)(end - j) : 4;
-            f32x4 x, e;
-            if (!ids && lanes == 4) {
-                memcpy(&x, v + j, sizeof x);
+        f64xh acc[2] = {{0}, {0}};
+        for (int32_t j = b0; j < end; j += VL) {
+            const int lanes = end - j < VL ? (int)(end - j) : VL;
+            f32xv x;
+            if (!ids && lanes == VL) {
+                x = vload(v + j);
             } else {
-                for (int l = 0; l < 4; l++) /* -inf pads: e^-inf is 0 and adds nothing */
+                for (int l = 0; l < VL; l++) /* -inf pads: e^-inf is 0 and adds nothing */
                     x[l] = l < lanes ? v[ids ? ids[j + l] : j + l] : -INFINITY;
             }
             x -= lmax;
             if (temp != 1) x /= temp; /* x / 1 is x: the API's default temperature skips the divide */
-            e = exp_nonpos4(x);
-            if (!ids && lanes == 4) {
+            const f32xv e = exp_nonpos(x);
+            if (!ids && lanes == VL) {
                 memcpy(prob + j, &e, sizeof e);
             } else {
                 for (int l = 0; l < lanes; l++) prob[ids ? ids[j + l] : j + l] = e[l];
             }
-            lo += (f64x2){e[0], e[1]};
-            hi += (f64x2){e[2], e[3]};
+            vacc(acc, e);
         }
-        const double sum = (lo[0] + lo[1]) + (hi[0] + hi[1]);
+        const double sum = vacc_sum(acc);
         if (blocks) blocks[b0 / DRAW_BLOCK] = sum;
         total += sum;
     }
@@ -641,16 +689,33 @@ int32_t sampler_last_candidates(const sampler *s, int32_t *ids, float *probs, in
     return s->n_last;
 }
 
-/* The sum of e^(clean(l[i]) - m) over l[0, n) in double, 4 at a time in a fixed order. */
-static double sum_exp(const float *l, int32_t n, float m) {
-    f64x4 acc = {0};
-    for (int32_t i = 0; i < n; i += 4) {
-        f32x4 x = {-INFINITY, -INFINITY, -INFINITY, -INFINITY}; /* pads: e^-inf adds 0 */
-        if (n - i >= 4) memcpy(&x, l + i, sizeof x);
-        else memcpy(&x, l + i, (size_t)(n - i) * sizeof(float));
-        acc += __builtin_convertvector(exp_nonpos4(clean4(x) - m), f64x4);
+/* The sum of e^(clean(l[i]) - m) over l[0, n) in double, VL at a time in a fixed order. */
+VOCAB_PASS static double sum_exp(const float *l, int32_t n, float m) {
+    f64xh acc[2] = {{0}, {0}};
+    for (int32_t i = 0; i < n; i += VL) {
+        const f32xv x = n - i >= VL ? vload(l + i) : vload_tail(l + i, n - i); /* pads: e^-inf adds 0 */
+        vacc(acc, exp_nonpos(vclean(x) - m));
     }
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    return vacc_sum(acc);
+}
+
+/* The n_top largest logit_clean(l[i]) into top[] (logits, not yet logprobs), largest first,
+ * lower ids first on ties, -inf left out; returns how many. Insertion into a short sorted list;
+ * once it is full, VL logits none above its last are passed over at once. */
+VOCAB_PASS static int32_t top_logits(const float *l, int32_t n, sampler_logprob *top, int32_t n_top) {
+    int32_t k = 0;
+    for (int32_t i = 0; i < n && n_top > 0; i++) {
+        if (k == n_top && i % VL == 0 && i + VL <= n && !vany(vclean(vload(l + i)) > top[k - 1].logprob)) {
+            i += VL - 1;
+            continue;
+        }
+        const float c = logit_clean(l[i]);
+        if (c == -INFINITY || (k == n_top && !(c > top[k - 1].logprob))) continue;
+        int32_t j = k < n_top ? k++ : n_top - 1;
+        for (; j > 0 && c > top[j - 1].logprob; j--) top[j] = top[j - 1];
+        top[j] = (sampler_logprob){.id = i, .logprob = c};
+    }
+    return k;
 }
 
 int sampler_logprobs(const float *logits, int32_t n_vocab, int32_t token, float *token_logprob,
@@ -677,24 +742,7 @@ int sampler_logprobs(const float *logits, int32_t n_vocab, int32_t token, float 
      * when m is huge. */
     if (token >= 0 && token_logprob)
         *token_logprob = (float)(((double)logit_clean(logits[token]) - m) - log_sum);
-    /* Insertion into a short sorted list (logits for now); strict > keeps lower ids first. Once
-     * the list is full, 4 logits none above its last are passed over at once. */
-    for (int32_t i = 0; i < n_vocab && n_top > 0; i++) {
-        if (k == n_top && i % 4 == 0 && i + 4 <= n_vocab) {
-            f32x4 x;
-            memcpy(&x, logits + i, sizeof x);
-            if (!lanes_set(clean4(x) > top[k - 1].logprob)) {
-                i += 3;
-                continue;
-            }
-        }
-        float c = logit_clean(logits[i]);
-        int32_t j;
-        if (c == -INFINITY || (k == n_top && !(c > top[k - 1].logprob))) continue;
-        j = k < n_top ? k++ : n_top - 1;
-        for (; j > 0 && c > top[j - 1].logprob; j--) top[j] = top[j - 1];
-        top[j] = (sampler_logprob){.id = i, .logprob = c};
-    }
+    k = top_logits(logits, n_vocab, top, n_top);
     for (int32_t j = 0; j < k; j++)
         top[j].logprob = (float)(((double)top[j].logprob - m) - log_sum);
     return k;
