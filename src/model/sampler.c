@@ -30,11 +30,10 @@
  * AVX-512, AVX2 and the baseline, and the loader picks the widest the CPU has (target_clones):
  * VL is 16, one AVX-512 register (two AVX2 ones; 2.5-4x faster than 4 floats at a time on
  * AVX-512). Elsewhere (NEON; clang, which rejects 16-float vectors outside AVX-512 code even
- * inlined), and where VEIL_NO_CLONES is set (the sanitizer builds), VL is 4:
- * the compiler's splitting of 16-float vectors into 4-float registers was 2-5x slower than
- * 4-float code. Lanes are independent IEEE operations and the sums' lane order is fixed by VL,
- * so builds with the same VL give the same results; a VL-4 and a VL-16 build may differ in a
- * sum's last bits.
+ * inlined), and where VEIL_NO_CLONES is set (the sanitizer builds), VL is 4: the compiler's
+ * splitting of 16-float vectors into 4-float registers was 2-5x slower than 4-float code.
+ * Lanes are independent IEEE operations and the sums' lane order is fixed by VL, so builds with
+ * the same VL give the same results; a VL-4 and a VL-16 build may differ in a sum's last bits.
  * (A plain loop calling expf() was several times slower again.) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(VEIL_NO_CLONES)
 #define VOCAB_PASS __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -48,11 +47,6 @@ typedef int32_t i32xv __attribute__((vector_size(4 * VL)));
 typedef float f32xh __attribute__((vector_size(2 * VL)));  /* half a vector */
 typedef double f64xh __attribute__((vector_size(4 * VL))); /* VL / 2 doubles */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC warns that returning a 64-byte vector has another ABI without AVX-512; the helpers below
- * that do are always inlined, so no call ever passes one. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 
 ALWAYS_INLINE f32xv vload(const float *p) {
     f32xv x;
@@ -76,7 +70,7 @@ ALWAYS_INLINE bool vany(i32xv m) {
     return a != 0;
 }
 
-/* Sums of the lanes: integers in any order; doubles pairwise in a fixed order. */
+/* The sum of c's lanes (integers: any order is exact). */
 ALWAYS_INLINE int32_t vsum_i(i32xv c) {
     int32_t n = 0;
     for (int l = 0; l < VL; l++) n += c[l];
