@@ -28,13 +28,14 @@
 /* The passes over a whole vocabulary (every token sampled runs several) take VL floats at a
  * time through GCC/clang vector extensions. On x86-64, VOCAB_PASS compiles each such pass for
  * AVX-512, AVX2 and the baseline, and the loader picks the widest the CPU has (target_clones):
- * VL is 16, one AVX-512 register (two AVX2 ones; 2.5-4x faster than 4 floats at a time on
- * AVX-512). Elsewhere (NEON; clang, which rejects 16-float vectors outside AVX-512 code even
- * inlined), and where VEIL_NO_CLONES is set (the sanitizer builds), VL is 4: the compiler's
- * splitting of 16-float vectors into 4-float registers was 2-5x slower than 4-float code.
- * Lanes are independent IEEE operations and the sums' lane order is fixed by VL, so builds with
- * the same VL give the same results; a VL-4 and a VL-16 build may differ in a sum's last bits.
- * (A plain loop calling expf() was several times slower again.) */
+ * VL is 16, one AVX-512 register (two AVX2 ones; on AVX-512 a sample or logprobs call is
+ * 1.7-2.7x faster than with 4 floats at a time). Elsewhere (NEON; clang, which rejects 16-float
+ * vectors outside AVX-512 code even inlined), and where VEIL_NO_CLONES is set (the sanitizer
+ * builds), VL is 4: the compiler's splitting of 16-float vectors into 4-float registers was
+ * 2-5x slower than 4-float code. Lanes are independent IEEE operations and the sums' lane
+ * order is fixed by VL, so builds with the same VL give the same results; a VL-4 and a VL-16
+ * build may differ in a sum's last bits. (A plain loop calling expf() was several times slower
+ * again.) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(VEIL_NO_CLONES)
 #define VOCAB_PASS __attribute__((target_clones("avx512f", "avx2", "default")))
 #define VL 16
