@@ -300,26 +300,32 @@ static bool penalties_on(const sampler_params *p) {
            (p->repeat_penalty != 1 || p->frequency_penalty != 0 || p->presence_penalty != 0);
 }
 
-/* Steps 1 and 2 (bias and penalties) into out, which may be logits; the caller cleans. */
-static int bias_and_penalise(sampler *s, const float *logits, const int32_t *history,
-                             size_t n_history, float *out) {
+/* Steps 1 and 2 (bias and penalties) into out, which may be logits, and returns out; with
+ * neither to apply returns logits as they are (the caller's clean then makes the only copy).
+ * NULL on a history token outside the vocabulary. The caller cleans. */
+static const float *bias_and_penalise(sampler *s, const float *logits, const int32_t *history,
+                                      size_t n_history, float *out) {
     const sampler_params *p = &s->p;
-    int32_t n = s->n_vocab;
+    const int32_t n = s->n_vocab;
+    const bool penalise = penalties_on(p) && n_history > 0;
+    if (!s->bias && !penalise) return logits;
     if (s->bias) /* the copy and the bias in one pass */
         add_bias(out, logits, s->bias, n);
     else if (out != logits)
         memcpy(out, logits, (size_t)n * sizeof *out);
-    if (penalties_on(p) && n_history > 0) {
+    if (penalise) {
         size_t w = n_history;
         if (p->repeat_last_n > 0 && (size_t)p->repeat_last_n < n_history)
             w = (size_t)p->repeat_last_n;
         const int32_t *win = history + (n_history - w);
         /* Check everything before counting so an error leaves count[] all zero. */
         for (size_t i = 0; i < w; i++)
-            if (win[i] < 0 || win[i] >= n)
-                return err_set("sampler: history token %d at position %zu is outside the "
-                               "vocabulary (%d tokens)",
-                               (int)win[i], n_history - w + i, (int)n);
+            if (win[i] < 0 || win[i] >= n) {
+                err_set("sampler: history token %d at position %zu is outside the vocabulary "
+                        "(%d tokens)",
+                        (int)win[i], n_history - w + i, (int)n);
+                return NULL;
+            }
         for (size_t i = 0; i < w; i++) s->count[win[i]]++;
         /* Each distinct token is penalised once, at its first occurrence, and its count is
          * zeroed there, which also marks it done. */
@@ -332,13 +338,14 @@ static int bias_and_penalise(sampler *s, const float *logits, const int32_t *his
             s->count[t] = 0;
         }
     }
-    return 0;
+    return out;
 }
 
 int sampler_adjust_logits(sampler *s, const float *logits, const int32_t *history,
                           size_t n_history, float *out) {
-    if (bias_and_penalise(s, logits, history, n_history, out) != 0) return -1;
-    clean_max(out, out, s->n_vocab, NULL);
+    const float *adjusted = bias_and_penalise(s, logits, history, n_history, out);
+    if (!adjusted) return -1;
+    clean_max(adjusted, out, s->n_vocab, NULL);
     return 0;
 }
 
@@ -605,8 +612,9 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
     const bool greedy = p->temperature == 0;
     s->n_last = 0;
     s->dense = false;
-    if (bias_and_penalise(s, logits, history, n_history, v) != 0) return -1;
-    lmax = clean_max(v, v, s->n_vocab, &n_finite);
+    const float *adjusted = bias_and_penalise(s, logits, history, n_history, v);
+    if (!adjusted) return -1;
+    lmax = clean_max(adjusted, v, s->n_vocab, &n_finite);
     if (n_finite == 0) {
         err_set("sampler: no token has a finite logit (all %d are -inf or NaN after bias and "
                 "penalties)",
@@ -670,16 +678,13 @@ int32_t sampler_sample(sampler *s, const float *logits, const int32_t *history,
 }
 
 int32_t sampler_last_candidates(const sampler *s, int32_t *ids, float *probs, int32_t max) {
-    /* without cuts the candidates were never listed: every finite token, ascending */
-    for (int32_t t = 0, j = 0; s->dense && t < s->n_vocab && j < max; t++) {
-        if (!(s->work[t] > -INFINITY)) continue;
-        if (ids) ids[j] = t;
-        if (probs) probs[j] = (float)(s->prob[t] / s->mass_last);
+    /* cand[], or without cuts (never listed) every finite token, ascending: the n_last of them */
+    for (int32_t t = 0, j = 0; j < s->n_last && j < max; t++) {
+        const int32_t id = s->dense ? t : s->cand[j];
+        if (s->dense && !(s->work[t] > -INFINITY)) continue;
+        if (ids) ids[j] = id;
+        if (probs) probs[j] = (float)(s->prob[id] / s->mass_last);
         j++;
-    }
-    for (int32_t j = 0; !s->dense && j < s->n_last && j < max; j++) {
-        if (ids) ids[j] = s->cand[j];
-        if (probs) probs[j] = (float)(s->prob[s->cand[j]] / s->mass_last);
     }
     return s->n_last;
 }

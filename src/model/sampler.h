@@ -24,9 +24,9 @@
  * splitmix64 and the arithmetic is IEEE float/double in a fixed order with our own exp (no
  * libm in the draw), so a seed and the same logits give the same tokens on every run and, up
  * to the compiler fusing multiply-adds, every machine (sums are taken 16 lanes wide by GCC on
- * x86-64, 4 elsewhere: between the two a draw within rounding of a boundary can differ). No allocation per token: all scratch is
- * sized to n_vocab at sampler_new (about 24 bytes per token). A sampler is not thread-safe;
- * use one per sequence. */
+ * x86-64, 4 elsewhere: between the two a draw within rounding of a boundary can differ). No
+ * allocation per token: all scratch is sized to n_vocab at sampler_new (about 24 bytes per
+ * token). A sampler is not thread-safe; use one per sequence. */
 #ifndef VEIL_SAMPLER_H
 #define VEIL_SAMPLER_H
 
